@@ -1,0 +1,23 @@
+namespace NoLeaks.Analysis;
+
+/// <summary>
+/// Where pending operations come from. The runtime's task tracking is one source; a heap snapshot is another.
+/// Everything downstream (chains, await sites, filters, grace period, report) reads only what a source returns.
+/// </summary>
+internal interface IPendingOperationSource
+{
+    /// <summary>A short name for warnings: "runtime task tracking".</summary>
+    string Name { get; }
+
+    /// <summary>Null when the source works; otherwise one sentence saying why it does not.</summary>
+    string? UnavailableReason { get; }
+
+    /// <summary>Called when a scope begins, on the thread that begins it.</summary>
+    void OnScopeBegun(LeakScope scope);
+
+    /// <summary>The operations the scope (and its never-ended child scopes) own that are still pending.</summary>
+    IReadOnlyList<PendingOperation> CollectPending(LeakScope scope, ICollection<string> warnings);
+
+    /// <summary>A cheap fingerprint of the scope's pending set; when it has not changed, neither has the analysis.</summary>
+    long PendingFingerprint(LeakScope scope);
+}

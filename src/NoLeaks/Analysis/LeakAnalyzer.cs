@@ -1,0 +1,191 @@
+using System.Diagnostics;
+
+namespace NoLeaks.Analysis;
+
+/// <summary>
+/// Turns a scope's pending operations into leaks: one per logical async stack, named from its innermost pending
+/// method, with the chain of methods awaiting it up to the root. Identical stacks are counted together.
+/// </summary>
+internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
+{
+    private const int MaxChainDepth = 64;
+
+    public List<TaskLeak> Analyze(IReadOnlyList<PendingOperation> operations, ISet<object> engineObjects, long now)
+    {
+        var byKey = new Dictionary<object, PendingOperation>(ReferenceEqualityComparer.Instance);
+        foreach (var operation in operations)
+        {
+            foreach (var key in operation.Keys)
+            {
+                byKey.TryAdd(key, operation);
+            }
+        }
+
+        // Who awaits whom: from the awaiter a state machine holds, and from the continuations a task holds.
+        var parents = new Dictionary<PendingOperation, List<PendingOperation>>(ReferenceEqualityComparer.Instance);
+        foreach (var operation in operations)
+        {
+            if (operation.AwaitedKey is not null && byKey.TryGetValue(operation.AwaitedKey, out var child) && child != operation)
+            {
+                AddParent(parents, child, operation);
+            }
+
+            foreach (var key in operation.ContinuationKeys)
+            {
+                if (byKey.TryGetValue(key, out var parent) && parent != operation)
+                {
+                    AddParent(parents, operation, parent);
+                }
+            }
+        }
+
+        // An operation with a pending reportable operation below it is part of that one's stack, not a stack of its own.
+        var hasReportableBelow = new HashSet<PendingOperation>(ReferenceEqualityComparer.Instance);
+        foreach (var operation in operations.Where(IsReportable))
+        {
+            foreach (var ancestor in Ancestors(operation, parents))
+            {
+                hasReportableBelow.Add(ancestor);
+            }
+        }
+
+        var leaks = new List<TaskLeak>();
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var innermost in operations.Where(o => IsReportable(o) && !hasReportableBelow.Contains(o)))
+        {
+            if (innermost.IsEngineOwn || (innermost.AwaitedKey is { } awaited && engineObjects.Contains(awaited)))
+            {
+                // The caller awaiting the engine's own end-of-scope check: not work the test left behind.
+                continue;
+            }
+
+            var leak = Describe(innermost, parents, now);
+            if (index.TryGetValue(leak.StackKey, out var at))
+            {
+                leaks[at] = leaks[at].WithCount(leaks[at].Count + 1);
+            }
+            else
+            {
+                index[leak.StackKey] = leaks.Count;
+                leaks.Add(leak);
+            }
+        }
+
+        return leaks;
+    }
+
+    private TaskLeak Describe(PendingOperation innermost, Dictionary<PendingOperation, List<PendingOperation>> parents, long now)
+    {
+        var chain = new List<AsyncFrame>();
+        var root = innermost;
+        var visited = new HashSet<PendingOperation>(ReferenceEqualityComparer.Instance) { innermost };
+        var current = innermost;
+        while (chain.Count < MaxChainDepth && parents.TryGetValue(current, out var above))
+        {
+            var next = above.FirstOrDefault(p => !visited.Contains(p));
+            if (next is null)
+            {
+                break;
+            }
+
+            visited.Add(next);
+            current = next;
+            if (IsReportable(next))
+            {
+                chain.Add(Frame(next));
+                root = next;
+            }
+        }
+
+        var creator = root.CreatedTimestamp != 0 ? root : innermost;
+        var age = creator.CreatedTimestamp == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(creator.CreatedTimestamp, now);
+        return new TaskLeak(
+            innermost.Kind switch
+            {
+                OperationKind.DelegateTask => LeakKind.DelegateTask,
+                OperationKind.Continuation => LeakKind.Continuation,
+                _ => LeakKind.AsyncMethod,
+            },
+            Frame(innermost),
+            chain,
+            innermost.WaitingOn,
+            creator.CreatedBy ?? $"test {creator.ScopeName}",
+            FormatCreationStack(creator.CreationStack),
+            innermost.ScopeName,
+            age,
+            count: 1);
+    }
+
+    private AsyncFrame Frame(PendingOperation operation)
+    {
+        if (operation.StateMachineType is { } type)
+        {
+            var (display, full) = TypeNames.AsyncMethod(type);
+            return new AsyncFrame(display, full, sites.Resolve(type, operation.State));
+        }
+
+        if (operation.DelegateMethod is { } method)
+        {
+            var (display, full) = TypeNames.Delegate(method);
+            return new AsyncFrame(display, full, sites.FirstLine(method));
+        }
+
+        return new AsyncFrame($"task #{operation.TaskId}", $"task #{operation.TaskId}", null);
+    }
+
+    private static bool IsReportable(PendingOperation operation) => operation.Kind != OperationKind.Promise;
+
+    private static void AddParent(
+        Dictionary<PendingOperation, List<PendingOperation>> parents, PendingOperation child, PendingOperation parent)
+    {
+        if (!parents.TryGetValue(child, out var list))
+        {
+            parents[child] = list = [];
+        }
+
+        if (!list.Contains(parent))
+        {
+            list.Add(parent);
+        }
+    }
+
+    private static IEnumerable<PendingOperation> Ancestors(
+        PendingOperation operation, Dictionary<PendingOperation, List<PendingOperation>> parents)
+    {
+        var seen = new HashSet<PendingOperation>(ReferenceEqualityComparer.Instance) { operation };
+        var queue = new Queue<PendingOperation>();
+        queue.Enqueue(operation);
+        while (queue.Count > 0)
+        {
+            if (!parents.TryGetValue(queue.Dequeue(), out var above))
+            {
+                continue;
+            }
+
+            foreach (var parent in above)
+            {
+                if (seen.Add(parent))
+                {
+                    queue.Enqueue(parent);
+                    yield return parent;
+                }
+            }
+        }
+    }
+
+    private static string? FormatCreationStack(StackTrace? stack)
+    {
+        if (stack is null)
+        {
+            return null;
+        }
+
+        // Drop the runtime's and our own frames above the user's code.
+        var lines = stack.ToString()
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .SkipWhile(line => line.StartsWith("at System.", StringComparison.Ordinal) || line.StartsWith("at NoLeaks.Tracking.", StringComparison.Ordinal)
+                || line.StartsWith("at NoLeaks.LeakEngine.", StringComparison.Ordinal))
+            .Take(20);
+        return string.Join(Environment.NewLine, lines);
+    }
+}

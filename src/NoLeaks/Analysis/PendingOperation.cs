@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using System.Reflection;
+
+namespace NoLeaks.Analysis;
+
+/// <summary>What a pending operation is, as far as the report cares.</summary>
+internal enum OperationKind
+{
+    AsyncMethod,
+    DelegateTask,
+    Continuation,
+
+    /// <summary>A promise (Task.Delay, WhenAll, Unwrap …): waited on, never reported on its own.</summary>
+    Promise,
+}
+
+/// <summary>
+/// One unfinished operation, as a source saw it. Sources (runtime tracking, heap snapshots) fill it in; everything
+/// after them — chains, await sites, filters, the report — reads only this.
+/// </summary>
+internal sealed class PendingOperation
+{
+    /// <summary>The identities other operations use to point at this one (the task; the state machine object).</summary>
+    public required IReadOnlyList<object> Keys { get; init; }
+
+    public required OperationKind Kind { get; init; }
+
+    public int TaskId { get; init; }
+
+    /// <summary>The compiler-generated state machine type of an async method.</summary>
+    public Type? StateMachineType { get; init; }
+
+    /// <summary>The state machine's <c>&lt;&gt;1__state</c>: the index of the await it is suspended at, or -1 running.</summary>
+    public int State { get; init; } = -1;
+
+    /// <summary>The delegate's method, for delegate tasks and continuations.</summary>
+    public MethodBase? DelegateMethod { get; init; }
+
+    /// <summary>The identity of what this operation waits on (a task, a value-task source …), when known.</summary>
+    public object? AwaitedKey { get; init; }
+
+    /// <summary>What this operation waits on, named plainly.</summary>
+    public required string WaitingOn { get; init; }
+
+    /// <summary>Identities of the operations that continue when this one completes (who awaits it).</summary>
+    public IReadOnlyList<object> ContinuationKeys { get; init; } = [];
+
+    /// <summary>True when the operation is the engine's own and never to be reported, nor anything awaiting it.</summary>
+    public bool IsEngineOwn { get; init; }
+
+    public long CreatedTimestamp { get; init; }
+
+    /// <summary>Who started it, as the source knows it (null: the scope itself).</summary>
+    public string? CreatedBy { get; init; }
+
+    public StackTrace? CreationStack { get; init; }
+
+    /// <summary>The name of the scope that owns it.</summary>
+    public required string ScopeName { get; init; }
+}

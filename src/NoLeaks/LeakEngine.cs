@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using NoLeaks.Analysis;
+using NoLeaks.Policy;
+using NoLeaks.Tracking;
+
+namespace NoLeaks;
+
+/// <summary>
+/// Ends scopes: collects what a scope still has pending from the source, waits the grace period, applies the
+/// filters and makes the report. Nothing unexpected leaves it as an exception: it becomes a warning in the report.
+/// </summary>
+internal sealed class LeakEngine
+{
+    private static readonly Lazy<LeakEngine> LazyShared = new(() => new LeakEngine(new TrackingSource(RuntimeTaskTracking.Probe())));
+
+    private readonly LeakAnalyzer _analyzer = new(AwaitSiteResolver.Shared);
+
+    public LeakEngine(IPendingOperationSource source) => Source = source;
+
+    /// <summary>The engine every scope of the process uses, unless a test builds its own.</summary>
+    public static LeakEngine Shared => LazyShared.Value;
+
+    public IPendingOperationSource Source { get; }
+
+    public void OnScopeBegun(LeakScope scope)
+    {
+        try
+        {
+            Source.OnScopeBegun(scope);
+        }
+        catch (Exception)
+        {
+            // Reported when the scope ends: the source will say it is unavailable.
+        }
+    }
+
+    public ValueTask<LeakReport> EndAsync(LeakScope scope, NoLeaksOptions options, CancellationToken cancellation)
+    {
+        var warnings = new List<string>();
+        var action = EffectiveAction(options, warnings);
+        if (action == LeakAction.Off)
+        {
+            return new(new LeakReport(scope.Name, [], warnings, action, TimeSpan.Zero, 0));
+        }
+
+        if (Source.UnavailableReason is { } unavailable)
+        {
+            warnings.Add($"{unavailable}. Leaks cannot be detected in this process.");
+            return new(new LeakReport(scope.Name, [], warnings, action, TimeSpan.Zero, 0));
+        }
+
+        try
+        {
+            var (leaks, ignored) = Check(scope, options, warnings, engineObjects: EmptySet);
+            if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero)
+            {
+                return new(new LeakReport(scope.Name, leaks, warnings, action, TimeSpan.Zero, ignored));
+            }
+
+            return new(Wait(scope, options, action, cancellation));
+        }
+        catch (Exception e)
+        {
+            return new(Failed(scope, action, warnings, e, TimeSpan.Zero));
+        }
+    }
+
+    private Task<LeakReport> Wait(LeakScope scope, NoLeaksOptions options, LeakAction action, CancellationToken cancellation)
+    {
+        GracePeriod? wait = null;
+        var engineObjects = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var fingerprint = Source.PendingFingerprint(scope);
+
+        LeakReport? CheckAgain()
+        {
+            var now = Source.PendingFingerprint(scope);
+            if (now == fingerprint)
+            {
+                return null;
+            }
+
+            fingerprint = now;
+            var warnings = new List<string>();
+            var (leaks, ignored) = Check(scope, options, warnings, engineObjects);
+            return leaks.Count == 0 ? new LeakReport(scope.Name, leaks, warnings, action, wait!.Elapsed, ignored) : null;
+        }
+
+        LeakReport Final()
+        {
+            var warnings = new List<string>();
+            var (leaks, ignored) = Check(scope, options, warnings, engineObjects);
+            if (cancellation.IsCancellationRequested && leaks.Count > 0)
+            {
+                warnings.Add("the grace period was cut short: the end of the scope was cancelled.");
+            }
+
+            return new LeakReport(scope.Name, leaks, warnings, action, wait!.Elapsed, ignored);
+        }
+
+        wait = GracePeriod.Start(
+            CheckAgain, Final, e => Failed(scope, action, [], e, wait!.Elapsed), options.GracePeriod, cancellation);
+        engineObjects.Add(wait.Task);
+        return wait.Task;
+    }
+
+    private (List<TaskLeak> Leaks, int Ignored) Check(
+        LeakScope scope, NoLeaksOptions options, List<string> warnings, ISet<object> engineObjects)
+    {
+        var pending = Source.CollectPending(scope, warnings);
+        if (pending.Count == 0)
+        {
+            return ([], 0);
+        }
+
+        var leaks = _analyzer.Analyze(pending, engineObjects, Stopwatch.GetTimestamp());
+        return FilterSet.Apply(leaks, options, warnings);
+    }
+
+    private static LeakReport Failed(LeakScope scope, LeakAction action, List<string> warnings, Exception e, TimeSpan waited)
+    {
+        warnings.Add($"the leak check failed unexpectedly and reports nothing for this scope: {e.GetType().Name}: {e.Message}");
+        return new LeakReport(scope.Name, [], warnings, action, waited, 0);
+    }
+
+    private static LeakAction EffectiveAction(NoLeaksOptions options, List<string> warnings)
+    {
+        var fromEnvironment = NoLeaksOptions.ActionFromEnvironment();
+        if (fromEnvironment is null && Environment.GetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable) is { Length: > 0 } raw)
+        {
+            warnings.Add($"{NoLeaksOptions.ActionEnvironmentVariable}=\"{raw}\" is not fail, warn or off; it was ignored.");
+        }
+
+        return fromEnvironment ?? options.Action;
+    }
+
+    private static readonly ISet<object> EmptySet = new HashSet<object>();
+}

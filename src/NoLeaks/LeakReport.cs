@@ -1,0 +1,62 @@
+using NoLeaks.Reporting;
+
+namespace NoLeaks;
+
+/// <summary>What a scope left behind when it ended.</summary>
+public sealed class LeakReport
+{
+    internal LeakReport(
+        string scopeName,
+        IReadOnlyList<TaskLeak> leaks,
+        IReadOnlyList<string> warnings,
+        LeakAction action,
+        TimeSpan waited,
+        int ignoredCount)
+    {
+        ScopeName = scopeName;
+        Leaks = leaks;
+        Warnings = warnings;
+        Action = action;
+        Waited = waited;
+        IgnoredCount = ignoredCount;
+    }
+
+    /// <summary>The name of the scope (usually the test).</summary>
+    public string ScopeName { get; }
+
+    /// <summary>The leaks, one per distinct logical async stack.</summary>
+    public IReadOnlyList<TaskLeak> Leaks { get; }
+
+    /// <summary>True when nothing was left behind.</summary>
+    public bool IsClean => Leaks.Count == 0;
+
+    /// <summary>The number of leaked operations, counting repeats.</summary>
+    public int LeakedOperationCount => Leaks.Sum(leak => leak.Count);
+
+    /// <summary>Things the engine could not do (a runtime internal missing, a filter that threw …).</summary>
+    public IReadOnlyList<string> Warnings { get; }
+
+    /// <summary>The action in force when the report was made.</summary>
+    public LeakAction Action { get; }
+
+    /// <summary>How long the scope waited for its work to finish after it ended.</summary>
+    public TimeSpan Waited { get; }
+
+    /// <summary>How many distinct stacks were left behind but allowed by a filter.</summary>
+    public int IgnoredCount { get; }
+
+    /// <summary>True when the report should fail the test: leaks, and the action is <see cref="LeakAction.Fail"/>.</summary>
+    public bool ShouldFail => !IsClean && Action == LeakAction.Fail;
+
+    /// <summary>Throws <see cref="TaskLeakException"/> when <see cref="ShouldFail"/>.</summary>
+    public void ThrowIfFailed()
+    {
+        if (ShouldFail)
+        {
+            throw new TaskLeakException(this);
+        }
+    }
+
+    /// <summary>The report a person reads.</summary>
+    public override string ToString() => TextReport.Format(this);
+}

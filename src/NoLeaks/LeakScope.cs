@@ -1,0 +1,233 @@
+using System.Collections.Concurrent;
+using NoLeaks.Tracking;
+
+namespace NoLeaks;
+
+/// <summary>
+/// Owns the asynchronous work started while it is current (usually: one test). When it ends it reports the work
+/// that is still pending after the grace period. Scopes flow with the <see cref="ExecutionContext"/>, so tests
+/// running in parallel each see only their own work.
+/// </summary>
+public sealed class LeakScope : IDisposable
+{
+    private const int Active = 0;
+    private const int Ended = 1;
+    private const int Disposed = 2;
+
+    private static readonly AsyncLocal<LeakScope?> CurrentScope = new();
+
+    private readonly LeakEngine _engine;
+    private readonly object _gate = new();
+    private readonly List<LeakScope> _children = [];
+    private int _state;
+    private LeakReport? _report;
+    private TaskCompletionSource<LeakReport>? _ending;
+
+    private LeakScope(string name, NoLeaksOptions options, LeakScope? parent, LeakEngine engine)
+    {
+        Name = name;
+        Options = options;
+        Parent = parent;
+        _engine = engine;
+        CaptureCreationStacks = options.CaptureCreationStacks;
+    }
+
+    /// <summary>The innermost scope that has not ended in the current execution context, or null.</summary>
+    public static LeakScope? Current
+    {
+        get
+        {
+            var scope = CurrentScope.Value;
+            while (scope is not null && scope._state != Active)
+            {
+                scope = scope.Parent;
+            }
+
+            return scope;
+        }
+    }
+
+    /// <summary>The name the report uses, usually the test's.</summary>
+    public string Name { get; }
+
+    /// <summary>The options the scope began with.</summary>
+    public NoLeaksOptions Options { get; }
+
+    /// <summary>The scope that was current when this one began.</summary>
+    public LeakScope? Parent { get; }
+
+    /// <summary>True once the scope has ended or been disposed.</summary>
+    public bool IsEnded => Volatile.Read(ref _state) != Active;
+
+    internal static LeakScope? RawCurrent => CurrentScope.Value;
+
+    internal bool CaptureCreationStacks { get; }
+
+    /// <summary>The operations this scope created that have not completed, by task id.</summary>
+    internal ConcurrentDictionary<int, OperationRecord> Operations { get; } = new();
+
+    /// <summary>Work created in a disposed (abandoned) scope goes to the nearest scope still open around it.</summary>
+    internal LeakScope RegistrationTarget
+    {
+        get
+        {
+            var scope = this;
+            while (scope._state == Disposed && scope.Parent is not null)
+            {
+                scope = scope.Parent;
+            }
+
+            return scope;
+        }
+    }
+
+    /// <summary>
+    /// Begins a scope that owns the work started from now on in this execution context (and in the tasks it starts).
+    /// Options that act at creation time, such as <see cref="NoLeaksOptions.CaptureCreationStacks"/>, take effect here.
+    /// </summary>
+    public static LeakScope Begin(string name, NoLeaksOptions? options = null) => Begin(name, options, LeakEngine.Shared);
+
+    internal static LeakScope Begin(string name, NoLeaksOptions? options, LeakEngine engine)
+    {
+        var parent = Current;
+        var scope = new LeakScope(string.IsNullOrWhiteSpace(name) ? "(unnamed scope)" : name, options ?? NoLeaksOptions.Default, parent, engine);
+        parent?.AddChild(scope);
+        engine.OnScopeBegun(scope);
+        CurrentScope.Value = scope;
+        return scope;
+    }
+
+    /// <summary>
+    /// Ends the scope: waits up to the grace period for its work to finish and reports what is left. Ending a scope
+    /// twice returns the first report. Never throws; problems of its own are warnings in the report.
+    /// </summary>
+    public ValueTask<LeakReport> EndAsync(NoLeaksOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (_report is not null)
+            {
+                return new(_report);
+            }
+
+            if (_state != Active)
+            {
+                // Ended concurrently and still waiting, or disposed before it was ended.
+                _ending ??= new TaskCompletionSource<LeakReport>(TaskCreationOptions.RunContinuationsAsynchronously);
+                if (_state == Disposed)
+                {
+                    _report = new LeakReport(Name, [], ["the scope was disposed before it was ended; its work was handed to the enclosing scope and nothing was checked here."], LeakAction.Off, TimeSpan.Zero, 0);
+                    _ending.TrySetResult(_report);
+                }
+
+                return new(_ending.Task);
+            }
+
+            _state = Ended;
+        }
+
+        Leave();
+        var ending = _engine.EndAsync(this, options ?? Options, cancellationToken);
+        if (ending.IsCompletedSuccessfully)
+        {
+            Complete(ending.Result);
+            return ending;
+        }
+
+        // A plain callback, not ContinueWith: a continuation task would itself be tracked work.
+        var task = ending.AsTask();
+        var awaiter = task.ConfigureAwait(false).GetAwaiter();
+        awaiter.UnsafeOnCompleted(() => Complete(awaiter.GetResult()));
+        return new(task);
+    }
+
+    /// <summary>
+    /// Closes the scope without checking it. Work it still owns is handed to the enclosing scope, if any, which
+    /// reports it when it ends.
+    /// </summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_state != Active)
+            {
+                return;
+            }
+
+            _state = Disposed;
+        }
+
+        if (ReferenceEquals(CurrentScope.Value, this))
+        {
+            CurrentScope.Value = Parent;
+        }
+    }
+
+    /// <summary>This scope and the scopes begun inside it that were never ended (their work rolls up to it).</summary>
+    internal IEnumerable<LeakScope> SelfAndUnendedDescendants()
+    {
+        yield return this;
+        LeakScope[] children;
+        lock (_gate)
+        {
+            if (_children.Count == 0)
+            {
+                yield break;
+            }
+
+            children = [.. _children];
+        }
+
+        foreach (var child in children)
+        {
+            if (child._state != Ended)
+            {
+                foreach (var scope in child.SelfAndUnendedDescendants())
+                {
+                    yield return scope;
+                }
+            }
+        }
+    }
+
+    /// <summary>The name.</summary>
+    public override string ToString() => Name;
+
+    private void Leave()
+    {
+        if (ReferenceEquals(CurrentScope.Value, this))
+        {
+            CurrentScope.Value = Parent;
+        }
+
+        Parent?.RemoveChild(this);
+    }
+
+    private void Complete(LeakReport report)
+    {
+        TaskCompletionSource<LeakReport>? waiting;
+        lock (_gate)
+        {
+            _report ??= report;
+            waiting = _ending;
+        }
+
+        waiting?.TrySetResult(_report);
+    }
+
+    private void AddChild(LeakScope child)
+    {
+        lock (_gate)
+        {
+            _children.Add(child);
+        }
+    }
+
+    private void RemoveChild(LeakScope child)
+    {
+        lock (_gate)
+        {
+            _children.Remove(child);
+        }
+    }
+}

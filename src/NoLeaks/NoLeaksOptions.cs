@@ -1,0 +1,54 @@
+namespace NoLeaks;
+
+/// <summary>How a <see cref="LeakScope"/> decides that work was leaked, and what it does about it.</summary>
+public sealed class NoLeaksOptions
+{
+    /// <summary>The environment variable that overrides <see cref="Action"/>: <c>fail</c>, <c>warn</c> or <c>off</c>.</summary>
+    public const string ActionEnvironmentVariable = "NOLEAKS_ACTION";
+
+    /// <summary>The options used when none are given.</summary>
+    public static NoLeaksOptions Default { get; } = new();
+
+    /// <summary>How long a scope waits, after it ends, for its pending work to finish. Default: one second.</summary>
+    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Filters for work that is allowed to outlive the scope.</summary>
+    public IList<LeakFilter> Ignore { get; set; } = new List<LeakFilter>();
+
+    /// <summary>Whether the built-in filters for runtime and test-framework internals apply. Default: true.</summary>
+    public bool UseDefaultFilters { get; set; } = true;
+
+    /// <summary>What a leak does: fail the test, warn, or nothing. <c>NOLEAKS_ACTION</c> overrides it.</summary>
+    public LeakAction Action { get; set; } = LeakAction.Fail;
+
+    /// <summary>
+    /// Records a stack trace where each async operation is created (costs tens of microseconds per operation).
+    /// Acts when given to <see cref="LeakScope.Begin(string, NoLeaksOptions?)"/>.
+    /// </summary>
+    public bool CaptureCreationStacks { get; set; }
+
+    /// <summary>The action in force: <see cref="Action"/> unless <c>NOLEAKS_ACTION</c> names another.</summary>
+    public LeakAction EffectiveAction => ActionFromEnvironment() ?? Action;
+
+    /// <summary>A copy of these options that can be changed without touching the original.</summary>
+    public NoLeaksOptions Clone() => new()
+    {
+        GracePeriod = GracePeriod,
+        Ignore = new List<LeakFilter>(Ignore),
+        UseDefaultFilters = UseDefaultFilters,
+        Action = Action,
+        CaptureCreationStacks = CaptureCreationStacks,
+    };
+
+    internal static LeakAction? ActionFromEnvironment()
+    {
+        var value = Environment.GetEnvironmentVariable(ActionEnvironmentVariable);
+        return value?.Trim().ToLowerInvariant() switch
+        {
+            "fail" => LeakAction.Fail,
+            "warn" => LeakAction.Warn,
+            "off" => LeakAction.Off,
+            _ => null,
+        };
+    }
+}

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+
+namespace NoLeaks.Policy;
+
+/// <summary>
+/// Waits, after a scope ends, for its pending work to finish: checks again after 1, 2, 4 … ms (at most a quarter
+/// of the grace period apart) until nothing is left or the grace period is over.
+/// Runs on a timer whose callbacks carry no ExecutionContext and create no tasks, so the wait itself can never
+/// be mistaken for the scope's work.
+/// </summary>
+internal sealed class GracePeriod
+{
+    private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(1);
+
+    private readonly Func<LeakReport?> _check;
+    private readonly Func<LeakReport> _final;
+    private readonly Func<Exception, LeakReport> _failed;
+    private readonly object _gate = new();
+    private readonly TimeSpan _length;
+    private readonly TimeSpan _maxDelay;
+    private readonly CancellationToken _cancellation;
+    private readonly long _started = Stopwatch.GetTimestamp();
+    private readonly TaskCompletionSource<LeakReport> _result = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Timer? _timer;
+    private TimeSpan _delay = FirstDelay;
+    private int _done;
+
+    /// <param name="check">Checks again; returns a clean report to stop waiting, or null to go on.</param>
+    /// <param name="final">Makes the report when the wait is over.</param>
+    /// <param name="failed">Makes a report out of an unexpected failure, so that nothing is thrown at the test.</param>
+    /// <param name="length">How long to wait at most.</param>
+    /// <param name="cancellation">Cuts the wait short.</param>
+    private GracePeriod(
+        Func<LeakReport?> check, Func<LeakReport> final, Func<Exception, LeakReport> failed, TimeSpan length, CancellationToken cancellation)
+    {
+        _check = check;
+        _final = final;
+        _failed = failed;
+        _length = length;
+        _maxDelay = TimeSpan.FromTicks(Math.Max(FirstDelay.Ticks, length.Ticks / 4));
+        _cancellation = cancellation;
+    }
+
+    public Task<LeakReport> Task => _result.Task;
+
+    public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_started);
+
+    public static GracePeriod Start(
+        Func<LeakReport?> check,
+        Func<LeakReport> final,
+        Func<Exception, LeakReport> failed,
+        TimeSpan length,
+        CancellationToken cancellation)
+    {
+        var wait = new GracePeriod(check, final, failed, length, cancellation);
+        using (ExecutionContext.SuppressFlow())
+        {
+            wait._timer = new Timer(static state => ((GracePeriod)state!).Tick(), wait, Timeout.Infinite, Timeout.Infinite);
+            if (cancellation.CanBeCanceled)
+            {
+                cancellation.UnsafeRegister(static state => ((GracePeriod)state!).Tick(), wait);
+            }
+        }
+
+        lock (wait._gate)
+        {
+            if (wait._done == 0)
+            {
+                wait._timer.Change(wait.NextDelay(), Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        return wait;
+    }
+
+    private TimeSpan NextDelay()
+    {
+        var remaining = _length - Elapsed;
+        var delay = _delay < remaining ? _delay : remaining;
+        _delay = TimeSpan.FromTicks(Math.Min(_delay.Ticks * 2, _maxDelay.Ticks));
+        return delay < TimeSpan.Zero ? TimeSpan.Zero : delay;
+    }
+
+    private void Tick()
+    {
+        if (Volatile.Read(ref _done) != 0)
+        {
+            return;
+        }
+
+        // The timer and the cancellation callback may both tick: one check at a time.
+        lock (_gate)
+        {
+            if (_done != 0)
+            {
+                return;
+            }
+
+            LeakReport? report;
+            try
+            {
+                var over = Elapsed >= _length || _cancellation.IsCancellationRequested;
+                report = over ? _final() : _check();
+            }
+            catch (Exception e)
+            {
+                report = _failed(e);
+            }
+
+            if (report is null)
+            {
+                _timer?.Change(NextDelay(), Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            Finish(report);
+        }
+    }
+
+    private void Finish(LeakReport report)
+    {
+        if (Interlocked.Exchange(ref _done, 1) == 0)
+        {
+            _timer?.Dispose();
+            _result.TrySetResult(report);
+        }
+    }
+}

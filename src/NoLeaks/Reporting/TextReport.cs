@@ -1,0 +1,102 @@
+using System.Globalization;
+using System.Text;
+
+namespace NoLeaks.Reporting;
+
+/// <summary>Writes a <see cref="LeakReport"/> for people: test output and failure messages.</summary>
+internal static class TextReport
+{
+    /// <summary>Beyond this many distinct stacks the report lists only counts, so that its size stays bounded.</summary>
+    internal const int MaxListedLeaks = 25;
+
+    public static string Format(LeakReport report)
+    {
+        var text = new StringBuilder();
+        if (report.IsClean)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"NoLeaks: no leaked async operations from {report.ScopeName}");
+            if (report.IgnoredCount > 0)
+            {
+                text.Append(CultureInfo.InvariantCulture, $" ({report.IgnoredCount} allowed by filters)");
+            }
+
+            text.AppendLine();
+            AppendWarnings(text, report);
+            return text.ToString().TrimEnd();
+        }
+
+        var operations = report.LeakedOperationCount;
+        text.Append(CultureInfo.InvariantCulture,
+            $"NoLeaks: {operations} leaked async operation{(operations == 1 ? "" : "s")} from {report.ScopeName}");
+        if (report.Leaks.Count != operations)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" in {report.Leaks.Count} distinct stack{(report.Leaks.Count == 1 ? "" : "s")}");
+        }
+
+        text.Append(CultureInfo.InvariantCulture, $" (still pending after a grace period of {Seconds(report.Waited)})");
+        text.AppendLine();
+
+        var number = 0;
+        foreach (var leak in report.Leaks.Take(MaxListedLeaks))
+        {
+            number++;
+            text.AppendLine();
+            AppendLeak(text, number, leak);
+        }
+
+        if (report.Leaks.Count > MaxListedLeaks)
+        {
+            var rest = report.Leaks.Skip(MaxListedLeaks).ToList();
+            text.AppendLine();
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"… and {rest.Count} more distinct stacks ({rest.Sum(l => l.Count)} operations), not listed.");
+        }
+
+        text.AppendLine();
+        text.AppendLine("Fix: await, cancel or stop this work before the test ends (Dispose/DisposeAsync count).");
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"Allow it: Ignore.AsyncMethod(\"{report.Leaks[0].MethodFullName}\") in NoLeaksOptions.Ignore.");
+        AppendWarnings(text, report);
+        return text.ToString().TrimEnd();
+    }
+
+    private static void AppendLeak(StringBuilder text, int number, TaskLeak leak)
+    {
+        var times = leak.Count > 1 ? $" (x{leak.Count})" : "";
+        var head = leak.Kind switch
+        {
+            LeakKind.DelegateTask => $"[{number}]{times} {leak.Method}  delegate task{Where(leak.AwaitSite, " defined at")}",
+            LeakKind.Continuation => $"[{number}]{times} {leak.Method}  ContinueWith continuation{Where(leak.AwaitSite, " defined at")}",
+            LeakKind.AbandonedAsyncMethod => $"[{number}]{times} {leak.Method}  abandoned (garbage-collected unfinished){Where(leak.AwaitSite, " at")}",
+            _ => $"[{number}]{times} {leak.Method}  suspended{Where(leak.AwaitSite, " at")}",
+        };
+        text.AppendLine(head);
+        text.AppendLine($"      waiting on  {leak.WaitingOn}");
+        foreach (var frame in leak.AwaitedBy)
+        {
+            text.AppendLine($"      awaited by  {frame.Method}{Where(frame.AwaitSite, "  at")}");
+        }
+
+        text.AppendLine(CultureInfo.InvariantCulture, $"      created by  {leak.CreatedBy}, {Seconds(leak.Age)} ago");
+        if (leak.CreationStack is { } stack)
+        {
+            text.AppendLine("      created at");
+            foreach (var line in stack.Split('\n'))
+            {
+                text.AppendLine("        " + line.TrimEnd());
+            }
+        }
+    }
+
+    private static string Where(AwaitSite? site, string prefix) => site is null ? "" : $"{prefix} {site}";
+
+    private static string Seconds(TimeSpan span) => span.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture) + " s";
+
+    private static void AppendWarnings(StringBuilder text, LeakReport report)
+    {
+        foreach (var warning in report.Warnings)
+        {
+            text.AppendLine("NoLeaks warning: " + warning);
+        }
+    }
+}

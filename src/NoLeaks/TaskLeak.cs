@@ -1,0 +1,76 @@
+namespace NoLeaks;
+
+/// <summary>One logical async stack left behind by a scope (identical stacks are counted together).</summary>
+public sealed class TaskLeak
+{
+    internal TaskLeak(
+        LeakKind kind,
+        AsyncFrame leaked,
+        IReadOnlyList<AsyncFrame> awaitedBy,
+        string waitingOn,
+        string createdBy,
+        string? creationStack,
+        string scopeName,
+        TimeSpan age,
+        int count)
+    {
+        Kind = kind;
+        Leaked = leaked;
+        AwaitedBy = awaitedBy;
+        WaitingOn = waitingOn;
+        CreatedBy = createdBy;
+        CreationStack = creationStack;
+        ScopeName = scopeName;
+        Age = age;
+        Count = count;
+    }
+
+    /// <summary>What kind of work it is.</summary>
+    public LeakKind Kind { get; }
+
+    /// <summary>The innermost pending async method (or the delegate of a delegate task).</summary>
+    public AsyncFrame Leaked { get; }
+
+    /// <summary>The innermost method's display name, e.g. <c>OrderQueue.PumpAsync</c>.</summary>
+    public string Method => Leaked.Method;
+
+    /// <summary>The innermost method's full name, e.g. <c>Shop.OrderQueue.PumpAsync</c>.</summary>
+    public string MethodFullName => Leaked.FullName;
+
+    /// <summary>Where the innermost method is suspended, or null.</summary>
+    public AwaitSite? AwaitSite => Leaked.AwaitSite;
+
+    /// <summary>The async methods awaiting the leaked one, innermost first, up to the root.</summary>
+    public IReadOnlyList<AsyncFrame> AwaitedBy { get; }
+
+    /// <summary>The whole logical async stack: the leaked method, then those awaiting it.</summary>
+    public IEnumerable<AsyncFrame> AwaitChain => AwaitedBy.Prepend(Leaked);
+
+    /// <summary>What the innermost method waits on, named plainly: <c>TaskCompletionSource&lt;int&gt;.Task</c>.</summary>
+    public string WaitingOn { get; }
+
+    /// <summary>Who started the work: the test (scope) or the task it was created from.</summary>
+    public string CreatedBy { get; }
+
+    /// <summary>The stack trace where the root of the stack was created, when creation stacks are captured.</summary>
+    public string? CreationStack { get; }
+
+    /// <summary>The name of the scope (usually the test) that owns the work.</summary>
+    public string ScopeName { get; }
+
+    /// <summary>How long ago the work was created, when the report was made.</summary>
+    public TimeSpan Age { get; }
+
+    /// <summary>How many operations share this exact stack.</summary>
+    public int Count { get; }
+
+    /// <summary>A one-line summary.</summary>
+    public override string ToString() =>
+        $"{(Count > 1 ? $"{Count} x " : "")}{Leaked} waiting on {WaitingOn}";
+
+    internal string StackKey =>
+        string.Join(" <- ", AwaitChain.Select(f => $"{f.FullName}#{f.AwaitSite?.State}")) + " | " + Kind + " | " + WaitingOn;
+
+    internal TaskLeak WithCount(int count) =>
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, count);
+}

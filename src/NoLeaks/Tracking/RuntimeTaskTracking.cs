@@ -1,0 +1,139 @@
+using System.Reflection;
+
+namespace NoLeaks.Tracking;
+
+/// <summary>
+/// The runtime's own record of pending tasks, the one debuggers show in their Tasks window.
+/// Both fields are private runtime internals, probed once by reflection:
+/// <list type="bullet">
+/// <item><c>Task.s_asyncDebuggingEnabled</c> (static bool, .NET Core 3.0 to .NET 11 at least): when true the
+/// runtime adds every new async-method box, delegate task and promise to the dictionary below.</item>
+/// <item><c>Task.s_currentActiveTasks</c> (static <c>Dictionary&lt;int, Task&gt;</c>, created lazily, locked on
+/// itself by the runtime): id to task, removed when the task completes.</item>
+/// </list>
+/// When either is missing or has another type, <see cref="UnavailableReason"/> says so and nothing is tracked.
+/// </summary>
+internal sealed class RuntimeTaskTracking
+{
+    private readonly FieldInfo? _enabledField;
+    private readonly FieldInfo? _activeTasksField;
+    private Dictionary<int, Task>? _activeTasks;
+
+    private RuntimeTaskTracking(FieldInfo? enabledField, FieldInfo? activeTasksField, string? unavailableReason)
+    {
+        _enabledField = enabledField;
+        _activeTasksField = activeTasksField;
+        UnavailableReason = unavailableReason;
+    }
+
+    /// <summary>Null when tracking works; otherwise one sentence saying why not.</summary>
+    public string? UnavailableReason { get; private set; }
+
+    public bool IsAvailable => UnavailableReason is null;
+
+    public static RuntimeTaskTracking Probe() => Probe(typeof(Task), "s_asyncDebuggingEnabled", "s_currentActiveTasks");
+
+    /// <summary>Probes the given type and field names; tests use other names to play a runtime that changed.</summary>
+    internal static RuntimeTaskTracking Probe(Type taskType, string enabledFieldName, string activeTasksFieldName)
+    {
+        const BindingFlags Static = BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public;
+        try
+        {
+            var enabled = taskType.GetField(enabledFieldName, Static);
+            var active = taskType.GetField(activeTasksFieldName, Static);
+            if (enabled is null || enabled.FieldType != typeof(bool) || enabled.IsInitOnly || enabled.IsLiteral)
+            {
+                return Unavailable($"this runtime has no writable static bool {taskType.Name}.{enabledFieldName}");
+            }
+
+            if (active is null || active.FieldType != typeof(Dictionary<int, Task>))
+            {
+                return Unavailable($"this runtime has no static Dictionary<int, Task> {taskType.Name}.{activeTasksFieldName}");
+            }
+
+            return new RuntimeTaskTracking(enabled, active, null);
+        }
+        catch (Exception e)
+        {
+            return Unavailable($"probing the runtime's task tracking failed: {e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    private static RuntimeTaskTracking Unavailable(string reason) =>
+        new(null, null, $"runtime task tracking is unavailable: {reason}");
+
+    /// <summary>Switches the runtime's tracking on; tasks created from now on are recorded.</summary>
+    public bool Enable()
+    {
+        if (_enabledField is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            if (!(bool)_enabledField.GetValue(null)!)
+            {
+                _enabledField.SetValue(null, true);
+            }
+
+            return true;
+        }
+        catch (Exception e)
+        {
+            UnavailableReason = $"runtime task tracking could not be switched on: {e.GetType().Name}: {e.Message}";
+            return false;
+        }
+    }
+
+    /// <summary>The live task with that id, when the runtime still records it as pending.</summary>
+    public Task? Find(int taskId)
+    {
+        var active = ActiveTasks();
+        if (active is null)
+        {
+            return null;
+        }
+
+        lock (active)
+        {
+            return active.TryGetValue(taskId, out var task) ? task : null;
+        }
+    }
+
+    /// <summary>How many tasks the runtime records as pending right now.</summary>
+    public int Count()
+    {
+        var active = ActiveTasks();
+        if (active is null)
+        {
+            return 0;
+        }
+
+        lock (active)
+        {
+            return active.Count;
+        }
+    }
+
+    /// <summary>A copy of every task the runtime records as pending.</summary>
+    public Task[] Snapshot()
+    {
+        var active = ActiveTasks();
+        if (active is null)
+        {
+            return [];
+        }
+
+        lock (active)
+        {
+            return [.. active.Values];
+        }
+    }
+
+    private Dictionary<int, Task>? ActiveTasks()
+    {
+        // The runtime creates the dictionary on first use and never replaces it, so it is read once.
+        return _activeTasks ??= _activeTasksField?.GetValue(null) as Dictionary<int, Task>;
+    }
+}

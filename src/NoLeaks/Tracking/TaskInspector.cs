@@ -1,0 +1,368 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
+using NoLeaks.Analysis;
+
+namespace NoLeaks.Tracking;
+
+/// <summary>
+/// Reads a live pending task into a <see cref="PendingOperation"/>. Everything here is read by reflection from
+/// runtime and compiler internals, probed per type and cached; a field that is missing makes the description
+/// poorer (a type name instead of a plain name), never an exception.
+/// </summary>
+internal static class TaskInspector
+{
+    private const BindingFlags Instance = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+
+    // Task.m_action (.NET Core 1.0 – 11): the delegate of a delegate task or continuation task; null for promises
+    // and async-method boxes. Missing: delegate tasks are named by their type.
+    private static readonly FieldInfo? TaskAction = typeof(Task).GetField("m_action", Instance);
+
+    // Task.m_continuationObject (.NET Core 1.0 – 11): a single continuation (a box, an Action, a TaskContinuation,
+    // a Task) or a List<object?> of them. Missing: "awaited by" links through promises are lost; links from
+    // awaiters still work.
+    private static readonly FieldInfo? TaskContinuation = typeof(Task).GetField("m_continuationObject", Instance);
+
+    private static readonly ConcurrentDictionary<Type, TypeShape> Shapes = new();
+
+    /// <summary>Whether all the runtime fields this inspector relies on are where it expects them.</summary>
+    public static string? MissingInternals =>
+        TaskAction is null ? "Task.m_action" : TaskContinuation is null ? "Task.m_continuationObject" : null;
+
+    public static PendingOperation Inspect(Task task, OperationRecord? record, string scopeName, string? createdBy)
+    {
+        var shape = ShapeOf(task.GetType());
+        var keys = new List<object>(2) { task };
+        object? awaited = null;
+        string waitingOn;
+        var kind = OperationKind.Promise;
+        Type? stateMachineType = null;
+        var state = -1;
+        MethodBase? delegateMethod = null;
+
+        if (shape.StateMachineField?.GetValue(task) is IAsyncStateMachine stateMachine)
+        {
+            kind = OperationKind.AsyncMethod;
+            stateMachineType = stateMachine.GetType();
+            if (!stateMachineType.IsValueType)
+            {
+                // An async iterator's state machine is itself the IValueTaskSource its consumer awaits.
+                keys.Add(stateMachine);
+            }
+
+            var machine = ShapeOf(stateMachineType);
+            state = machine.StateField?.GetValue(stateMachine) is int s ? s : -1;
+            (awaited, waitingOn) = CurrentAwait(stateMachine, machine);
+        }
+        else if (shape.IsContinuationTask)
+        {
+            kind = OperationKind.Continuation;
+            delegateMethod = (TaskAction?.GetValue(task) as Delegate)?.Method;
+            awaited = shape.AntecedentField?.GetValue(task);
+            waitingOn = awaited is null
+                ? "its antecedent task"
+                : $"its antecedent, {Describe(awaited)}";
+        }
+        else if (TaskAction?.GetValue(task) is Delegate action)
+        {
+            kind = OperationKind.DelegateTask;
+            delegateMethod = action.Method;
+            waitingOn = task.Status switch
+            {
+                TaskStatus.Running => "nothing: its delegate is still running",
+                TaskStatus.WaitingToRun or TaskStatus.WaitingForActivation or TaskStatus.Created =>
+                    "a thread to run on (queued, not started)",
+                _ => task.Status.ToString(),
+            };
+        }
+        else
+        {
+            waitingOn = Describe(task);
+        }
+
+        return new PendingOperation
+        {
+            Keys = keys,
+            Kind = kind,
+            TaskId = task.Id,
+            StateMachineType = stateMachineType,
+            State = state,
+            DelegateMethod = delegateMethod,
+            AwaitedKey = awaited,
+            WaitingOn = waitingOn,
+            ContinuationKeys = ContinuationsOf(task),
+            CreatedTimestamp = record?.CreatedTimestamp ?? 0,
+            CreatedBy = createdBy,
+            CreationStack = record?.CreationStack,
+            ScopeName = scopeName,
+        };
+    }
+
+    /// <summary>What a suspended state machine waits on: the one awaiter field the compiler has not cleared.</summary>
+    private static (object? Awaited, string Description) CurrentAwait(IAsyncStateMachine stateMachine, TypeShape machine)
+    {
+        var sawYield = false;
+        foreach (var field in machine.AwaiterFields)
+        {
+            var awaiter = field.GetValue(stateMachine);
+            if (awaiter is null)
+            {
+                continue;
+            }
+
+            if (awaiter is YieldAwaitable.YieldAwaiter)
+            {
+                sawYield = true;
+                continue;
+            }
+
+            var target = FindAwaitable(awaiter, depth: 0);
+            if (target is not null)
+            {
+                return (target, Describe(target));
+            }
+
+            if (!awaiter.GetType().IsValueType)
+            {
+                return (awaiter, TypeNames.Display(awaiter.GetType()));
+            }
+        }
+
+        return (null, sawYield ? "Task.Yield()" : "an awaiter it does not expose");
+    }
+
+    /// <summary>The task or value-task source inside an awaiter (TaskAwaiter.m_task, ValueTaskAwaiter._value._obj …).</summary>
+    private static object? FindAwaitable(object value, int depth)
+    {
+        if (value is Task || IsValueTaskSource(value.GetType()))
+        {
+            return value;
+        }
+
+        if (depth >= 3)
+        {
+            return null;
+        }
+
+        foreach (var field in ShapeOf(value.GetType()).AllFields)
+        {
+            if (field.FieldType.IsPrimitive || field.FieldType == typeof(string))
+            {
+                continue;
+            }
+
+            var inner = field.GetValue(value);
+            if (inner is null)
+            {
+                continue;
+            }
+
+            var found = FindAwaitable(inner, depth + 1);
+            if (found is not null)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsValueTaskSource(Type type) => ShapeOf(type).IsValueTaskSource;
+
+    /// <summary>Names what is awaited the way the user wrote it.</summary>
+    public static string Describe(object awaited)
+    {
+        var type = awaited.GetType();
+        var name = type.Name;
+        if (awaited is Task task)
+        {
+            var shape = ShapeOf(type);
+            if (shape.StateMachineField?.GetValue(task) is IAsyncStateMachine machine)
+            {
+                return "async method " + TypeNames.AsyncMethod(machine.GetType()).Display;
+            }
+
+            if (name.StartsWith("DelayPromise", StringComparison.Ordinal))
+            {
+                // DelayPromise._timer (.NET 5 – 11) is null exactly when the delay is infinite.
+                var timer = shape.AllFields.FirstOrDefault(f => f.Name == "_timer");
+                return timer is not null && timer.GetValue(task) is null
+                    ? "Task.Delay(Timeout.Infinite)"
+                    : "Task.Delay(…)";
+            }
+
+            if (name == "TaskNode" && type.DeclaringType == typeof(SemaphoreSlim))
+            {
+                return "SemaphoreSlim.WaitAsync()";
+            }
+
+            if (name.StartsWith("WhenAll", StringComparison.Ordinal))
+            {
+                return "Task.WhenAll(…)";
+            }
+
+            if (name.Contains("WhenAny", StringComparison.Ordinal))
+            {
+                return "Task.WhenAny(…)";
+            }
+
+            if (name.StartsWith("UnwrapPromise", StringComparison.Ordinal))
+            {
+                return "the task of an async delegate (Task.Run or Unwrap)";
+            }
+
+            if (shape.IsContinuationTask)
+            {
+                return "a ContinueWith continuation";
+            }
+
+            if (TaskAction?.GetValue(task) is Delegate action)
+            {
+                return $"Task.Run({TypeNames.Delegate(action.Method).Display})";
+            }
+
+            if (type == typeof(Task))
+            {
+                return "TaskCompletionSource.Task";
+            }
+
+            if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Task<>))
+            {
+                return $"TaskCompletionSource<{TypeNames.Display(type.GetGenericArguments()[0])}>.Task";
+            }
+
+            return TypeNames.Display(type);
+        }
+
+        if (awaited is IAsyncStateMachine iterator)
+        {
+            return "async iterator " + TypeNames.AsyncMethod(iterator.GetType()).Display;
+        }
+
+        if (type.Namespace == "System.Threading.Channels")
+        {
+            var item = type.IsGenericType ? TypeNames.Display(type.GetGenericArguments()[0]) : "T";
+            if (name.StartsWith("VoidAsyncOperationWithData", StringComparison.Ordinal))
+            {
+                return $"ChannelWriter<{item}>.WriteAsync() on a full channel";
+            }
+
+            return item == "bool"
+                ? "ChannelReader.WaitToReadAsync() on a channel nobody writes to or completes"
+                : $"ChannelReader<{item}>.ReadAsync() on a channel nobody writes to or completes";
+        }
+
+        if (type.DeclaringType == typeof(PeriodicTimer))
+        {
+            return "PeriodicTimer.WaitForNextTickAsync()";
+        }
+
+        return TypeNames.Display(type);
+    }
+
+    /// <summary>Who continues when this task completes: boxes, promises and continuation tasks.</summary>
+    private static IReadOnlyList<object> ContinuationsOf(Task task)
+    {
+        var value = TaskContinuation?.GetValue(task);
+        if (value is null)
+        {
+            return [];
+        }
+
+        var keys = new List<object>();
+        AddContinuation(value, keys, depth: 0);
+        return keys;
+    }
+
+    private static void AddContinuation(object? value, List<object> keys, int depth)
+    {
+        switch (value)
+        {
+            case null:
+                return;
+            case Task task:
+                keys.Add(task);
+                return;
+            case Delegate callback:
+                // A box's MoveNextAction: its target is the box.
+                AddContinuation(callback.Target, keys, depth + 1);
+                return;
+            case List<object?> list:
+                lock (list)
+                {
+                    foreach (var item in list)
+                    {
+                        AddContinuation(item, keys, depth + 1);
+                    }
+                }
+
+                return;
+        }
+
+        // TaskContinuation wrappers (AwaitTaskContinuation.m_action, ContinueWithTaskContinuation.m_task …): look
+        // one level inside the runtime's own wrapper types for a task or a delegate.
+        if (depth < 3 && value.GetType().Namespace is "System.Threading.Tasks" or "System.Threading")
+        {
+            foreach (var field in ShapeOf(value.GetType()).AllFields)
+            {
+                if (typeof(Task).IsAssignableFrom(field.FieldType) || typeof(Delegate).IsAssignableFrom(field.FieldType))
+                {
+                    AddContinuation(field.GetValue(value), keys, depth + 1);
+                }
+            }
+        }
+    }
+
+    private static TypeShape ShapeOf(Type type) => Shapes.GetOrAdd(type, static t => new TypeShape(t));
+
+    /// <summary>The fields of one type that the inspector reads, found once.</summary>
+    private sealed class TypeShape
+    {
+        public TypeShape(Type type)
+        {
+            var fields = new List<FieldInfo>();
+            for (var t = type; t is not null && t != typeof(object); t = t.BaseType)
+            {
+                fields.AddRange(t.GetFields(Instance | BindingFlags.DeclaredOnly));
+            }
+
+            AllFields = [.. fields];
+
+            // AsyncStateMachineBox<TStateMachine>.StateMachine (public field, .NET Core 2.1 – 11): the compiler's
+            // state machine. Missing: the task is treated as a promise and named by its type.
+            StateMachineField = typeof(Task).IsAssignableFrom(type)
+                ? AllFields.FirstOrDefault(f => f.Name == "StateMachine" && typeof(IAsyncStateMachine).IsAssignableFrom(f.FieldType))
+                : null;
+
+            // Compiler state machines: <>1__state (the await it is suspended at) and <>u__N (its awaiters, one per
+            // awaiter type, cleared on resume). Roslyn has kept these names since C# 5.
+            if (typeof(IAsyncStateMachine).IsAssignableFrom(type))
+            {
+                StateField = AllFields.FirstOrDefault(f => f.Name == "<>1__state" && f.FieldType == typeof(int));
+                AwaiterFields = AllFields.Where(f => f.Name.StartsWith("<>u__", StringComparison.Ordinal)).ToArray();
+            }
+
+            // ContinuationTaskFromTask and friends (.NET Core 1.0 – 11) keep their antecedent in m_antecedent.
+            IsContinuationTask = type.Name.StartsWith("Continuation", StringComparison.Ordinal) && typeof(Task).IsAssignableFrom(type);
+            AntecedentField = IsContinuationTask ? AllFields.FirstOrDefault(f => f.Name == "m_antecedent") : null;
+
+            IsValueTaskSource = typeof(IValueTaskSource).IsAssignableFrom(type) || type.GetInterfaces().Any(
+                i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IValueTaskSource<>));
+        }
+
+        public FieldInfo[] AllFields { get; }
+
+        public FieldInfo? StateMachineField { get; }
+
+        public FieldInfo? StateField { get; }
+
+        public FieldInfo[] AwaiterFields { get; } = [];
+
+        public bool IsContinuationTask { get; }
+
+        public FieldInfo? AntecedentField { get; }
+
+        public bool IsValueTaskSource { get; }
+    }
+}

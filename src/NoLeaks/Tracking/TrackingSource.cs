@@ -1,0 +1,247 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using NoLeaks.Analysis;
+
+namespace NoLeaks.Tracking;
+
+/// <summary>
+/// The default source: the runtime's task tracking gives the live pending tasks; the creation hook tells which
+/// scope created each one. Ownership is decided when the work is created, on the creating thread, so work created
+/// under <c>ExecutionContext.SuppressFlow()</c> still belongs to the test that created it, and work that existed
+/// before a scope began is never the scope's.
+/// </summary>
+internal sealed class TrackingSource : IPendingOperationSource
+{
+    private const BindingFlags Instance = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
+
+    // Task.m_stateObject (.NET 10, 11): an async-method box keeps its captured ExecutionContext here.
+    private static readonly FieldInfo? TaskStateObject = typeof(Task).GetField("m_stateObject", Instance);
+
+    // Task.m_contingentProperties.m_capturedContext (.NET Core 1.0 – 11): a delegate task's captured context.
+    private static readonly FieldInfo? TaskContingentProperties = typeof(Task).GetField("m_contingentProperties", Instance);
+
+    private readonly RuntimeTaskTracking _tracking;
+    private readonly ConcurrentDictionary<int, OperationRecord> _records = new();
+    private readonly object _startGate = new();
+    private TaskCreationListener? _listener;
+    private bool _started;
+    private string? _eventsUnavailable;
+
+    public TrackingSource(RuntimeTaskTracking tracking) => _tracking = tracking;
+
+    public string Name => "runtime task tracking";
+
+    public string? UnavailableReason => _tracking.UnavailableReason;
+
+    /// <summary>Null when creation events arrive; otherwise why not, and ownership falls back to captured contexts.</summary>
+    public string? CreationEventsUnavailable => _eventsUnavailable;
+
+    public void OnScopeBegun(LeakScope scope)
+    {
+        if (!_started)
+        {
+            Start();
+        }
+    }
+
+    private void Start()
+    {
+        lock (_startGate)
+        {
+            if (_started)
+            {
+                return;
+            }
+
+            if (_tracking.Enable())
+            {
+                try
+                {
+                    _listener = new TaskCreationListener(OnCreated, OnCompleted);
+                    _eventsUnavailable = SelfTest(_listener);
+                }
+                catch (Exception e)
+                {
+                    _eventsUnavailable = $"the task creation hook could not start ({e.GetType().Name}: {e.Message})";
+                }
+            }
+
+            _started = true;
+        }
+    }
+
+    /// <summary>Checks that creating an async method raises a creation event; a runtime that stopped raising them is noticed.</summary>
+    private static string? SelfTest(TaskCreationListener listener)
+    {
+        if (!listener.IsAttached)
+        {
+            return "the runtime's TplEventSource was not found (EventSource support may be trimmed away)";
+        }
+
+        var before = Interlocked.Read(ref listener.BeginCount);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var probe = AwaitOnce(gate.Task);
+        gate.SetResult();
+        probe.GetAwaiter().GetResult();
+        return Interlocked.Read(ref listener.BeginCount) > before
+            ? null
+            : "the runtime raised no TraceOperationBegin event for a new async method";
+
+        static async Task AwaitOnce(Task task) => await task;
+    }
+
+    private void OnCreated(int taskId)
+    {
+        var scope = LeakScope.RawCurrent;
+        var creator = Task.CurrentId;
+        if (scope is null)
+        {
+            // Work started by a task the scope owns, on a thread where the scope's context did not flow
+            // (SuppressFlow, UnsafeStart): the owner of the parent is the owner.
+            if (creator is not int parentId || !_records.TryGetValue(parentId, out var parent))
+            {
+                return;
+            }
+
+            scope = parent.Scope;
+        }
+
+        scope = scope.RegistrationTarget;
+        var stack = scope.CaptureCreationStacks ? new StackTrace(2, fNeedFileInfo: true) : null;
+        var record = new OperationRecord(taskId, scope, Stopwatch.GetTimestamp(), creator, stack);
+        _records[taskId] = record;
+        scope.Operations[taskId] = record;
+    }
+
+    private void OnCompleted(int taskId)
+    {
+        if (_records.TryRemove(taskId, out var record))
+        {
+            record.Scope.Operations.TryRemove(taskId, out _);
+        }
+    }
+
+    public long PendingFingerprint(LeakScope scope)
+    {
+        long fingerprint = 0;
+        foreach (var owner in scope.SelfAndUnendedDescendants())
+        {
+            foreach (var id in owner.Operations.Keys)
+            {
+                fingerprint = unchecked((fingerprint * 31) + id + 1);
+            }
+        }
+
+        return fingerprint;
+    }
+
+    public IReadOnlyList<PendingOperation> CollectPending(LeakScope scope, ICollection<string> warnings)
+    {
+        if (!_started)
+        {
+            Start();
+        }
+
+        if (!_tracking.IsAvailable)
+        {
+            return [];
+        }
+
+        if (_eventsUnavailable is not null)
+        {
+            warnings.Add($"{_eventsUnavailable}; work is attributed to tests by its captured ExecutionContext instead, "
+                + "so work created under ExecutionContext.SuppressFlow() is not seen.");
+            return CollectByExecutionContext(scope, warnings);
+        }
+
+        var pending = new List<(Task Task, OperationRecord Record)>();
+        foreach (var owner in scope.SelfAndUnendedDescendants())
+        {
+            foreach (var (id, record) in owner.Operations)
+            {
+                var task = _tracking.Find(id);
+                if (task is null || task.IsCompleted)
+                {
+                    // Completed without an end event (or the event is still on its way): forget it.
+                    owner.Operations.TryRemove(id, out _);
+                    _records.TryRemove(new KeyValuePair<int, OperationRecord>(id, record));
+                    continue;
+                }
+
+                pending.Add((task, record));
+            }
+        }
+
+        pending.Sort((a, b) => a.Record.CreatedTimestamp.CompareTo(b.Record.CreatedTimestamp));
+        var operations = new List<PendingOperation>(pending.Count);
+        foreach (var (task, record) in pending)
+        {
+            operations.Add(TaskInspector.Inspect(task, record, scope.Name, CreatorOf(record, scope)));
+        }
+
+        return operations;
+    }
+
+    private string? CreatorOf(OperationRecord record, LeakScope scope)
+    {
+        if (record.CreatorTaskId is int creatorId && _records.ContainsKey(creatorId) && _tracking.Find(creatorId) is { } creator)
+        {
+            var description = TaskInspector.Describe(creator);
+            return $"{description} in test {scope.Name}";
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The fallback when creation events do not arrive: every pending task whose captured ExecutionContext carries
+    /// the scope. Slower (it looks at every pending task in the process) and blind to SuppressFlow.
+    /// </summary>
+    private List<PendingOperation> CollectByExecutionContext(LeakScope scope, ICollection<string> warnings)
+    {
+        var owners = scope.SelfAndUnendedDescendants().ToHashSet();
+        var operations = new List<PendingOperation>();
+        foreach (var task in _tracking.Snapshot())
+        {
+            if (task.IsCompleted)
+            {
+                continue;
+            }
+
+            try
+            {
+                if (CapturedContextOf(task) is { } context && OwnerIn(context) is { } owner && owners.Contains(owner))
+                {
+                    operations.Add(TaskInspector.Inspect(task, record: null, scope.Name, createdBy: null));
+                }
+            }
+            catch (Exception e)
+            {
+                warnings.Add($"task #{task.Id} could not be inspected: {e.GetType().Name}: {e.Message}");
+            }
+        }
+
+        return operations;
+    }
+
+    internal static ExecutionContext? CapturedContextOf(Task task)
+    {
+        if (TaskStateObject?.GetValue(task) is ExecutionContext boxContext)
+        {
+            return boxContext;
+        }
+
+        var contingent = TaskContingentProperties?.GetValue(task);
+        var field = contingent?.GetType().GetField("m_capturedContext", Instance);
+        return field?.GetValue(contingent) as ExecutionContext;
+    }
+
+    internal static LeakScope? OwnerIn(ExecutionContext context)
+    {
+        var owner = new StrongBox<LeakScope?>();
+        ExecutionContext.Run(context, static state => ((StrongBox<LeakScope?>)state!).Value = LeakScope.RawCurrent, owner);
+        return owner.Value?.RegistrationTarget;
+    }
+}
