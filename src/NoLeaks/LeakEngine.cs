@@ -51,7 +51,7 @@ internal sealed class LeakEngine
 
         try
         {
-            var (leaks, ignored) = Check(scope, options, warnings, engineObjects: EmptySet);
+            var (leaks, ignored) = Check(scope, options, warnings, EmptySet, RunningStateMachines);
             if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero)
             {
                 return new(new LeakReport(scope.Name, leaks, warnings, action, TimeSpan.Zero, ignored));
@@ -81,14 +81,14 @@ internal sealed class LeakEngine
 
             fingerprint = now;
             var warnings = new List<string>();
-            var (leaks, ignored) = Check(scope, options, warnings, engineObjects);
+            var (leaks, ignored) = Check(scope, options, warnings, engineObjects, NoCallers);
             return leaks.Count == 0 ? new LeakReport(scope.Name, leaks, warnings, action, wait!.Elapsed, ignored) : null;
         }
 
         LeakReport Final()
         {
             var warnings = new List<string>();
-            var (leaks, ignored) = Check(scope, options, warnings, engineObjects);
+            var (leaks, ignored) = Check(scope, options, warnings, engineObjects, NoCallers);
             if (cancellation.IsCancellationRequested && leaks.Count > 0)
             {
                 warnings.Add("the grace period was cut short: the end of the scope was cancelled.");
@@ -104,7 +104,7 @@ internal sealed class LeakEngine
     }
 
     private (List<TaskLeak> Leaks, int Ignored) Check(
-        LeakScope scope, NoLeaksOptions options, List<string> warnings, ISet<object> engineObjects)
+        LeakScope scope, NoLeaksOptions options, List<string> warnings, ISet<object> engineObjects, Func<IReadOnlySet<Type>> callers)
     {
         var pending = Source.CollectPending(scope, warnings);
         if (pending.Count == 0)
@@ -112,7 +112,8 @@ internal sealed class LeakEngine
             return ([], 0);
         }
 
-        var leaks = _analyzer.Analyze(pending, engineObjects, Stopwatch.GetTimestamp());
+        var running = pending.Any(p => p.State == -1 && p.StateMachineType is not null) ? callers() : NoTypes;
+        var leaks = _analyzer.Analyze(pending, engineObjects, running, Stopwatch.GetTimestamp());
         return FilterSet.Apply(leaks, options, warnings);
     }
 
@@ -134,4 +135,26 @@ internal sealed class LeakEngine
     }
 
     private static readonly ISet<object> EmptySet = new HashSet<object>();
+    private static readonly IReadOnlySet<Type> NoTypes = new HashSet<Type>();
+    private static readonly Func<IReadOnlySet<Type>> NoCallers = () => NoTypes;
+    private static readonly Func<IReadOnlySet<Type>> RunningStateMachines = StateMachinesOnThisStack;
+
+    /// <summary>
+    /// The async methods running on this thread (the ones calling EndAsync): their boxes are pending because they
+    /// are running right now. Only walked when a pending box is in the running state, so a clean scope never pays.
+    /// </summary>
+    private static IReadOnlySet<Type> StateMachinesOnThisStack()
+    {
+        var types = new HashSet<Type>();
+        foreach (var frame in new StackTrace(fNeedFileInfo: false).GetFrames())
+        {
+            if (frame.GetMethod() is { Name: "MoveNext", DeclaringType: { } type }
+                && typeof(System.Runtime.CompilerServices.IAsyncStateMachine).IsAssignableFrom(type))
+            {
+                types.Add(type.IsGenericType ? type.GetGenericTypeDefinition() : type);
+            }
+        }
+
+        return types;
+    }
 }

@@ -10,7 +10,13 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
 {
     private const int MaxChainDepth = 64;
 
-    public List<TaskLeak> Analyze(IReadOnlyList<PendingOperation> operations, ISet<object> engineObjects, long now)
+    /// <param name="operations">The scope's pending operations.</param>
+    /// <param name="engineObjects">The engine's own tasks: whatever awaits them is waiting for the check, not leaked.</param>
+    /// <param name="runningCallers">State machines running on the thread that ended the scope: the code calling
+    /// EndAsync, which is running, not left behind.</param>
+    /// <param name="now">The timestamp ages are measured to.</param>
+    public List<TaskLeak> Analyze(
+        IReadOnlyList<PendingOperation> operations, ISet<object> engineObjects, IReadOnlySet<Type> runningCallers, long now)
     {
         var byKey = new Dictionary<object, PendingOperation>(ReferenceEqualityComparer.Instance);
         foreach (var operation in operations)
@@ -53,7 +59,10 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var innermost in operations.Where(o => IsReportable(o) && !hasReportableBelow.Contains(o)))
         {
-            if (innermost.IsEngineOwn || (innermost.AwaitedKey is { } awaited && engineObjects.Contains(awaited)))
+            if (innermost.IsEngineOwn
+                || (innermost.AwaitedKey is { } awaited && engineObjects.Contains(awaited))
+                || (innermost.State == -1 && innermost.StateMachineType is { } type
+                    && runningCallers.Contains(type.IsGenericType ? type.GetGenericTypeDefinition() : type)))
             {
                 // The caller awaiting the engine's own end-of-scope check: not work the test left behind.
                 continue;

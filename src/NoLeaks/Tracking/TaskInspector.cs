@@ -242,15 +242,19 @@ internal static class TaskInspector
 
         if (type.Namespace == "System.Threading.Channels")
         {
+            // .NET 10: BlockedReadAsyncOperation<T>, BlockedWriteAsyncOperation<T>, WaitingReadAsyncOperation,
+            // WaitingWriteAsyncOperation; .NET 8/9: AsyncOperation<T>, VoidAsyncOperationWithData<T>.
             var item = type.IsGenericType ? TypeNames.Display(type.GetGenericArguments()[0]) : "T";
-            if (name.StartsWith("VoidAsyncOperationWithData", StringComparison.Ordinal))
+            return name switch
             {
-                return $"ChannelWriter<{item}>.WriteAsync() on a full channel";
-            }
-
-            return item == "bool"
-                ? "ChannelReader.WaitToReadAsync() on a channel nobody writes to or completes"
-                : $"ChannelReader<{item}>.ReadAsync() on a channel nobody writes to or completes";
+                _ when name.StartsWith("WaitingRead", StringComparison.Ordinal) =>
+                    "ChannelReader.WaitToReadAsync() on a channel nobody writes to or completes",
+                _ when name.StartsWith("WaitingWrite", StringComparison.Ordinal) =>
+                    "ChannelWriter.WaitToWriteAsync() on a full channel",
+                _ when name.StartsWith("BlockedWrite", StringComparison.Ordinal) || name.StartsWith("VoidAsyncOperationWithData", StringComparison.Ordinal) =>
+                    $"ChannelWriter<{item}>.WriteAsync() on a full channel",
+                _ => $"ChannelReader<{item}>.ReadAsync() on a channel nobody writes to or completes",
+            };
         }
 
         if (type.DeclaringType == typeof(PeriodicTimer))

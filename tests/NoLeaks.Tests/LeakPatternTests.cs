@@ -1,0 +1,329 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using NoLeaks.Tests.Support;
+
+namespace NoLeaks.Tests;
+
+/// <summary>Every way of leaving async work behind that NoLeaks promises to catch, with the method and line it names.</summary>
+public class LeakPatternTests
+{
+    private const int TestTimeout = 30_000;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private static class Holder
+    {
+        public static TaskCompletionSource<int>? Never;
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Task_completion_source_never_completed_is_reported_at_its_await()
+    {
+        Holder.Never = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var report = await Scopes.CheckAsync(nameof(Task_completion_source_never_completed_is_reported_at_its_await), async () =>
+        {
+            _ = WaitForeverAsync();
+        });
+
+        Holder.Never.SetResult(1);
+        var leak = Scopes.Single(report);
+        Assert.Equal(LeakKind.AsyncMethod, leak.Kind);
+        Assert.Equal("LeakPatternTests.WaitForeverAsync", leak.Method);
+        Assert.Equal("NoLeaks.Tests.LeakPatternTests.WaitForeverAsync", leak.MethodFullName);
+        Assert.Equal(SourceLine.Of("tcs"), leak.AwaitSite!.Line);
+        Assert.Equal("LeakPatternTests.cs", leak.AwaitSite.FileName);
+        Assert.Equal("TaskCompletionSource<int>.Task", leak.WaitingOn);
+        Assert.Equal(nameof(Task_completion_source_never_completed_is_reported_at_its_await), leak.ScopeName);
+        Assert.Contains($"test {nameof(Task_completion_source_never_completed_is_reported_at_its_await)}", leak.CreatedBy);
+        Assert.True(leak.Age > TimeSpan.Zero);
+    }
+
+    private static async Task<int> WaitForeverAsync()
+    {
+        return await Holder.Never!.Task; // @tcs
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Channel_read_with_no_writer_is_reported()
+    {
+        var channel = Channel.CreateUnbounded<string>();
+        var report = await Scopes.CheckAsync("channel", async () => { _ = ReadOneAsync(channel.Reader); });
+
+        channel.Writer.TryWrite("done");
+        var leak = Scopes.Single(report);
+        Assert.Equal("LeakPatternTests.ReadOneAsync", leak.Method);
+        Assert.Equal(SourceLine.Of("channel-read"), leak.AwaitSite!.Line);
+        Assert.StartsWith("ChannelReader<string>.ReadAsync()", leak.WaitingOn);
+    }
+
+    private static async Task<string> ReadOneAsync(ChannelReader<string> reader)
+    {
+        return await reader.ReadAsync(); // @channel-read
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Task_run_loop_that_ignores_cancellation_is_reported_as_a_running_delegate()
+    {
+        using var stop = new ManualResetEventSlim();
+        using var scopeCancellation = new CancellationTokenSource();
+        var started = new ManualResetEventSlim();
+        var report = await Scopes.CheckAsync("loop", async () =>
+        {
+            _ = Task.Run(() =>
+            {
+                started.Set();
+                while (!stop.Wait(1)) // @spin
+                {
+                    // Ignores scopeCancellation on purpose: that is the bug this test plays.
+                }
+            }, scopeCancellation.Token);
+            started.Wait(Cancel);
+            scopeCancellation.Cancel();
+        });
+
+        stop.Set();
+        var leak = Scopes.Single(report);
+        Assert.Equal(LeakKind.DelegateTask, leak.Kind);
+        Assert.Equal("LeakPatternTests.Task_run_loop_that_ignores_cancellation_is_reported_as_a_running_delegate (lambda)", leak.Method);
+        Assert.Equal("nothing: its delegate is still running", leak.WaitingOn);
+        Assert.InRange(leak.AwaitSite!.Line, SourceLine.Of("spin") - 3, SourceLine.Of("spin"));
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Async_loop_in_task_run_is_reported_at_its_delay()
+    {
+        using var stop = new CancellationTokenSource();
+        var report = await Scopes.CheckAsync("async loop", async () =>
+        {
+            _ = Task.Run(async () =>
+            {
+                while (true)
+                {
+                    await Task.Delay(Timeout.Infinite, stop.Token); // @async-loop
+                }
+            });
+        });
+
+        stop.Cancel();
+        var leak = Scopes.Single(report);
+        Assert.Equal("LeakPatternTests.Async_loop_in_task_run_is_reported_at_its_delay (lambda)", leak.Method);
+        Assert.Equal(SourceLine.Of("async-loop"), leak.AwaitSite!.Line);
+        Assert.Equal("Task.Delay(Timeout.Infinite)", leak.WaitingOn);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Semaphore_wait_never_released_is_reported()
+    {
+        using var gate = new SemaphoreSlim(0);
+        var report = await Scopes.CheckAsync("semaphore", async () => { _ = EnterAsync(gate); });
+
+        gate.Release();
+        var leak = Scopes.Single(report);
+        Assert.Equal("LeakPatternTests.EnterAsync", leak.Method);
+        Assert.Equal(SourceLine.Of("semaphore"), leak.AwaitSite!.Line);
+        Assert.Equal("SemaphoreSlim.WaitAsync()", leak.WaitingOn);
+    }
+
+    private static async Task EnterAsync(SemaphoreSlim gate)
+    {
+        await gate.WaitAsync(); // @semaphore
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Periodic_timer_loop_is_reported()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMinutes(5));
+        var report = await Scopes.CheckAsync("timer", async () => { _ = TickAsync(timer); });
+
+        timer.Dispose();
+        var leak = Scopes.Single(report);
+        Assert.Equal("LeakPatternTests.TickAsync", leak.Method);
+        Assert.Equal(SourceLine.Of("periodic"), leak.AwaitSite!.Line);
+        Assert.Equal("PeriodicTimer.WaitForNextTickAsync()", leak.WaitingOn);
+    }
+
+    private static async Task TickAsync(PeriodicTimer timer)
+    {
+        while (await timer.WaitForNextTickAsync()) // @periodic
+        {
+        }
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Infinite_delay_is_reported()
+    {
+        using var stop = new CancellationTokenSource();
+        var report = await Scopes.CheckAsync("delay", async () => { _ = DelayForeverAsync(stop.Token); });
+
+        stop.Cancel();
+        var leak = Scopes.Single(report);
+        Assert.Equal("LeakPatternTests.DelayForeverAsync", leak.Method);
+        Assert.Equal(SourceLine.Of("infinite"), leak.AwaitSite!.Line);
+        Assert.Equal("Task.Delay(Timeout.Infinite)", leak.WaitingOn);
+    }
+
+    private static async Task DelayForeverAsync(CancellationToken token)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, token); // @infinite
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Three_deep_chain_is_one_leak_with_every_await_line()
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var report = await Scopes.CheckAsync("chain", async () => { _ = TopAsync(never.Task); });
+
+        never.SetResult();
+        var leak = Scopes.Single(report);
+        Assert.Equal("LeakPatternTests.BottomAsync", leak.Method);
+        Assert.Equal(SourceLine.Of("bottom"), leak.AwaitSite!.Line);
+        Assert.Equal("TaskCompletionSource.Task", leak.WaitingOn);
+        Assert.Equal(
+            ["LeakPatternTests.MiddleAsync", "LeakPatternTests.TopAsync"],
+            leak.AwaitedBy.Select(frame => frame.Method));
+        Assert.Equal([SourceLine.Of("middle"), SourceLine.Of("top")], leak.AwaitedBy.Select(frame => frame.AwaitSite!.Line));
+        Assert.Contains("awaited by  LeakPatternTests.MiddleAsync  at LeakPatternTests.cs:" + SourceLine.Of("middle"), report.ToString());
+    }
+
+    private static async Task TopAsync(Task never)
+    {
+        await MiddleAsync(never); // @top
+    }
+
+    private static async Task MiddleAsync(Task never)
+    {
+        await BottomAsync(never); // @middle
+    }
+
+    private static async Task BottomAsync(Task never)
+    {
+        await never; // @bottom
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Stuck_async_void_is_reported()
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var report = await Scopes.CheckAsync("async void", async () => FireAndForget(never.Task));
+
+        never.SetResult();
+        var leak = Scopes.Single(report);
+        Assert.Equal("LeakPatternTests.FireAndForget", leak.Method);
+        Assert.Equal(SourceLine.Of("async-void"), leak.AwaitSite!.Line);
+    }
+
+    private static async void FireAndForget(Task never)
+    {
+        await never; // @async-void
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Leak_started_after_an_await_in_the_test_is_reported()
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var report = await Scopes.CheckAsync("after await", async () =>
+        {
+            await Task.Yield();
+            await Task.Delay(1, Cancel);
+            _ = AwaitAsync(never.Task);
+        });
+
+        never.SetResult();
+        var leak = Scopes.Single(report);
+        Assert.Equal("LeakPatternTests.AwaitAsync", leak.Method);
+        Assert.Equal(SourceLine.Of("plain-await"), leak.AwaitSite!.Line);
+    }
+
+    private static async Task AwaitAsync(Task never)
+    {
+        await never; // @plain-await
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Leak_created_under_suppress_flow_still_belongs_to_the_test()
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var report = await Scopes.CheckAsync("suppress flow", async () =>
+        {
+            var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (ExecutionContext.SuppressFlow())
+            {
+                _ = Task.Run(() =>
+                {
+                    _ = AwaitAsync(never.Task);
+                    started.SetResult();
+                });
+            }
+
+            await started.Task.WaitAsync(Cancel);
+        });
+
+        never.SetResult();
+        var leak = Scopes.Single(report);
+        Assert.Equal("LeakPatternTests.AwaitAsync", leak.Method);
+        Assert.Equal("suppress flow", leak.ScopeName);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Await_foreach_over_a_channel_nobody_completes_is_reported_with_the_consumer()
+    {
+        var channel = Channel.CreateUnbounded<int>();
+        var report = await Scopes.CheckAsync("await foreach", async () => { _ = ConsumeAsync(channel.Reader); });
+
+        channel.Writer.Complete();
+        TestContext.Current.TestOutputHelper!.WriteLine(report.ToString());
+        var leak = Scopes.Single(report);
+        var consumer = leak.AwaitChain.Single(frame => frame.Method == "LeakPatternTests.ConsumeAsync");
+        Assert.Equal(SourceLine.Of("await-foreach"), consumer.AwaitSite!.Line);
+        Assert.Contains("ReadAllAsync", leak.Method);
+        Assert.StartsWith("ChannelReader.WaitToReadAsync()", leak.WaitingOn);
+    }
+
+    private static async Task<int> ConsumeAsync(ChannelReader<int> reader)
+    {
+        var sum = 0;
+        await foreach (var item in reader.ReadAllAsync()) // @await-foreach
+        {
+            sum += item;
+        }
+
+        return sum;
+    }
+
+    private sealed class PollingWorker : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromMinutes(1), stoppingToken); // @worker
+            }
+        }
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Background_service_never_stopped_is_reported()
+    {
+        IHost? host = null;
+        var report = await Scopes.CheckAsync("hosted service", async () =>
+        {
+            host = new HostBuilder().ConfigureServices(services => services.AddHostedService<PollingWorker>()).Build();
+            await host.StartAsync(Cancel);
+        });
+
+        TestContext.Current.TestOutputHelper!.WriteLine(report.ToString());
+        await host!.StopAsync(Cancel);
+        host.Dispose();
+        Assert.False(report.IsClean, report.ToString());
+        var worker = report.Leaks.Single(leak => leak.Method == "LeakPatternTests.PollingWorker.ExecuteAsync");
+        Assert.Equal(SourceLine.Of("worker"), worker.AwaitSite!.Line);
+        Assert.Equal("Task.Delay(…)", worker.WaitingOn);
+    }
+}
