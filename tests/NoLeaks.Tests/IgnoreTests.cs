@@ -1,0 +1,71 @@
+using NoLeaks.Tests.Support;
+
+namespace NoLeaks.Tests;
+
+public class IgnoreTests
+{
+    private const int TestTimeout = 30_000;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private static async Task InnerAsync(Task never) => await never;
+
+    private static async Task OuterAsync(Task never) => await InnerAsync(never);
+
+    private static async Task<LeakReport> LeakOuterAsync(NoLeaksOptions options)
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var scope = LeakScope.Begin("ignore", options);
+        _ = OuterAsync(never.Task);
+        var report = await scope.EndAsync(cancellationToken: Cancel);
+        never.SetResult();
+        return report;
+    }
+
+    [Theory(Timeout = TestTimeout)]
+    [InlineData("NoLeaks.Tests.IgnoreTests.InnerAsync")]
+    [InlineData("NoLeaks.Tests.IgnoreTests.OuterAsync")]
+    [InlineData("NoLeaks.Tests.*")]
+    [InlineData("*.IgnoreTests.Inner*")]
+    public async Task Async_method_pattern_allows_a_leak_by_any_method_of_its_stack(string pattern)
+    {
+        var options = new NoLeaksOptions { GracePeriod = TimeSpan.Zero, Ignore = { Ignore.AsyncMethod(pattern) } };
+
+        var report = await LeakOuterAsync(options);
+
+        Scopes.Clean(report);
+        Assert.Equal(1, report.IgnoredCount);
+    }
+
+    [Theory(Timeout = TestTimeout)]
+    [InlineData("NoLeaks.Tests.IgnoreTests.Inner")]
+    [InlineData("IgnoreTests.InnerAsync")]
+    [InlineData("Other.*")]
+    public async Task Pattern_that_does_not_match_the_full_name_allows_nothing(string pattern)
+    {
+        var options = new NoLeaksOptions { GracePeriod = TimeSpan.Zero, Ignore = { Ignore.AsyncMethod(pattern) } };
+
+        var report = await LeakOuterAsync(options);
+
+        Assert.Single(report.Leaks);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Where_allows_what_its_predicate_accepts()
+    {
+        var options = new NoLeaksOptions
+        {
+            GracePeriod = TimeSpan.Zero,
+            Ignore = { Ignore.Where(leak => leak.WaitingOn == "TaskCompletionSource.Task") },
+        };
+
+        Scopes.Clean(await LeakOuterAsync(options));
+    }
+
+    [Fact]
+    public void Blank_patterns_are_refused()
+    {
+        Assert.Throws<ArgumentException>(() => Ignore.AsyncMethod(" "));
+        Assert.Throws<ArgumentNullException>(() => Ignore.Where(null!));
+    }
+}

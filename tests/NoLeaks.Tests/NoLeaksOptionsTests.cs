@@ -1,0 +1,72 @@
+using NoLeaks.Tests.Support;
+
+namespace NoLeaks.Tests;
+
+[CollectionDefinition(nameof(EnvironmentVariables), DisableParallelization = true)]
+public sealed class EnvironmentVariables;
+
+/// <summary>Changes NOLEAKS_ACTION for the whole process, so it runs alone.</summary>
+[Collection(nameof(EnvironmentVariables))]
+public class NoLeaksOptionsTests
+{
+    private const int TestTimeout = 30_000;
+
+    private static async Task AwaitAsync(Task never) => await never;
+
+    [Fact]
+    public void Defaults_are_one_second_fail_no_stacks()
+    {
+        var options = new NoLeaksOptions();
+
+        Assert.Equal(TimeSpan.FromSeconds(1), options.GracePeriod);
+        Assert.Equal(LeakAction.Fail, options.Action);
+        Assert.False(options.CaptureCreationStacks);
+        Assert.Empty(options.Ignore);
+        Assert.True(options.UseDefaultFilters);
+    }
+
+    [Theory(Timeout = TestTimeout)]
+    [InlineData("warn", LeakAction.Warn, false)]
+    [InlineData("WARN", LeakAction.Warn, false)]
+    [InlineData("off", LeakAction.Off, false)]
+    [InlineData("fail", LeakAction.Fail, true)]
+    public async Task Environment_variable_overrides_the_action(string value, LeakAction expected, bool fails)
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, value);
+        try
+        {
+            var options = new NoLeaksOptions { GracePeriod = TimeSpan.Zero, Action = LeakAction.Warn };
+            var scope = LeakScope.Begin("env", options);
+            _ = AwaitAsync(never.Task);
+            var report = await scope.EndAsync(cancellationToken: TestContext.Current.CancellationToken);
+
+            Assert.Equal(expected, options.EffectiveAction);
+            Assert.Equal(expected, report.Action);
+            Assert.Equal(fails, report.ShouldFail);
+            Assert.Equal(expected == LeakAction.Off, report.IsClean);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, null);
+            never.SetResult();
+        }
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Unknown_environment_value_is_ignored_with_a_warning()
+    {
+        Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, "explode");
+        try
+        {
+            var report = await Scopes.CheckAsync("env", async () => { });
+
+            Assert.Equal(LeakAction.Fail, report.Action);
+            Assert.Contains("NOLEAKS_ACTION=\"explode\" is not fail, warn or off", Assert.Single(report.Warnings));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, null);
+        }
+    }
+}

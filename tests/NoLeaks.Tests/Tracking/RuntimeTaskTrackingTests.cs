@@ -1,0 +1,59 @@
+using NoLeaks.Tracking;
+
+namespace NoLeaks.Tests.Tracking;
+
+/// <summary>
+/// The runtime internals NoLeaks reads. When one of these fails, the runtime changed under us: the engine then
+/// degrades to a warning, and this is the test that says so loudly.
+/// </summary>
+public class RuntimeTaskTrackingTests
+{
+    [Fact]
+    public void This_runtime_has_the_task_tracking_fields()
+    {
+        var tracking = RuntimeTaskTracking.Probe();
+
+        Assert.True(tracking.IsAvailable, tracking.UnavailableReason);
+        Assert.True(tracking.Enable());
+    }
+
+    [Fact]
+    public void This_runtime_has_the_task_fields_the_inspector_reads()
+    {
+        Assert.Null(TaskInspector.MissingInternals);
+    }
+
+    [Fact(Timeout = 10_000)]
+    public async Task This_runtime_raises_creation_events_and_records_pending_tasks()
+    {
+        var tracking = RuntimeTaskTracking.Probe();
+        var source = new TrackingSource(tracking);
+        var engine = new LeakEngine(source);
+        var scope = LeakScope.Begin("probe", new NoLeaksOptions { GracePeriod = TimeSpan.Zero }, engine);
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pending = AwaitAsync(never.Task);
+        var report = await scope.EndAsync(cancellationToken: TestContext.Current.CancellationToken);
+
+        Assert.Null(source.CreationEventsUnavailable);
+        Assert.Same(pending, tracking.Find(pending.Id));
+        Assert.Single(report.Leaks);
+        never.SetResult();
+        await pending;
+        Assert.Null(tracking.Find(pending.Id));
+    }
+
+    [Fact]
+    public void A_runtime_without_the_fields_is_unavailable_with_a_reason()
+    {
+        var missingFlag = RuntimeTaskTracking.Probe(typeof(Task), "s_gone", "s_currentActiveTasks");
+        var wrongType = RuntimeTaskTracking.Probe(typeof(Task), "s_asyncDebuggingEnabled", "s_asyncDebuggingEnabled");
+
+        Assert.False(missingFlag.Enable());
+        Assert.Contains("s_gone", missingFlag.UnavailableReason);
+        Assert.Contains("Dictionary<int, Task>", wrongType.UnavailableReason);
+        Assert.Null(missingFlag.Find(1));
+        Assert.Empty(missingFlag.Snapshot());
+    }
+
+    private static async Task AwaitAsync(Task task) => await task;
+}
