@@ -11,7 +11,7 @@ public sealed class TaskLeak
         string createdBy,
         string? creationStack,
         string scopeName,
-        TimeSpan age,
+        TimeSpan? age,
         int count)
     {
         Kind = kind;
@@ -58,8 +58,8 @@ public sealed class TaskLeak
     /// <summary>The name of the scope (usually the test) that owns the work.</summary>
     public string ScopeName { get; }
 
-    /// <summary>How long ago the work was created, when the report was made.</summary>
-    public TimeSpan Age { get; }
+    /// <summary>How long ago the work was created, when the report was made; null when the source cannot tell.</summary>
+    public TimeSpan? Age { get; }
 
     /// <summary>How many operations share this exact stack.</summary>
     public int Count { get; }

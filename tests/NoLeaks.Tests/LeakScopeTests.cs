@@ -227,7 +227,12 @@ public class LeakScopeTests
 
         var stack = Scopes.Single(reportWith).CreationStack;
         Assert.NotNull(stack);
-        Assert.Contains($"LeakScopeTests.cs:line {SourceLine.Of("created-here")}", stack);
+        // Release builds may map the call to the line before it.
+        var line = SourceLine.Of("created-here");
+        Assert.True(
+            stack.Contains($"LeakScopeTests.cs:line {line}", StringComparison.Ordinal) || stack.Contains($"LeakScopeTests.cs:line {line - 1}", StringComparison.Ordinal),
+            stack);
+        Assert.DoesNotContain("at Xunit.", stack);
         Assert.Null(Scopes.Single(reportWithout).CreationStack);
     }
 }

@@ -107,7 +107,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
         }
 
         var creator = root.CreatedTimestamp != 0 ? root : innermost;
-        var age = creator.CreatedTimestamp == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(creator.CreatedTimestamp, now);
+        var age = creator.CreatedTimestamp == 0 ? (TimeSpan?)null : Stopwatch.GetElapsedTime(creator.CreatedTimestamp, now);
         return new TaskLeak(
             innermost.Kind switch
             {
@@ -189,11 +189,17 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             return null;
         }
 
-        // Drop the runtime's and our own frames above the user's code.
+        // Drop the runtime's and our own frames above the user's code, the async plumbing between user frames,
+        // and everything from the test framework's invoker down.
         var lines = stack.ToString()
             .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .SkipWhile(line => line.StartsWith("at System.", StringComparison.Ordinal) || line.StartsWith("at NoLeaks.Tracking.", StringComparison.Ordinal)
+            .SkipWhile(line => line.StartsWith("at System.", StringComparison.Ordinal)
+                || line.StartsWith("at NoLeaks.Tracking.", StringComparison.Ordinal)
                 || line.StartsWith("at NoLeaks.LeakEngine.", StringComparison.Ordinal))
+            .TakeWhile(line => !line.StartsWith("at System.Reflection.", StringComparison.Ordinal)
+                && !line.StartsWith("at Xunit.", StringComparison.Ordinal)
+                && !line.StartsWith("at NUnit.", StringComparison.Ordinal))
+            .Where(line => !line.StartsWith("at System.Runtime.CompilerServices.", StringComparison.Ordinal))
             .Take(20);
         return string.Join(Environment.NewLine, lines);
     }

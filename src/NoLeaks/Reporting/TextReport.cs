@@ -77,7 +77,8 @@ internal static class TextReport
             text.AppendLine($"      awaited by  {frame.Method}{Where(frame.AwaitSite, "  at")}");
         }
 
-        text.AppendLine(CultureInfo.InvariantCulture, $"      created by  {leak.CreatedBy}, {Seconds(leak.Age)} ago");
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"      created by  {leak.CreatedBy}{(leak.Age is { } age ? $", {Seconds(age)} ago" : "")}");
         if (leak.CreationStack is { } stack)
         {
             text.AppendLine("      created at");

@@ -29,7 +29,15 @@ internal sealed class TrackingSource : IPendingOperationSource
     private bool _started;
     private string? _eventsUnavailable;
 
-    public TrackingSource(RuntimeTaskTracking tracking) => _tracking = tracking;
+    private readonly bool _useCreationEvents;
+
+    /// <param name="tracking">The runtime's task tracking.</param>
+    /// <param name="useCreationEvents">False plays a runtime whose creation events never arrive (tests only).</param>
+    public TrackingSource(RuntimeTaskTracking tracking, bool useCreationEvents = true)
+    {
+        _tracking = tracking;
+        _useCreationEvents = useCreationEvents;
+    }
 
     public string Name => "runtime task tracking";
 
@@ -55,7 +63,11 @@ internal sealed class TrackingSource : IPendingOperationSource
                 return;
             }
 
-            if (_tracking.Enable())
+            if (_tracking.Enable() && !_useCreationEvents)
+            {
+                _eventsUnavailable = "creation events are switched off";
+            }
+            else if (_tracking.IsAvailable)
             {
                 try
                 {
@@ -75,19 +87,27 @@ internal sealed class TrackingSource : IPendingOperationSource
     /// <summary>Checks that creating an async method raises a creation event; a runtime that stopped raising them is noticed.</summary>
     private static string? SelfTest(TaskCreationListener listener)
     {
+        // The runtime creates its TplEventSource lazily, on the first async operation: the first probe makes sure
+        // it exists (and the listener has enabled it), the second one must then raise an event.
+        Probe();
         if (!listener.IsAttached)
         {
             return "the runtime's TplEventSource was not found (EventSource support may be trimmed away)";
         }
 
         var before = Interlocked.Read(ref listener.BeginCount);
-        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var probe = AwaitOnce(gate.Task);
-        gate.SetResult();
-        probe.GetAwaiter().GetResult();
+        Probe();
         return Interlocked.Read(ref listener.BeginCount) > before
             ? null
             : "the runtime raised no TraceOperationBegin event for a new async method";
+
+        static void Probe()
+        {
+            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var probe = AwaitOnce(gate.Task);
+            gate.SetResult();
+            probe.GetAwaiter().GetResult();
+        }
 
         static async Task AwaitOnce(Task task) => await task;
     }

@@ -55,5 +55,23 @@ public class RuntimeTaskTrackingTests
         Assert.Empty(missingFlag.Snapshot());
     }
 
+    [Fact(Timeout = 10_000)]
+    public async Task Without_creation_events_ownership_falls_back_to_the_captured_context_with_a_warning()
+    {
+        var engine = new LeakEngine(new TrackingSource(RuntimeTaskTracking.Probe(), useCreationEvents: false));
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var before = AwaitAsync(never.Task);
+        var scope = LeakScope.Begin("fallback", new NoLeaksOptions { GracePeriod = TimeSpan.Zero }, engine);
+        var leaked = AwaitAsync(never.Task);
+        var report = await scope.EndAsync(cancellationToken: TestContext.Current.CancellationToken);
+        never.SetResult();
+        await Task.WhenAll(before, leaked);
+
+        var leak = Assert.Single(report.Leaks);
+        Assert.Equal("RuntimeTaskTrackingTests.AwaitAsync", leak.Method);
+        Assert.Null(leak.Age);
+        Assert.Contains("attributed to tests by its captured ExecutionContext", Assert.Single(report.Warnings));
+    }
+
     private static async Task AwaitAsync(Task task) => await task;
 }
