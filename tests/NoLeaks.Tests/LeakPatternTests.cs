@@ -326,4 +326,66 @@ public class LeakPatternTests
         Assert.Equal(SourceLine.Of("worker"), worker.AwaitSite!.Line);
         Assert.Equal("Task.Delay(…)", worker.WaitingOn);
     }
+    [Fact(Timeout = TestTimeout)]
+    public async Task Long_running_start_new_is_reported_by_its_delegate()
+    {
+        using var stop = new ManualResetEventSlim();
+        using var started = new ManualResetEventSlim();
+        var report = await Scopes.CheckAsync("long running", async () =>
+        {
+            _ = Task.Factory.StartNew(
+                () =>
+                {
+                    started.Set();
+                    stop.Wait();
+                },
+                CancellationToken.None,
+                TaskCreationOptions.LongRunning,
+                TaskScheduler.Default);
+            started.Wait(Cancel);
+        });
+
+        stop.Set();
+        var leak = Scopes.Single(report);
+        Assert.Equal(LeakKind.DelegateTask, leak.Kind);
+        Assert.Equal("LeakPatternTests.Long_running_start_new_is_reported_by_its_delegate (lambda)", leak.Method);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Continue_with_on_a_task_that_never_completes_is_reported()
+    {
+        var never = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var report = await Scopes.CheckAsync("continue with", async () =>
+        {
+            _ = never.Task.ContinueWith(t => t.Result + 1, TaskScheduler.Default);
+        });
+
+        never.SetResult(1);
+        var leak = Scopes.Single(report);
+        Assert.Equal(LeakKind.Continuation, leak.Kind);
+        Assert.Equal("LeakPatternTests.Continue_with_on_a_task_that_never_completes_is_reported (lambda)", leak.Method);
+        Assert.Equal("its antecedent, TaskCompletionSource<int>.Task", leak.WaitingOn);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Methods_awaited_through_when_all_are_chained_to_their_awaiter()
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var report = await Scopes.CheckAsync("when all", async () => { _ = BothAsync(never.Task); });
+
+        never.SetResult();
+        Assert.Equal(2, report.Leaks.Count);
+        Assert.All(report.Leaks, leak =>
+        {
+            var parent = Assert.Single(leak.AwaitedBy);
+            Assert.Equal("LeakPatternTests.BothAsync", parent.Method);
+            Assert.Equal(SourceLine.Of("when-all"), parent.AwaitSite!.Line);
+        });
+        Assert.Equal(["LeakPatternTests.AwaitAsync", "LeakPatternTests.BottomAsync"], report.Leaks.Select(l => l.Method).Order());
+    }
+
+    private static async Task BothAsync(Task never)
+    {
+        await Task.WhenAll(BottomAsync(never), AwaitAsync(never)); // @when-all
+    }
 }
