@@ -233,6 +233,8 @@ public class LeakScopeTests
             stack.Contains($"LeakScopeTests.cs:line {line}", StringComparison.Ordinal) || stack.Contains($"LeakScopeTests.cs:line {line - 1}", StringComparison.Ordinal),
             stack);
         Assert.DoesNotContain("at Xunit.", stack);
+        Assert.Matches($@"^test stacks at LeakScopeTests\.cs:({line}|{line - 1})$", Scopes.Single(reportWith).CreatedBy);
+        Assert.Equal("test no stacks", Scopes.Single(reportWithout).CreatedBy);
         Assert.Null(Scopes.Single(reportWithout).CreationStack);
     }
 }

@@ -118,7 +118,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             Frame(innermost),
             chain,
             innermost.WaitingOn,
-            creator.CreatedBy ?? $"test {creator.ScopeName}",
+            (creator.CreatedBy ?? $"test {creator.ScopeName}") + CreationSite(creator),
             FormatCreationStack(creator.CreationStack),
             innermost.ScopeName,
             age,
@@ -181,6 +181,38 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             }
         }
     }
+
+    /// <summary>" at File.cs:23": where the creator's code started the operation, when creation stacks are captured.</summary>
+    private static string CreationSite(PendingOperation created)
+    {
+        if (created.CreationStack is not { } stack)
+        {
+            return "";
+        }
+
+        // Skip the runtime and the engine, then the created async method itself (its kickoff stub and MoveNext):
+        // the next frame with a file is the line that called it.
+        var ownType = created.StateMachineType;
+        foreach (var frame in stack.GetFrames())
+        {
+            var method = frame.GetMethod();
+            var type = method?.DeclaringType;
+            if (method is null || type is null || IsInfrastructure(type)
+                || type == ownType
+                || (ownType is not null && type == ownType.DeclaringType && ownType.Name.StartsWith($"<{method.Name}>", StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            return frame.GetFileName() is { } file ? $" at {Path.GetFileName(file)}:{frame.GetFileLineNumber()}" : "";
+        }
+
+        return "";
+    }
+
+    private static bool IsInfrastructure(Type type) =>
+        type.Namespace is { } ns
+        && (ns.StartsWith("System", StringComparison.Ordinal) || ns == "NoLeaks.Tracking" || (ns == "NoLeaks" && type.Name == "LeakEngine"));
 
     private static string? FormatCreationStack(StackTrace? stack)
     {
