@@ -11,14 +11,21 @@ namespace NoLeaks;
 /// </summary>
 internal sealed class LeakEngine
 {
-    private static readonly Lazy<LeakEngine> LazyShared = new(() => new LeakEngine(new TrackingSource(RuntimeTaskTracking.Probe())));
+    private static readonly Lazy<LeakEngine> LazyTracking = new(() => new LeakEngine(new TrackingSource(RuntimeTaskTracking.Probe())));
 
     private readonly LeakAnalyzer _analyzer = new(AwaitSiteResolver.Shared);
 
     public LeakEngine(IPendingOperationSource source) => Source = source;
 
-    /// <summary>The engine every scope of the process uses, unless a test builds its own.</summary>
-    public static LeakEngine Shared => LazyShared.Value;
+    /// <summary>The engine of the runtime's task tracking, shared by every scope of the process that uses it.</summary>
+    public static LeakEngine Tracking => LazyTracking.Value;
+
+    /// <summary>The engine a scope begun with these options uses.</summary>
+    public static LeakEngine For(NoLeaksOptions options) => options.Source switch
+    {
+        // The heap source plugs in here; until then every source is the runtime's tracking.
+        _ => Tracking,
+    };
 
     public IPendingOperationSource Source { get; }
 

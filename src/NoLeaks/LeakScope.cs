@@ -85,7 +85,8 @@ public sealed class LeakScope : IDisposable
     /// Begins a scope that owns the work started from now on in this execution context (and in the tasks it starts).
     /// Options that act at creation time, such as <see cref="NoLeaksOptions.CaptureCreationStacks"/>, take effect here.
     /// </summary>
-    public static LeakScope Begin(string name, NoLeaksOptions? options = null) => Begin(name, options, LeakEngine.Shared);
+    public static LeakScope Begin(string name, NoLeaksOptions? options = null) =>
+        Begin(name, options, LeakEngine.For(options ?? NoLeaksOptions.Default));
 
     internal static LeakScope Begin(string name, NoLeaksOptions? options, LeakEngine engine)
     {

@@ -27,6 +27,9 @@ public sealed class NoLeaksOptions
     /// </summary>
     public bool CaptureCreationStacks { get; set; }
 
+    /// <summary>Where pending work is looked for. Acts when given to <see cref="LeakScope.Begin(string, NoLeaksOptions?)"/>.</summary>
+    public LeakSource Source { get; set; } = LeakSource.Auto;
+
     /// <summary>The action in force: <see cref="Action"/> unless <c>NOLEAKS_ACTION</c> names another.</summary>
     public LeakAction EffectiveAction => ActionFromEnvironment() ?? Action;
 
@@ -38,6 +41,7 @@ public sealed class NoLeaksOptions
         UseDefaultFilters = UseDefaultFilters,
         Action = Action,
         CaptureCreationStacks = CaptureCreationStacks,
+        Source = Source,
     };
 
     internal static LeakAction? ActionFromEnvironment()
