@@ -16,6 +16,23 @@ public static class LeakDetector
     /// </summary>
     public static async Task<LeakReport> VerifyNoneAsync(Func<Task> body, NoLeaksOptions? options = null)
     {
+        var report = await CheckAsync(body, options).ConfigureAwait(false);
+        if (report.Action == LeakAction.Warn && !report.IsClean)
+        {
+            Console.Error.WriteLine(report);
+        }
+
+        report.ThrowIfFailed();
+        return report;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> in a fresh scope and returns its report without judging it. When the body itself
+    /// throws, its exception is rethrown unchanged, with the report (if it leaked) in
+    /// <c>Exception.Data["NoLeaks.Report"]</c>.
+    /// </summary>
+    public static async Task<LeakReport> CheckAsync(Func<Task> body, NoLeaksOptions? options = null)
+    {
         ArgumentNullException.ThrowIfNull(body);
         var scope = LeakScope.Begin(ScopeNameOf(body), options);
         ExceptionDispatchInfo? failure = null;
@@ -39,12 +56,6 @@ public static class LeakDetector
             failure.Throw();
         }
 
-        if (report.Action == LeakAction.Warn && !report.IsClean)
-        {
-            Console.Error.WriteLine(report);
-        }
-
-        report.ThrowIfFailed();
         return report;
     }
 
