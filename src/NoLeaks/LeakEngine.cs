@@ -35,15 +35,21 @@ internal sealed class LeakEngine
         {
             Source.OnScopeBegun(scope);
         }
-        catch (Exception)
+        catch (Exception e)
         {
-            // Reported when the scope ends: the source will say it is unavailable.
+            // Never thrown at the test: the scope's report says what went wrong.
+            scope.BeginFailure = $"{Source.Name} failed when the scope began: {e.GetType().Name}: {e.Message}";
         }
     }
 
     public ValueTask<LeakReport> EndAsync(LeakScope scope, NoLeaksOptions options, CancellationToken cancellation)
     {
         var warnings = new List<string>();
+        if (scope.BeginFailure is { } beginFailure)
+        {
+            warnings.Add(beginFailure);
+        }
+
         var action = EffectiveAction(options, warnings);
         if (action == LeakAction.Off)
         {

@@ -63,6 +63,9 @@ public sealed class LeakScope : IDisposable
 
     internal bool CaptureCreationStacks { get; }
 
+    /// <summary>What went wrong when the source learnt of the scope, for the report.</summary>
+    internal string? BeginFailure { get; set; }
+
     /// <summary>The operations this scope created that have not completed, by task id.</summary>
     internal ConcurrentDictionary<int, OperationRecord> Operations { get; } = new();
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using NoLeaks.Analysis;
 using NoLeaks.Tests.Support;
 using NoLeaks.Tracking;
 
@@ -236,5 +237,44 @@ public class LeakScopeTests
         Assert.Matches($@"^test stacks at LeakScopeTests\.cs:({line}|{line - 1})$", Scopes.Single(reportWith).CreatedBy);
         Assert.Equal("test no stacks", Scopes.Single(reportWithout).CreatedBy);
         Assert.Null(Scopes.Single(reportWithout).CreationStack);
+    }
+
+    private sealed class ExplodingSource : IPendingOperationSource
+    {
+        public string Name => "exploding source";
+
+        public string? UnavailableReason => null;
+
+        public void OnScopeBegun(LeakScope scope) => throw new InvalidOperationException("begin exploded");
+
+        public IReadOnlyList<PendingOperation> CollectPending(LeakScope scope, ICollection<string> warnings) =>
+            throw new InvalidOperationException("collect exploded");
+
+        public long PendingFingerprint(LeakScope scope) => throw new InvalidOperationException("fingerprint exploded");
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task A_source_that_throws_becomes_warnings_not_exceptions()
+    {
+        var scope = LeakScope.Begin("exploding", Scopes.Options(), new LeakEngine(new ExplodingSource()));
+
+        var report = await scope.EndAsync(cancellationToken: Cancel);
+
+        Assert.True(report.IsClean);
+        Assert.Contains(report.Warnings, w => w.Contains("exploding source failed when the scope began: InvalidOperationException: begin exploded"));
+        Assert.Contains(report.Warnings, w => w.Contains("the leak check failed unexpectedly") && w.Contains("collect exploded"));
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Warn_reports_say_the_test_keeps_its_result()
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var scope = LeakScope.Begin("warned", new NoLeaksOptions { GracePeriod = TimeSpan.Zero, Action = LeakAction.Warn });
+        _ = AwaitAsync(never.Task);
+        var report = await scope.EndAsync(cancellationToken: Cancel);
+        never.SetResult();
+
+        Assert.False(report.ShouldFail);
+        Assert.Contains("This is a warning only", report.ToString());
     }
 }

@@ -41,13 +41,25 @@ internal static class FilterSet
         }
         catch (Exception e)
         {
-            var warning = $"the filter {filter.Description} threw {e.GetType().Name} ({e.Message}); it was treated as not matching.";
+            var warning = $"the filter {DescriptionOf(filter)} threw {e.GetType().Name} ({e.Message}); it was treated as not matching.";
             if (!warnings.Contains(warning))
             {
                 warnings.Add(warning);
             }
 
             return false;
+        }
+    }
+
+    private static string DescriptionOf(LeakFilter filter)
+    {
+        try
+        {
+            return filter.Description;
+        }
+        catch (Exception)
+        {
+            return filter.GetType().Name;
         }
     }
 }

@@ -53,6 +53,11 @@ internal static class TextReport
         }
 
         text.AppendLine();
+        if (report.Action == LeakAction.Warn)
+        {
+            text.AppendLine("This is a warning only (action Warn, or NOLEAKS_ACTION=warn): the test keeps its result.");
+        }
+
         text.AppendLine("Fix: await, cancel or stop this work before the test ends (Dispose/DisposeAsync count).");
         text.AppendLine(CultureInfo.InvariantCulture,
             $"Allow it: Ignore.AsyncMethod(\"{report.Leaks[0].MethodFullName}\") in NoLeaksOptions.Ignore.");
