@@ -388,4 +388,21 @@ public class LeakPatternTests
     {
         await Task.WhenAll(BottomAsync(never), AwaitAsync(never)); // @when-all
     }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Async_value_task_method_is_reported()
+    {
+        var never = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var report = await Scopes.CheckAsync("value task", async () => { _ = ValueAsync(never.Task); });
+
+        never.SetResult(1);
+        var leak = Scopes.Single(report);
+        Assert.Equal("LeakPatternTests.ValueAsync", leak.Method);
+        Assert.Equal(SourceLine.Of("value-task"), leak.AwaitSite!.Line);
+    }
+
+    private static async ValueTask<int> ValueAsync(Task<int> never)
+    {
+        return await never; // @value-task
+    }
 }
