@@ -51,6 +51,9 @@ public class FixtureLevelTests
     [Test, Timeout(10_000)]
     public void Leak_in_test_with_timeout() => _ = WaitWithTimeoutAsync();
 
+    [Test, NoTaskLeaks(GracePeriodMilliseconds = 50)]
+    public void Leak_with_attributes_at_two_levels() => _ = WaitAtTwoLevelsAsync();
+
     [Test]
     public void Warning_of_its_own() => Assert.Warn("the test's own warning");
 
@@ -65,6 +68,8 @@ public class FixtureLevelTests
     private static async Task WaitAllowedAsync() => await new TaskCompletionSource().Task;
 
     private static async Task WaitIgnoredAsync() => await new TaskCompletionSource().Task;
+
+    private static async Task WaitAtTwoLevelsAsync() => await new TaskCompletionSource().Task; // @fixture-two-levels
 
     private static async Task WaitWithTimeoutAsync() => await new TaskCompletionSource().Task; // @fixture-timeout
 }
@@ -166,4 +171,11 @@ public sealed class InstancePerTestCaseConstructorTests
     }
 
     private static async Task WaitFromConstructorAsync() => await new TaskCompletionSource().Task;
+}
+
+/// <summary>Tells the fixture tests which NUnit the program really ran on.</summary>
+public class FrameworkVersionTests
+{
+    [Test]
+    public void NUnit_version() => TestContext.Out.WriteLine("nunit.framework " + typeof(Assert).Assembly.GetName().Version);
 }
