@@ -16,6 +16,8 @@ internal static class TestLeakCheck
     // Keyed by the test's execution context: each run of a test (a repeat or retry too) gets a fresh check.
     private static readonly ConditionalWeakTable<TestExecutionContext, Check> Running = new();
     private static readonly ConcurrentDictionary<(MethodInfo? Method, Type? Fixture), LeakCheckPlan> Plans = new();
+    private static readonly ConcurrentDictionary<Type, object[]> FixtureAttributes = new();
+    private static readonly ConcurrentDictionary<Assembly, object[]> AssemblyAttributes = new();
 
     public static void Enter(ITest test, TestExecutionContext context)
     {
@@ -70,9 +72,15 @@ internal static class TestLeakCheck
 
     private static LeakCheckPlan PlanFor(ITest test) =>
         Plans.GetOrAdd((test.Method?.MethodInfo, test.TypeInfo?.Type), static key => LeakCheckPlan.For(
-            key.Method?.GetCustomAttributes(inherit: true),
-            key.Fixture?.GetCustomAttributes(inherit: true),
-            (key.Fixture?.Assembly ?? key.Method?.DeclaringType?.Assembly)?.GetCustomAttributes(inherit: false)));
+            key.Method is null ? null : LeakCheckAttributesOf(key.Method),
+            key.Fixture is null ? null : FixtureAttributes.GetOrAdd(key.Fixture, LeakCheckAttributesOf),
+            (key.Fixture?.Assembly ?? key.Method?.DeclaringType?.Assembly) is { } assembly
+                ? AssemblyAttributes.GetOrAdd(assembly, LeakCheckAttributesOf)
+                : null));
+
+    // Only our attributes are read (and constructed); a fixture's or an assembly's once, not once per test.
+    private static object[] LeakCheckAttributesOf(ICustomAttributeProvider provider) =>
+        [.. provider.GetCustomAttributes(typeof(ILeakCheckOptOut), inherit: true), .. provider.GetCustomAttributes(typeof(ILeakCheckSettings), inherit: true)];
 
     private static void Record(LeakReport report, TestResult result)
     {

@@ -20,6 +20,7 @@ public static class NUnitSelfRunner
         var jsonIndex = Array.IndexOf(args, "--json");
         var jsonPath = jsonIndex >= 0 && jsonIndex + 1 < args.Length ? args[jsonIndex + 1] : null;
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var runner = new NUnitTestAssemblyRunner(new DefaultTestAssemblyBuilder());
         runner.Load(typeof(NUnitSelfRunner).Assembly, new Dictionary<string, object>());
         var top = runner.Run(TestListener.NULL, TestFilter.Empty);
@@ -32,7 +33,7 @@ public static class NUnitSelfRunner
         }
 
         var failed = results.Count(result => result.Outcome == "Failed");
-        Console.WriteLine($"{results.Count} tests, {failed} failed");
+        Console.WriteLine($"{results.Count} tests, {failed} failed, {clock.ElapsedMilliseconds} ms");
         return failed > 0 ? 1 : 0;
     }
 
