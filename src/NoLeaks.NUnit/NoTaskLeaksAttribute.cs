@@ -1,0 +1,55 @@
+using NoLeaks.Sdk;
+using NUnit.Framework;
+using NUnit.Framework.Interfaces;
+using NUnit.Framework.Internal;
+using NUnit.Framework.Internal.Commands;
+
+namespace NoLeaks.NUnit;
+
+/// <summary>
+/// Fails a test that leaves asynchronous work behind. Put it on the assembly, a fixture or a test method; the closest
+/// level wins, and each test is checked once, after its TearDown (and its Dispose with <c>InstancePerTestCase</c>).
+/// </summary>
+[AttributeUsage(AttributeTargets.Assembly | AttributeTargets.Class | AttributeTargets.Method, AllowMultiple = false, Inherited = true)]
+public sealed class NoTaskLeaksAttribute : Attribute, ITestAction, IWrapSetUpTearDown, ILeakCheckSettings
+{
+    /// <summary>How long the check waits for pending work to finish, in milliseconds; negative means the default (1000).</summary>
+    public int GracePeriodMilliseconds { get; set; } = -1;
+
+    /// <summary>Async methods allowed to outlive the test: full names <c>Namespace.Type.Method</c>, <c>*</c> as wildcard.</summary>
+    public string[]? IgnoreAsyncMethods { get; set; }
+
+    /// <summary>What a leak does: fail the test (default), warn, or nothing. <c>NOLEAKS_ACTION</c> overrides it.</summary>
+    public LeakAction Action { get; set; } = LeakAction.Fail;
+
+    /// <summary>Records a stack trace where each async operation is created (slower; for hard cases).</summary>
+    public bool CaptureCreationStacks { get; set; }
+
+    ActionTargets ITestAction.Targets => ActionTargets.Test;
+
+    // On a fixture or the assembly NUnit runs these outside SetUp, TearDown and Dispose; on a method, inside them,
+    // which is why a method-level attribute also wraps SetUp and TearDown (below). Nested hooks share one check.
+    void ITestAction.BeforeTest(ITest test) => TestLeakCheck.Enter(test, TestExecutionContext.CurrentContext);
+
+    void ITestAction.AfterTest(ITest test) => TestLeakCheck.Exit(TestExecutionContext.CurrentContext);
+
+    TestCommand ICommandWrapper.Wrap(TestCommand command) => new LeakCheckCommand(command);
+
+    private sealed class LeakCheckCommand(TestCommand innerCommand) : DelegatingTestCommand(innerCommand)
+    {
+        public override TestResult Execute(TestExecutionContext context)
+        {
+            TestLeakCheck.Enter(Test, context);
+            try
+            {
+                context.CurrentResult = innerCommand.Execute(context);
+            }
+            finally
+            {
+                TestLeakCheck.Exit(context);
+            }
+
+            return context.CurrentResult;
+        }
+    }
+}

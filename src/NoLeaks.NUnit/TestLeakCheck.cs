@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using NoLeaks.Sdk;
+using NUnit.Framework.Interfaces;
+using NUnit.Framework.Internal;
+
+namespace NoLeaks.NUnit;
+
+/// <summary>
+/// One leak check per test run: the outermost NoLeaks hook of a test begins the scope, the same hook ends it.
+/// Everything here turns its own failures into a line in the test's output; only a leak fails a test.
+/// </summary>
+internal static class TestLeakCheck
+{
+    // Keyed by the test's execution context: each run of a test (a repeat or retry too) gets a fresh check.
+    private static readonly ConditionalWeakTable<TestExecutionContext, Check> Running = new();
+    private static readonly ConcurrentDictionary<(MethodInfo? Method, Type? Fixture), LeakCheckPlan> Plans = new();
+    private static readonly ConcurrentDictionary<Type, object[]> FixtureAttributes = new();
+    private static readonly ConcurrentDictionary<Assembly, object[]> AssemblyAttributes = new();
+
+    public static void Enter(ITest test, TestExecutionContext context)
+    {
+        try
+        {
+            if (Running.TryGetValue(context, out var running))
+            {
+                running.Depth++;
+                return;
+            }
+
+            var check = new Check();
+            Running.AddOrUpdate(context, check);
+            if (PlanFor(test).Options is { } options && options.EffectiveAction != LeakAction.Off)
+            {
+                check.Scope = LeakScope.Begin(test.FullName, options);
+            }
+        }
+        catch (Exception exception)
+        {
+            WriteProblem(context.CurrentResult, "could not start the leak check", exception);
+        }
+    }
+
+    public static void Exit(TestExecutionContext context)
+    {
+        var result = context.CurrentResult;
+        try
+        {
+            if (!Running.TryGetValue(context, out var check) || --check.Depth > 0)
+            {
+                return;
+            }
+
+            Running.Remove(context);
+            if (check.Scope is null)
+            {
+                return;
+            }
+
+            // The grace period runs on a timer and needs no synchronization context, so blocking here is safe;
+            // a clean scope ends synchronously.
+            var ending = check.Scope.EndAsync();
+            var report = ending.IsCompletedSuccessfully ? ending.Result : ending.AsTask().GetAwaiter().GetResult();
+            Record(report, result);
+        }
+        catch (Exception exception)
+        {
+            WriteProblem(result, "could not finish the leak check", exception);
+        }
+    }
+
+    private static LeakCheckPlan PlanFor(ITest test) =>
+        Plans.GetOrAdd((test.Method?.MethodInfo, test.TypeInfo?.Type), static key => LeakCheckPlan.For(
+            key.Method is null ? null : LeakCheckAttributesOf(key.Method),
+            key.Fixture is null ? null : FixtureAttributes.GetOrAdd(key.Fixture, LeakCheckAttributesOf),
+            (key.Fixture?.Assembly ?? key.Method?.DeclaringType?.Assembly) is { } assembly
+                ? AssemblyAttributes.GetOrAdd(assembly, LeakCheckAttributesOf)
+                : null));
+
+    // Only our attributes are read (and constructed); a fixture's or an assembly's once, not once per test.
+    private static object[] LeakCheckAttributesOf(ICustomAttributeProvider provider) =>
+        [.. provider.GetCustomAttributes(typeof(ILeakCheckOptOut), inherit: true), .. provider.GetCustomAttributes(typeof(ILeakCheckSettings), inherit: true)];
+
+    private static void Record(LeakReport report, TestResult result)
+    {
+        if (report.IsClean)
+        {
+            foreach (var warning in report.Warnings)
+            {
+                result.OutWriter.WriteLine("NoLeaks: " + warning);
+            }
+
+            return;
+        }
+
+        var text = report.ToString();
+        result.OutWriter.WriteLine(text);
+        AssertionStatus? status = report.ShouldFail ? AssertionStatus.Failed
+            : report.Action == LeakAction.Warn ? AssertionStatus.Warning
+            : null;
+        if (status is null)
+        {
+            return;
+        }
+
+        KeepOwnOutcome(result);
+        result.RecordAssertion(status.Value, text);
+        result.RecordTestCompletion();
+    }
+
+    // RecordTestCompletion rebuilds the result from the assertion results only. A test that failed by throwing
+    // (not by an assertion) has none, so its own failure is recorded as one first, or it would be lost.
+    private static void KeepOwnOutcome(TestResult result)
+    {
+        AssertionStatus? own = result.ResultState.Status switch
+        {
+            TestStatus.Failed when result.ResultState.Label == ResultState.Error.Label => AssertionStatus.Error,
+            TestStatus.Failed => AssertionStatus.Failed,
+            TestStatus.Warning => AssertionStatus.Warning,
+            TestStatus.Inconclusive => AssertionStatus.Inconclusive,
+            _ => null,
+        };
+        if (own is { } status && !result.AssertionResults.Any(assertion => assertion.Status == status))
+        {
+            result.RecordAssertion(status, result.Message, result.StackTrace);
+        }
+    }
+
+    private static void WriteProblem(TestResult result, string what, Exception exception)
+    {
+        try
+        {
+            result.OutWriter.WriteLine($"NoLeaks warning: the NUnit adapter {what}: {exception.GetType().Name}: {exception.Message}");
+        }
+        catch (Exception)
+        {
+            // Nothing left to report to; the test keeps its own result.
+        }
+    }
+
+    private sealed class Check
+    {
+        public int Depth { get; set; } = 1;
+
+        public LeakScope? Scope { get; set; }
+    }
+}

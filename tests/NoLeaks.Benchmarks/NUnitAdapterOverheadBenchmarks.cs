@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using System.Reflection;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+
+namespace NoLeaks.Benchmarks;
+
+/// <summary>
+/// Wall time of a whole NUnit run of 2,000 generated clean tests (tests/Fixtures/NUnitOverhead*), in a child process,
+/// with and without <c>[assembly: NoTaskLeaks]</c>. The budget: at most 3 % more, comparing medians.
+/// </summary>
+[Config(typeof(Config))]
+public class NUnitAdapterOverheadBenchmarks
+{
+    [Benchmark(Baseline = true)]
+    public int WithoutAttribute() => Run("NUnitOverheadUnchecked");
+
+    [Benchmark]
+    public int WithAssemblyNoTaskLeaks() => Run("NUnitOverheadChecked");
+
+    /// <summary>The adapter's own share: its hooks run and decide, but NOLEAKS_ACTION=off starts no scope.</summary>
+    [Benchmark]
+    public int WithAssemblyNoTaskLeaksActionOff() => Run("NUnitOverheadChecked", "off");
+
+    private static int Run(string fixture, string? action = null)
+    {
+        var path = typeof(NUnitAdapterOverheadBenchmarks).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .Single(attribute => attribute.Key == "Fixture:" + fixture).Value!;
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+        start.ArgumentList.Add("exec");
+        start.ArgumentList.Add(path);
+        start.Environment.Remove(NoLeaksOptions.ActionEnvironmentVariable);
+        if (action is not null)
+        {
+            start.Environment[NoLeaksOptions.ActionEnvironmentVariable] = action;
+        }
+
+        using var process = Process.Start(start)!;
+        process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return process.ExitCode == 0 ? 0 : throw new InvalidOperationException($"{fixture} exited with {process.ExitCode}");
+    }
+
+    // Each run is a process of about a second: a few monitored iterations, measured in this process.
+    private sealed class Config : ManualConfig
+    {
+        public Config()
+        {
+            AddJob(Job.Default
+                .WithStrategy(RunStrategy.Monitoring)
+                .WithLaunchCount(1)
+                .WithWarmupCount(1)
+                .WithIterationCount(9)
+                .WithToolchain(InProcessEmitToolchain.Instance));
+            AddColumn(StatisticColumn.Median, StatisticColumn.Min, StatisticColumn.Max);
+        }
+    }
+}

@@ -1,0 +1,313 @@
+using NoLeaks.NUnit.Tests.Support;
+using NoLeaks.Tests.Support;
+
+namespace NoLeaks.NUnit.Tests;
+
+/// <summary>
+/// End to end: NUnit fixture programs built against NUnit 4.4 and 5.0 (tests/Fixtures) run in a child process, and
+/// each test's outcome, message and output are checked.
+/// </summary>
+public sealed class NoTaskLeaksAttributeTests
+{
+    private const int Timeout = 120_000;
+    private const string MethodLevel = "NUnitLeakTests/MethodLevelTests.cs";
+    private const string FixtureLevel = "NUnitLeakTests/FixtureLevelTests.cs";
+    private const string Parallel = "NUnitLeakTests/ParallelTests.cs";
+    private const string AssemblyLevel = "NUnitAssemblyLevelTests/AssemblyLevelTests.cs";
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture", "nunit.framework 4.")]
+    [InlineData("NUnit5Fixture", "nunit.framework 5.")]
+    public async Task Fixture_runs_on_the_NUnit_it_was_built_against(string fixture, string version)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        Assert.Contains(version, run["FrameworkVersionTests.NUnit_version"].Output);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Leak_in_method_level_test_fails_with_the_await_line(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertLeak(run["MethodLevelTests.Leak_in_body"], "MethodLevelTests.WaitInBodyAsync", MethodLevel, "method-body");
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Leak_in_SetUp_fails_a_method_level_test_with_the_await_line(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertLeak(run["MethodLevelSetUpTests.Leak_from_setup"], "MethodLevelSetUpTests.WaitFromSetUpAsync", MethodLevel, "method-setup");
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Method_level_check_runs_after_TearDown(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertPassedWithoutReport(run["MethodLevelTearDownTests.Work_stopped_in_teardown"]);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Test_without_the_attribute_at_any_level_is_not_checked(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertPassedWithoutReport(run["MethodLevelTests.Leak_without_attribute"]);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Leak_in_fixture_level_test_fails_with_the_await_line(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertLeak(run["FixtureLevelTests.Leak_in_body"], "FixtureLevelTests.WaitInBodyAsync", FixtureLevel, "fixture-body");
+        AssertLeak(run["FixtureLevelTests.Leak_after_an_await_in_an_async_test"], "FixtureLevelTests.WaitInTaskRunAsync", FixtureLevel, "fixture-task-run");
+        AssertPassedWithoutReport(run["FixtureLevelTests.Clean_test"]);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Each_test_is_checked_once_and_the_closest_level_wins(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        var twoLevels = run["FixtureLevelTests.Leak_with_attributes_at_two_levels"];
+        AssertLeak(twoLevels, "FixtureLevelTests.WaitAtTwoLevelsAsync", FixtureLevel, "fixture-two-levels");
+        Assert.Single(Occurrences("leaked async operation", twoLevels.Output));
+        Assert.Contains("grace period of 0.05 s", twoLevels.Message); // the method's setting, not the fixture's 0.10 s
+        AssertPassedWithoutReport(run["FixtureLevelTests.Method_level_settings_win"]);
+        AssertPassedWithoutReport(run["MethodLevelTests.Leak_ignored_by_pattern"]);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Fixture_that_stops_its_work_in_TearDown_passes(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertPassedWithoutReport(run["FixtureLevelTearDownTests.Work_stopped_in_teardown"]);
+        AssertPassedWithoutReport(run["FixtureLevelTearDownTests.Async_work_stopped_in_teardown"]);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Test_that_fails_on_its_own_and_leaks_keeps_its_failure_and_adds_the_leak(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        var throws = run["FixtureLevelTests.Test_that_throws_and_leaks"];
+        AssertLeak(throws, "FixtureLevelTests.WaitBeforeThrowingAsync", FixtureLevel, "fixture-throws");
+        Assert.Contains("InvalidOperationException : the test's own failure", throws.Message);
+
+        var asserts = run["FixtureLevelTests.Test_that_fails_an_assertion_and_leaks"];
+        AssertLeak(asserts, "FixtureLevelTests.WaitBeforeAssertingAsync", FixtureLevel, "fixture-assert");
+        Assert.Contains("the test's own assertion", asserts.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Work_started_in_OneTimeSetUp_belongs_to_the_fixture_not_to_its_tests(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertPassedWithoutReport(run["OneTimeSetUpTests.First_test"]);
+        AssertPassedWithoutReport(run["OneTimeSetUpTests.Second_test"]);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Check_runs_after_Dispose_with_an_instance_per_test_case(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertPassedWithoutReport(run["InstancePerTestCaseTests.Work_stopped_in_dispose"]);
+        AssertLeak(run["InstancePerTestCaseTests.Work_not_stopped_in_dispose"], "InstancePerTestCaseTests.PumpUntilDisposedAsync", FixtureLevel, "per-test-dispose");
+    }
+
+    // NUnit constructs the per-test instance outside every hook an attribute can add (see the adapter's README):
+    // this pins today's behaviour, so that a change in NUnit or in the adapter is noticed.
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Work_started_in_a_per_test_constructor_is_not_seen_by_the_check(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertPassedWithoutReport(run["InstancePerTestCaseConstructorTests.Work_started_in_the_constructor"]);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Only_the_leaking_case_of_TestCase_Values_and_TestCaseSource_fails(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertLeak(run["MethodLevelTests.Test_case(1)"], "MethodLevelTests.WaitInTestCaseAsync", MethodLevel, "method-test-case");
+        AssertPassedWithoutReport(run["MethodLevelTests.Test_case(2)"]);
+        AssertLeak(run["MethodLevelTests.Values_test(2)"], "MethodLevelTests.WaitInValuesTestAsync", MethodLevel, "method-values");
+        AssertPassedWithoutReport(run["MethodLevelTests.Values_test(1)"]);
+        AssertLeak(run["MethodLevelTests.Source_test(1)"], "MethodLevelTests.WaitInSourceTestAsync", MethodLevel, "method-source");
+        AssertPassedWithoutReport(run["MethodLevelTests.Source_test(2)"]);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Repeat_Retry_CancelAfter_and_Warn_keep_their_meaning(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertPassedWithoutReport(run["FixtureLevelTests.Repeated_clean_test"]);
+        AssertPassedWithoutReport(run["FixtureLevelTests.Retried_clean_test"]);
+        AssertPassedWithoutReport(run["FixtureLevelTests.Clean_test_with_cancel_after"]);
+        Assert.Equal("Warning", run["FixtureLevelTests.Warning_of_its_own"].Outcome);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task Leak_in_a_test_with_Timeout_fails_with_the_await_line_on_NUnit_4()
+    {
+        var run = await FixtureRun.Of("NUnit4Fixture");
+
+        AssertLeak(run["FixtureLevelTests.Leak_in_test_with_timeout"], "FixtureLevelTests.WaitWithTimeoutAsync", FixtureLevel, "fixture-timeout");
+    }
+
+    // NUnit 5 dropped [Timeout] on .NET: the test fails with NUnit's own message, untouched by the adapter.
+    [Fact(Timeout = Timeout)]
+    public async Task Test_with_Timeout_keeps_NUnit_5s_own_failure()
+    {
+        var run = await FixtureRun.Of("NUnit5Fixture");
+
+        var result = run["FixtureLevelTests.Leak_in_test_with_timeout"];
+        Assert.Equal("Failed", result.Outcome);
+        Assert.Contains("doesn't support timeout", result.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task Parallel_tests_each_see_only_their_own_work(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        var leaks = new[] { ("Leak_a", "WaitAAsync", "parallel-a"), ("Leak_b", "WaitBAsync", "parallel-b"), ("Leak_c", "WaitCAsync", "parallel-c") };
+        foreach (var (test, method, marker) in leaks)
+        {
+            var result = run["ParallelTests." + test];
+            AssertLeak(result, "ParallelTests." + method, Parallel, marker);
+            Assert.Contains("1 leaked async operation", result.Message);
+            Assert.All(leaks.Where(other => other.Item2 != method), other => Assert.DoesNotContain(other.Item2, result.Message));
+        }
+
+        AssertPassedWithoutReport(run["ParallelTests.Clean_1"]);
+        AssertPassedWithoutReport(run["ParallelTests.Clean_2"]);
+        AssertPassedWithoutReport(run["ParallelTests.Clean_3"]);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task AllowTaskLeaks_and_ignored_tests_are_not_checked(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertPassedWithoutReport(run["MethodLevelTests.Allowed_leak"]);
+        AssertPassedWithoutReport(run["FixtureLevelTests.Allowed_leak"]);
+        Assert.Equal("Skipped", run["MethodLevelTests.Ignored_test"].Outcome);
+        Assert.Equal("ignored on purpose", run["MethodLevelTests.Ignored_test"].Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task NOLEAKS_ACTION_warn_records_a_warning_instead_of_a_failure(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture, "warn");
+
+        var leak = run["FixtureLevelTests.Leak_in_body"];
+        Assert.Equal("Warning", leak.Outcome);
+        Assert.Contains("FixtureLevelTests.WaitInBodyAsync", Assert.Single(leak.Warnings));
+        Assert.Contains(AwaitLine(FixtureLevel, "fixture-body"), leak.Output);
+        var throws = run["FixtureLevelTests.Test_that_throws_and_leaks"];
+        Assert.Equal("Failed", throws.Outcome);
+        Assert.Contains("the test's own failure", throws.Message);
+        AssertPassedWithoutReport(run["FixtureLevelTests.Clean_test"]);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task NOLEAKS_ACTION_off_disables_the_check(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture, "off");
+
+        AssertPassedWithoutReport(run["FixtureLevelTests.Leak_in_body"]);
+        AssertPassedWithoutReport(run["MethodLevelTests.Leak_in_body"]);
+        Assert.DoesNotContain(run.Tests, test => test.Output.Contains("leaked async operation", StringComparison.Ordinal));
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4AssemblyLevelFixture")]
+    [InlineData("NUnit5AssemblyLevelFixture")]
+    public async Task Leak_in_assembly_level_test_fails_with_the_await_line(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertLeak(run["AssemblyLevelTests.Leak_in_body"], "AssemblyLevelTests.WaitInBodyAsync", AssemblyLevel, "assembly-body");
+        AssertPassedWithoutReport(run["AssemblyLevelTests.Clean_test"]);
+        AssertPassedWithoutReport(run["AssemblyLevelTests.Allowed_leak"]);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4AssemblyLevelFixture")]
+    [InlineData("NUnit5AssemblyLevelFixture")]
+    public async Task Fixture_level_opt_out_and_settings_beat_the_assembly_level(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertPassedWithoutReport(run["OptedOutFixtureTests.Leak_in_opted_out_fixture"]);
+        AssertPassedWithoutReport(run["FixtureSettingsTests.Leak_ignored_by_the_fixture"]);
+    }
+
+    private static void AssertLeak(FixtureTestResult result, string method, string file, string marker)
+    {
+        Assert.True(result.Outcome == "Failed", $"{result.Name} should have failed but was {result.Outcome}: {result.Message}");
+        Assert.Contains(method, result.Message);
+        Assert.Contains($"suspended at {AwaitLine(file, marker)}", result.Message);
+        Assert.Contains($"suspended at {AwaitLine(file, marker)}", result.Output);
+    }
+
+    private static void AssertPassedWithoutReport(FixtureTestResult result)
+    {
+        Assert.True(result.Outcome == "Passed", $"{result.Name} should have passed but was {result.Outcome}: {result.Message}");
+        Assert.DoesNotContain("NoLeaks", result.Output);
+    }
+
+    private static string AwaitLine(string file, string marker) =>
+        $"{Path.GetFileName(file)}:{SourceLine.Of(marker, FixtureRun.SourceOf(file))}";
+
+    private static IEnumerable<int> Occurrences(string text, string within)
+    {
+        for (var at = within.IndexOf(text, StringComparison.Ordinal); at >= 0; at = within.IndexOf(text, at + 1, StringComparison.Ordinal))
+        {
+            yield return at;
+        }
+    }
+}
