@@ -59,8 +59,9 @@ internal static class TextReport
         }
 
         text.AppendLine("Fix: await, cancel or stop this work before the test ends (Dispose/DisposeAsync count).");
+        var name = report.Leaks[0].MethodFullName;
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"Allow it: Ignore.AsyncMethod(\"{report.Leaks[0].MethodFullName}\") in NoLeaksOptions.Ignore.");
+            $"Allow it: [NoTaskLeaks(IgnoreAsyncMethods = new[] {{ \"{name}\" }})], or Ignore.AsyncMethod(\"{name}\") in NoLeaksOptions.Ignore.");
         AppendWarnings(text, report);
         return text.ToString().TrimEnd();
     }

@@ -24,7 +24,10 @@ public class TextReportTests
         Assert.Equal("      waiting on  TaskCompletionSource.Task", lines[3]);
         Assert.Equal($"      awaited by  TextReportTests.OuterAsync  at TextReportTests.cs:{SourceLine.Of("outer")}", lines[4]);
         Assert.Matches(@"^      created by  test OrderTests\.Saves_order, \d+\.\d\d s ago$", lines[5]);
-        Assert.Contains("Allow it: Ignore.AsyncMethod(\"NoLeaks.Tests.Reporting.TextReportTests.InnerAsync\")", report.ToString());
+        Assert.Contains(
+            "Allow it: [NoTaskLeaks(IgnoreAsyncMethods = new[] { \"NoLeaks.Tests.Reporting.TextReportTests.InnerAsync\" })], "
+            + "or Ignore.AsyncMethod(\"NoLeaks.Tests.Reporting.TextReportTests.InnerAsync\") in NoLeaksOptions.Ignore.",
+            report.ToString());
     }
 
     [Fact]
