@@ -13,6 +13,9 @@ namespace NoLeaks.NUnit;
 [AttributeUsage(AttributeTargets.Assembly | AttributeTargets.Class | AttributeTargets.Method, AllowMultiple = false, Inherited = true)]
 public sealed class NoTaskLeaksAttribute : Attribute, ITestAction, IWrapSetUpTearDown, ILeakCheckSettings
 {
+    // NUnit builds attributes during discovery: the engine starts then, not in the first test.
+    static NoTaskLeaksAttribute() => LeakCheckWarmUp.StartInBackground();
+
     /// <summary>How long the check waits for pending work to finish, in milliseconds; negative means the default (1000).</summary>
     public int GracePeriodMilliseconds { get; set; } = -1;
 
