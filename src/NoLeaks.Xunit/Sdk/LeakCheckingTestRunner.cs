@@ -11,8 +11,26 @@ internal sealed class LeakCheckingTestRunner(ITest test, IMessageBus messageBus,
     // Skipped tests never get here: TestRunner reports them without invoking the test.
     protected override async Task<Tuple<decimal, string>> InvokeTestAsync(ExceptionAggregator aggregator)
     {
-        var check = XunitLeakCheck.Begin(Test.DisplayName, TestClass, TestMethod, owner: null, out var warning);
-        var result = await base.InvokeTestAsync(aggregator); // constructor, Before, body, After, Dispose
+        var context = ExecutionContext.Capture();
+        if (context is null)
+        {
+            // Flow suppressed by the caller: no scope could follow the test, so there is nothing to check with.
+            return await base.InvokeTestAsync(aggregator);
+        }
+
+        XunitLeakCheck? check = null;
+        string? warning = null;
+        Task<Tuple<decimal, string>>? invocation = null;
+
+        // The check's scope is current only inside Run: the test (constructor, Before, body, After, Dispose) is
+        // its work, but this method's own await, which outlives the check, is not.
+        ExecutionContext.Run(context, _ =>
+        {
+            check = XunitLeakCheck.Begin(Test.DisplayName, TestClass, TestMethod, owner: null, out warning);
+            invocation = base.InvokeTestAsync(aggregator);
+        }, null);
+        var result = await invocation!;
+
         var outcome = check?.End() ?? XunitLeakOutcome.Clean;
         if (outcome.Failure is not null)
         {

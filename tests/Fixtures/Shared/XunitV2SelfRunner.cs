@@ -68,12 +68,12 @@ public static class XunitV2SelfRunner
     }
 
     // Sinks cross xunit's (former) app-domain boundary, hence LongLivedMarshalByRefObject (analyzer xUnit3000).
-    private sealed class Sink(Func<IMessageSinkMessage, bool> onMessage) : Xunit.LongLivedMarshalByRefObject, IMessageSink
+    private sealed class Sink(Func<IMessageSinkMessage, bool> onMessage) : global::Xunit.LongLivedMarshalByRefObject, IMessageSink
     {
         public bool OnMessage(IMessageSinkMessage message) => onMessage(message);
     }
 
-    private sealed class NoSourceInformation : Xunit.LongLivedMarshalByRefObject, ISourceInformationProvider
+    private sealed class NoSourceInformation : global::Xunit.LongLivedMarshalByRefObject, ISourceInformationProvider
     {
         public ISourceInformation? GetSourceInformation(ITestCase testCase) => null;
 
