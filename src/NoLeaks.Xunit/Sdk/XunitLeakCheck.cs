@@ -12,6 +12,7 @@ internal sealed class XunitLeakCheck
 {
     private static readonly AsyncLocal<XunitLeakCheck?> CurrentCheck = new();
     private static readonly ConcurrentDictionary<(Type TestClass, MethodInfo Method), LeakCheckPlan> Plans = new();
+    private static readonly ConcurrentDictionary<ICustomAttributeProvider, object[]> ClassAndAssemblyAttributes = new();
 
     private readonly LeakScope _scope;
 
@@ -37,9 +38,9 @@ internal sealed class XunitLeakCheck
         try
         {
             var plan = Plans.GetOrAdd((testClass, method), static key => LeakCheckPlan.For(
-                key.Method.GetCustomAttributes(inherit: true),
-                key.TestClass.GetCustomAttributes(inherit: true),
-                key.TestClass.Assembly.GetCustomAttributes(inherit: true)));
+                LeakCheckAttributes(key.Method),
+                ClassAndAssemblyAttributes.GetOrAdd(key.TestClass, LeakCheckAttributes),
+                ClassAndAssemblyAttributes.GetOrAdd(key.TestClass.Assembly, LeakCheckAttributes)));
             if (plan.Options is not { } options || options.EffectiveAction == LeakAction.Off)
             {
                 return null;
@@ -55,6 +56,12 @@ internal sealed class XunitLeakCheck
             return null;
         }
     }
+
+    // Only our two attribute types are asked for (and the class and assembly ones once): instantiating every
+    // attribute of every test method, class and assembly was the largest cost of the adapter in a 2,000-test run.
+    private static object[] LeakCheckAttributes(ICustomAttributeProvider element) =>
+        [.. element.GetCustomAttributes(typeof(AllowTaskLeaksAttribute), inherit: true),
+         .. element.GetCustomAttributes(typeof(NoTaskLeaksAttribute), inherit: true)];
 
     /// <summary>
     /// Ends the check: waits up to the grace period (blocking is safe, the grace period runs on a timer) and says
