@@ -31,23 +31,38 @@ public sealed class LeakCheckFixture : INotifyTestLifecycle
     /// <summary>Ends the check of a test: fails it on a leak, adding the report to its output.</summary>
     public void OnTestFinished(IXunitTest test)
     {
-        if (test is not null && _checks.TryRemove(test, out var check))
+        if (test is null || !_checks.TryRemove(test, out var check))
         {
-            Deliver(check.End(), throwFailure: true);
+            return;
+        }
+
+        var outcome = check.End();
+        if (TestContext.Current.TestState?.Result != TestResult.Skipped)
+        {
+            // A test skipped at run time (Assert.Skip) is not checked.
+            Deliver(outcome, throwFailure: true);
         }
     }
 
     internal static void Deliver(XunitLeakOutcome outcome, bool throwFailure)
     {
         var context = TestContext.Current;
-        if (outcome.Output is not null)
+        try
         {
-            context.TestOutputHelper?.WriteLine(outcome.Output);
-        }
+            if (outcome.Output is not null)
+            {
+                context.TestOutputHelper?.WriteLine(outcome.Output);
+            }
 
-        if (outcome.Warning is not null)
+            if (outcome.Warning is not null)
+            {
+                context.AddWarning(outcome.Warning);
+            }
+        }
+        catch (Exception exception)
         {
-            context.AddWarning(outcome.Warning);
+            // The report must never take a test run down: the failure below still carries it.
+            context.SendDiagnosticMessage($"NoLeaks could not write to the test's output: {exception.Message}");
         }
 
         if (throwFailure && outcome.Failure is not null)

@@ -23,6 +23,15 @@ public sealed class MethodLevelTests
     [Fact(Skip = "skipped on purpose"), NoTaskLeaks(GracePeriodMilliseconds = 50)]
     public void Skipped_test_is_not_checked() => _ = LeakyWork.SkippedAsync();
 
+#if XUNIT_V3
+    [Fact, NoTaskLeaks(GracePeriodMilliseconds = 50)]
+    public void Test_skipped_at_run_time_is_not_checked()
+    {
+        _ = LeakyWork.SkippedAsync();
+        Assert.Skip("skipped at run time");
+    }
+#endif
+
     [Fact(Timeout = 10_000), NoTaskLeaks(GracePeriodMilliseconds = 50)]
     public async Task Leak_in_timeout_test_fails()
     {
