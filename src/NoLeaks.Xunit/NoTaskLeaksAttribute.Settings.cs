@@ -1,0 +1,38 @@
+using System.Reflection;
+using NoLeaks.Sdk;
+using NoLeaks.Xunit.Sdk;
+
+namespace NoLeaks.Xunit;
+
+// The settings half of [NoTaskLeaks], compiled into both the xunit v2 and the xunit v3 adapter.
+public sealed partial class NoTaskLeaksAttribute : ILeakCheckSettings
+{
+    /// <summary>How long to wait, after the test and its disposal, for its work to finish; negative (default) means one second.</summary>
+    public int GracePeriodMilliseconds { get; set; } = -1;
+
+    /// <summary>Async methods allowed to outlive the test: full names <c>Namespace.Type.Method</c>, <c>*</c> as a wildcard.</summary>
+    public string[]? IgnoreAsyncMethods { get; set; }
+
+    /// <summary>What a leak does: fail the test (default), warn, or nothing. <c>NOLEAKS_ACTION</c> overrides it.</summary>
+    public LeakAction Action { get; set; } = LeakAction.Fail;
+
+    /// <summary>Records where each async operation was created (costs tens of microseconds per operation).</summary>
+    public bool CaptureCreationStacks { get; set; }
+
+    // Fallback when the after-disposal hook is not installed (another test framework or fixture took its place):
+    // the first [NoTaskLeaks] to run Before checks the test, in its After, before the test class is disposed.
+    private void BeginFallbackCheck(string testName, Type testClass, MethodInfo method, Action<string> warn)
+    {
+        if (XunitLeakCheck.Current is null)
+        {
+            XunitLeakCheck.Begin(testName, testClass, method, owner: this, out var warning);
+            if (warning is not null)
+            {
+                warn(warning);
+            }
+        }
+    }
+
+    private XunitLeakOutcome EndFallbackCheck() =>
+        XunitLeakCheck.Current is { } check && ReferenceEquals(check.Owner, this) ? check.End() : XunitLeakOutcome.Clean;
+}

@@ -1,0 +1,91 @@
+using System.Reflection;
+using Xunit.Abstractions;
+using Xunit.Sdk;
+
+namespace NoLeaks.Xunit.Sdk;
+
+/// <summary>
+/// The xunit test framework that checks tests marked <c>[NoTaskLeaks]</c> after their test class is disposed. The
+/// package selects it with <see cref="UseLeakCheckingTestFrameworkAttribute"/>; a custom framework can derive from it.
+/// </summary>
+public class LeakCheckingTestFramework : XunitTestFramework
+{
+    /// <summary>Creates the framework.</summary>
+    public LeakCheckingTestFramework(IMessageSink messageSink)
+        : base(messageSink)
+    {
+    }
+
+    /// <inheritdoc/>
+    protected override ITestFrameworkExecutor CreateExecutor(AssemblyName assemblyName) =>
+        new Executor(assemblyName, SourceInformationProvider, DiagnosticMessageSink);
+
+    private sealed class Executor(AssemblyName assemblyName, ISourceInformationProvider sourceInformation, IMessageSink diagnostics)
+        : XunitTestFrameworkExecutor(assemblyName, sourceInformation, diagnostics)
+    {
+        protected override async void RunTestCases(IEnumerable<IXunitTestCase> testCases, IMessageSink executionMessageSink, ITestFrameworkExecutionOptions executionOptions)
+        {
+            using var runner = new AssemblyRunner(TestAssembly, testCases, DiagnosticMessageSink, executionMessageSink, executionOptions);
+            await runner.RunAsync();
+        }
+    }
+
+    private sealed class AssemblyRunner(ITestAssembly testAssembly, IEnumerable<IXunitTestCase> testCases, IMessageSink diagnostics, IMessageSink executionSink, ITestFrameworkExecutionOptions options)
+        : XunitTestAssemblyRunner(testAssembly, testCases, diagnostics, executionSink, options)
+    {
+        protected override Task<RunSummary> RunTestCollectionAsync(IMessageBus messageBus, ITestCollection testCollection, IEnumerable<IXunitTestCase> testCases, CancellationTokenSource cancellationTokenSource) =>
+            new CollectionRunner(testCollection, testCases, DiagnosticMessageSink, messageBus, TestCaseOrderer, new ExceptionAggregator(Aggregator), cancellationTokenSource).RunAsync();
+    }
+
+    private sealed class CollectionRunner(ITestCollection testCollection, IEnumerable<IXunitTestCase> testCases, IMessageSink diagnostics, IMessageBus messageBus, ITestCaseOrderer orderer, ExceptionAggregator aggregator, CancellationTokenSource cancellation)
+        : XunitTestCollectionRunner(testCollection, testCases, diagnostics, messageBus, orderer, aggregator, cancellation)
+    {
+        protected override Task<RunSummary> RunTestClassAsync(ITestClass testClass, IReflectionTypeInfo @class, IEnumerable<IXunitTestCase> testCases) =>
+            new ClassRunner(testClass, @class, testCases, DiagnosticMessageSink, MessageBus, TestCaseOrderer, new ExceptionAggregator(Aggregator), CancellationTokenSource, CollectionFixtureMappings).RunAsync();
+    }
+
+    private sealed class ClassRunner(ITestClass testClass, IReflectionTypeInfo @class, IEnumerable<IXunitTestCase> testCases, IMessageSink diagnostics, IMessageBus messageBus, ITestCaseOrderer orderer, ExceptionAggregator aggregator, CancellationTokenSource cancellation, IDictionary<Type, object> collectionFixtures)
+        : XunitTestClassRunner(testClass, @class, testCases, diagnostics, messageBus, orderer, aggregator, cancellation, collectionFixtures)
+    {
+        protected override Task<RunSummary> RunTestMethodAsync(ITestMethod testMethod, IReflectionMethodInfo method, IEnumerable<IXunitTestCase> testCases, object[] constructorArguments) =>
+            new MethodRunner(testMethod, Class, method, testCases, DiagnosticMessageSink, MessageBus, new ExceptionAggregator(Aggregator), CancellationTokenSource, constructorArguments).RunAsync();
+    }
+
+    private sealed class MethodRunner(ITestMethod testMethod, IReflectionTypeInfo @class, IReflectionMethodInfo method, IEnumerable<IXunitTestCase> testCases, IMessageSink diagnostics, IMessageBus messageBus, ExceptionAggregator aggregator, CancellationTokenSource cancellation, object[] constructorArguments)
+        : XunitTestMethodRunner(testMethod, @class, method, testCases, diagnostics, messageBus, aggregator, cancellation, constructorArguments)
+    {
+        private readonly IMessageSink _diagnostics = diagnostics;
+        private readonly object[] _constructorArguments = constructorArguments;
+
+        // Only xunit's own test case types are re-routed; custom ones (SkippableFact …) run as they are and are
+        // checked, if at all, by the attribute's before-disposal fallback.
+        protected override Task<RunSummary> RunTestCaseAsync(IXunitTestCase testCase)
+        {
+            if (testCase.GetType() == typeof(XunitTestCase))
+            {
+                return new FactRunner(testCase, testCase.DisplayName, testCase.SkipReason, _constructorArguments, testCase.TestMethodArguments, MessageBus, new ExceptionAggregator(Aggregator), CancellationTokenSource).RunAsync();
+            }
+
+            if (testCase.GetType() == typeof(XunitTheoryTestCase))
+            {
+                return new TheoryRunner(testCase, testCase.DisplayName, testCase.SkipReason, _constructorArguments, _diagnostics, MessageBus, new ExceptionAggregator(Aggregator), CancellationTokenSource).RunAsync();
+            }
+
+            return base.RunTestCaseAsync(testCase);
+        }
+    }
+
+    private sealed class FactRunner(IXunitTestCase testCase, string displayName, string skipReason, object[] constructorArguments, object[] testMethodArguments, IMessageBus messageBus, ExceptionAggregator aggregator, CancellationTokenSource cancellation)
+        : XunitTestCaseRunner(testCase, displayName, skipReason, constructorArguments, testMethodArguments, messageBus, aggregator, cancellation)
+    {
+        protected override XunitTestRunner CreateTestRunner(ITest test, IMessageBus messageBus, Type testClass, object[] constructorArguments, MethodInfo testMethod, object[] testMethodArguments, string skipReason, IReadOnlyList<BeforeAfterTestAttribute> beforeAfterAttributes, ExceptionAggregator aggregator, CancellationTokenSource cancellationTokenSource) =>
+            new LeakCheckingTestRunner(test, messageBus, testClass, constructorArguments, testMethod, testMethodArguments, skipReason, beforeAfterAttributes, aggregator, cancellationTokenSource);
+    }
+
+    private sealed class TheoryRunner(IXunitTestCase testCase, string displayName, string skipReason, object[] constructorArguments, IMessageSink diagnostics, IMessageBus messageBus, ExceptionAggregator aggregator, CancellationTokenSource cancellation)
+        : XunitTheoryTestCaseRunner(testCase, displayName, skipReason, constructorArguments, diagnostics, messageBus, aggregator, cancellation)
+    {
+        protected override XunitTestRunner CreateTestRunner(ITest test, IMessageBus messageBus, Type testClass, object[] constructorArguments, MethodInfo testMethod, object[] testMethodArguments, string skipReason, IReadOnlyList<BeforeAfterTestAttribute> beforeAfterAttributes, ExceptionAggregator aggregator, CancellationTokenSource cancellationTokenSource) =>
+            new LeakCheckingTestRunner(test, messageBus, testClass, constructorArguments, testMethod, testMethodArguments, skipReason, beforeAfterAttributes, aggregator, cancellationTokenSource);
+    }
+}

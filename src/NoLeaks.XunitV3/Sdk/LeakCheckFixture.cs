@@ -1,0 +1,73 @@
+using System.Collections.Concurrent;
+using Xunit;
+using Xunit.v3;
+
+namespace NoLeaks.Xunit.Sdk;
+
+/// <summary>
+/// The assembly fixture that checks tests marked <c>[NoTaskLeaks]</c>: it begins before the test class is created and
+/// ends after the test class is disposed.
+/// </summary>
+public sealed class LeakCheckFixture : INotifyTestLifecycle
+{
+    private readonly ConcurrentDictionary<IXunitTest, XunitLeakCheck> _checks = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Begins the check of a test whose attributes ask for one.</summary>
+    public void OnTestStarting(IXunitTest test)
+    {
+        ArgumentNullException.ThrowIfNull(test);
+        var check = XunitLeakCheck.Begin(test.TestDisplayName, test.TestMethod.TestClass.Class, test.TestMethod.Method, owner: null, out var warning);
+        if (warning is not null)
+        {
+            TestContext.Current.AddWarning(warning);
+        }
+
+        if (check is not null)
+        {
+            _checks[test] = check;
+        }
+    }
+
+    /// <summary>Ends the check of a test: fails it on a leak, adding the report to its output.</summary>
+    public void OnTestFinished(IXunitTest test)
+    {
+        if (test is null || !_checks.TryRemove(test, out var check))
+        {
+            return;
+        }
+
+        var outcome = check.End();
+        if (TestContext.Current.TestState?.Result != TestResult.Skipped)
+        {
+            // A test skipped at run time (Assert.Skip) is not checked.
+            Deliver(outcome, throwFailure: true);
+        }
+    }
+
+    internal static void Deliver(XunitLeakOutcome outcome, bool throwFailure)
+    {
+        var context = TestContext.Current;
+        try
+        {
+            if (outcome.Output is not null)
+            {
+                context.TestOutputHelper?.WriteLine(outcome.Output);
+            }
+
+            if (outcome.Warning is not null)
+            {
+                context.AddWarning(outcome.Warning);
+            }
+        }
+        catch (Exception exception)
+        {
+            // The report must never take a test run down: the failure below still carries it.
+            context.SendDiagnosticMessage($"NoLeaks could not write to the test's output: {exception.Message}");
+        }
+
+        if (throwFailure && outcome.Failure is not null)
+        {
+            throw outcome.Failure;
+        }
+    }
+}

@@ -1,0 +1,39 @@
+namespace NoLeaks.Fixtures;
+
+/// <summary>Async work that waits on a gate nobody opens while the tests run; the fixture process ends it by exiting.</summary>
+internal static class LeakyWork
+{
+    public static readonly TaskCompletionSource Gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public static async Task MethodLevelAsync() => await Gate.Task; // @method-level-await
+
+    public static async Task ClassLevelAsync() => await Gate.Task; // @class-level-await
+
+    public static async Task AssemblyLevelAsync() => await Gate.Task; // @assembly-level-await
+
+    public static async Task TheoryRowAsync() => await Gate.Task; // @theory-await
+
+    public static async Task OwnFailureAsync() => await Gate.Task; // @own-failure-await
+
+    public static async Task TimeoutAsync() => await Gate.Task; // @timeout-await
+
+    public static async Task ParallelAsync() => await Gate.Task; // @parallel-await
+
+    public static async Task AllowedAsync() => await Gate.Task;
+
+    public static async Task UncheckedAsync() => await Gate.Task;
+
+    public static async Task SkippedAsync() => await Gate.Task;
+
+    /// <summary>Work a fixture or a test class owns until it is stopped.</summary>
+    public static async Task RunUntilStoppedAsync(CancellationToken stop)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

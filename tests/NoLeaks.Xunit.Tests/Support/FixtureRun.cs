@@ -1,0 +1,129 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Reflection;
+using System.Text.Json;
+using System.Xml.Linq;
+
+namespace NoLeaks.Xunit.Tests.Support;
+
+/// <summary>One test's result in a fixture run: outcome, failure message, output and (xunit v3) warnings.</summary>
+public sealed record FixtureTest(string Name, string Outcome, string Message, string Output, IReadOnlyList<string> Warnings);
+
+/// <summary>The results of running a fixture program (tests/Fixtures) in its own process.</summary>
+public sealed class FixtureRun
+{
+    private static readonly ConcurrentDictionary<string, Lazy<Task<FixtureRun>>> Runs = new();
+
+    private FixtureRun(IReadOnlyList<FixtureTest> tests, string console)
+    {
+        Tests = tests;
+        Console = console;
+    }
+
+    public IReadOnlyList<FixtureTest> Tests { get; }
+
+    public string Console { get; }
+
+    public IEnumerable<string> Failed => Tests.Where(t => t.Outcome == "Failed").Select(t => ShortName(t.Name)).Order();
+
+    /// <summary>The test named <c>Class.Method</c> or <c>Class.Method(args)</c>.</summary>
+    public FixtureTest this[string shortName] =>
+        Tests.SingleOrDefault(t => ShortName(t.Name) == shortName)
+        ?? throw new InvalidOperationException($"no test {shortName} in:\n{string.Join('\n', Tests.Select(t => t.Name))}\n{Console}");
+
+    /// <summary>Runs a fixture once per test process (results are shared); <paramref name="action"/> sets NOLEAKS_ACTION.</summary>
+    public static Task<FixtureRun> Of(string fixture, string? action = null) =>
+        Runs.GetOrAdd($"{fixture}|{action}", _ => new(() => RunAsync(fixture, action))).Value;
+
+    private static string ShortName(string name) =>
+        name.StartsWith("NoLeaks.Fixtures.", StringComparison.Ordinal) ? name["NoLeaks.Fixtures.".Length..] : name;
+
+    private static async Task<FixtureRun> RunAsync(string fixture, string? action)
+    {
+        var path = typeof(FixtureRun).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .SingleOrDefault(a => a.Key == "Fixture:" + fixture)?.Value
+            ?? throw new InvalidOperationException($"fixture {fixture} is not referenced by the test project");
+        var results = Path.Combine(Path.GetTempPath(), $"noleaks-{fixture}-{Guid.NewGuid():N}");
+        var isV3 = fixture.StartsWith("XunitV3", StringComparison.Ordinal);
+        string[] arguments = isV3
+            ? ["exec", path, "-noLogo", "-noColor", "-noAutoReporters", "-reporter", "quiet", "-result-xml", results]
+            : ["exec", path, "--json", results];
+        var start = new ProcessStartInfo(DotnetHost) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        // Only the child sees the action; the outer run keeps its own.
+        start.Environment.Remove("NOLEAKS_ACTION");
+        if (action is not null)
+        {
+            start.Environment["NOLEAKS_ACTION"] = action;
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{fixture} did not finish in two minutes");
+        }
+
+        var console = $"exit code {process.ExitCode}\n{await stdout}\n{await stderr}";
+        if (!File.Exists(results))
+        {
+            throw new InvalidOperationException($"{fixture} wrote no results\n{console}");
+        }
+
+        try
+        {
+            return new(isV3 ? FromXml(XDocument.Load(results)) : FromJson(File.ReadAllText(results)), console);
+        }
+        finally
+        {
+            File.Delete(results);
+        }
+    }
+
+    private static List<FixtureTest> FromXml(XDocument results) =>
+        results.Descendants("test").Select(test => new FixtureTest(
+            (string)test.Attribute("name")!,
+            (string)test.Attribute("result")! switch { "Pass" => "Passed", "Fail" => "Failed", "Skip" => "Skipped", var other => other },
+            (string?)test.Element("failure")?.Element("message") ?? (string?)test.Element("reason") ?? "",
+            (string?)test.Element("output") ?? "",
+            test.Element("warnings")?.Elements("warning").Select(warning => (string)warning).ToList() ?? [])).ToList();
+
+    private static List<FixtureTest> FromJson(string results)
+    {
+        using var document = JsonDocument.Parse(results);
+        var errors = document.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString()).ToList();
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException("fixture errors: " + string.Join('\n', errors));
+        }
+
+        return document.RootElement.GetProperty("tests").EnumerateArray().Select(test => new FixtureTest(
+            test.GetProperty("Name").GetString()!,
+            test.GetProperty("Outcome").GetString()!,
+            test.GetProperty("Message").GetString() ?? "",
+            test.GetProperty("Output").GetString() ?? "",
+            [])).ToList();
+    }
+
+    // The `dotnet` host running this process: <root>/shared/Microsoft.NETCore.App/<version>/System.Private.CoreLib.dll.
+    private static string DotnetHost
+    {
+        get
+        {
+            var root = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));
+            var host = Path.Combine(root, OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet");
+            return File.Exists(host) ? host : "dotnet";
+        }
+    }
+}
