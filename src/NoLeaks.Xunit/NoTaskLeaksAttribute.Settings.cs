@@ -7,6 +7,9 @@ namespace NoLeaks.Xunit;
 // The settings half of [NoTaskLeaks], compiled into both the xunit v2 and the xunit v3 adapter.
 public sealed partial class NoTaskLeaksAttribute : ILeakCheckSettings
 {
+    // The engine starts when the attribute is first seen, on a pool thread, so that the first test does not pay for it.
+    static NoTaskLeaksAttribute() => LeakCheckWarmUp.StartInBackground();
+
     /// <summary>How long to wait, after the test and its disposal, for its work to finish; negative (default) means one second.</summary>
     public int GracePeriodMilliseconds { get; set; } = -1;
 

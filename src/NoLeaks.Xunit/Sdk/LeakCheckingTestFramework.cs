@@ -17,8 +17,27 @@ public class LeakCheckingTestFramework : XunitTestFramework
     }
 
     /// <inheritdoc/>
-    protected override ITestFrameworkExecutor CreateExecutor(AssemblyName assemblyName) =>
-        new Executor(assemblyName, SourceInformationProvider, DiagnosticMessageSink);
+    protected override ITestFrameworkExecutor CreateExecutor(AssemblyName assemblyName)
+    {
+        WarmUpIfMarked(assemblyName);
+        return new Executor(assemblyName, SourceInformationProvider, DiagnosticMessageSink);
+    }
+
+    // With [assembly: NoTaskLeaks] every test is checked: start the engine now, while the runner sets up.
+    private static void WarmUpIfMarked(AssemblyName assemblyName)
+    {
+        try
+        {
+            if (Assembly.Load(assemblyName).IsDefined(typeof(NoTaskLeaksAttribute), inherit: false))
+            {
+                NoLeaks.Sdk.LeakCheckWarmUp.StartInBackground();
+            }
+        }
+        catch (Exception)
+        {
+            // The first checked test starts the engine itself.
+        }
+    }
 
     private sealed class Executor(AssemblyName assemblyName, ISourceInformationProvider sourceInformation, IMessageSink diagnostics)
         : XunitTestFrameworkExecutor(assemblyName, sourceInformation, diagnostics)

@@ -12,6 +12,23 @@ public sealed class LeakCheckFixture : INotifyTestLifecycle
 {
     private readonly ConcurrentDictionary<IXunitTest, XunitLeakCheck> _checks = new(ReferenceEqualityComparer.Instance);
 
+    /// <summary>Creates the fixture; with <c>[assembly: NoTaskLeaks]</c> it starts the engine ahead of the first test.</summary>
+    public LeakCheckFixture()
+    {
+        try
+        {
+            if (TestContext.Current.TestAssembly is IXunitTestAssembly { Assembly: var assembly }
+                && assembly.IsDefined(typeof(NoTaskLeaksAttribute), inherit: false))
+            {
+                NoLeaks.Sdk.LeakCheckWarmUp.StartInBackground();
+            }
+        }
+        catch (Exception)
+        {
+            // The first checked test starts the engine itself.
+        }
+    }
+
     /// <summary>Begins the check of a test whose attributes ask for one.</summary>
     public void OnTestStarting(IXunitTest test)
     {
