@@ -63,6 +63,13 @@ public sealed class LeakScope : IDisposable
 
     internal bool CaptureCreationStacks { get; }
 
+    /// <summary>Records beyond which the source prunes those of completed work; it grows with the live work.</summary>
+    internal const int InitialPruneThreshold = 4096;
+
+    internal int PruneThreshold = InitialPruneThreshold;
+
+    internal int Pruning;
+
     /// <summary>What went wrong when the source learnt of the scope, for the report.</summary>
     internal string? BeginFailure { get; set; }
 

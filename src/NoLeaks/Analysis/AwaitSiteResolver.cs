@@ -43,6 +43,13 @@ internal sealed class AwaitSiteResolver
         return steps is null || steps.Points.Length == 0 ? null : steps.At(0, -1, first: true);
     }
 
+    /// <summary>The source line of an IL offset in a method (for stack frames captured without file information).</summary>
+    public AwaitSite? LineAt(MethodBase method, int ilOffset)
+    {
+        var steps = Steps(method);
+        return steps is null || steps.Points.Length == 0 || ilOffset < 0 ? null : steps.At(ilOffset, -1);
+    }
+
     private MethodSteps? Steps(MethodBase method)
     {
         if (method.IsGenericMethod && !method.IsGenericMethodDefinition && method is MethodInfo info)

@@ -183,7 +183,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
     }
 
     /// <summary>" at File.cs:23": where the creator's code started the operation, when creation stacks are captured.</summary>
-    private static string CreationSite(PendingOperation created)
+    private string CreationSite(PendingOperation created)
     {
         if (created.CreationStack is not { } stack)
         {
@@ -191,7 +191,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
         }
 
         // Skip the runtime and the engine, then the created async method itself (its kickoff stub and MoveNext):
-        // the next frame with a file is the line that called it.
+        // the next frame with a source line is the line that called it.
         var ownType = created.StateMachineType;
         foreach (var frame in stack.GetFrames())
         {
@@ -204,7 +204,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
                 continue;
             }
 
-            return frame.GetFileName() is { } file ? $" at {Path.GetFileName(file)}:{frame.GetFileLineNumber()}" : "";
+            return sites.LineAt(method, frame.GetILOffset()) is { FilePath: not null } site ? $" at {site.FileName}:{site.Line}" : "";
         }
 
         return "";
@@ -214,25 +214,47 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
         type.Namespace is { } ns
         && (ns.StartsWith("System", StringComparison.Ordinal) || ns == "NoLeaks.Tracking" || (ns == "NoLeaks" && type.Name == "LeakEngine"));
 
-    private static string? FormatCreationStack(StackTrace? stack)
+    /// <summary>
+    /// The creation stack as .NET prints it, lines read from the PDB: from the first frame of the user's code to the
+    /// test framework's invoker, the async plumbing between user frames left out.
+    /// </summary>
+    private string? FormatCreationStack(StackTrace? stack)
     {
         if (stack is null)
         {
             return null;
         }
 
-        // Drop the runtime's and our own frames above the user's code, the async plumbing between user frames,
-        // and everything from the test framework's invoker down.
-        var lines = stack.ToString()
-            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .SkipWhile(line => line.StartsWith("at System.", StringComparison.Ordinal)
-                || line.StartsWith("at NoLeaks.Tracking.", StringComparison.Ordinal)
-                || line.StartsWith("at NoLeaks.LeakEngine.", StringComparison.Ordinal))
-            .TakeWhile(line => !line.StartsWith("at System.Reflection.", StringComparison.Ordinal)
-                && !line.StartsWith("at Xunit.", StringComparison.Ordinal)
-                && !line.StartsWith("at NUnit.", StringComparison.Ordinal))
-            .Where(line => !line.StartsWith("at System.Runtime.CompilerServices.", StringComparison.Ordinal))
-            .Take(20);
+        var lines = new List<string>();
+        foreach (var frame in stack.GetFrames())
+        {
+            var method = frame.GetMethod();
+            var type = method?.DeclaringType;
+            if (method is null || type is null)
+            {
+                continue;
+            }
+
+            var ns = type.Namespace ?? "";
+            if (ns.StartsWith("System.Reflection", StringComparison.Ordinal) || ns.StartsWith("Xunit", StringComparison.Ordinal)
+                || ns.StartsWith("NUnit", StringComparison.Ordinal))
+            {
+                break;
+            }
+
+            if (IsInfrastructure(type) && (lines.Count == 0 || ns.StartsWith("System.Runtime.CompilerServices", StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            var where = sites.LineAt(method, frame.GetILOffset()) is { FilePath: { } file } site ? $" in {file}:line {site.Line}" : "";
+            lines.Add($"at {type.FullName?.Replace('+', '.')}.{method.Name}{where}");
+            if (lines.Count == 20)
+            {
+                break;
+            }
+        }
+
         return string.Join(Environment.NewLine, lines);
     }
 }

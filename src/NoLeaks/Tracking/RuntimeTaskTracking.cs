@@ -62,8 +62,14 @@ internal sealed class RuntimeTaskTracking
     private static RuntimeTaskTracking Unavailable(string reason) =>
         new(null, null, $"runtime task tracking is unavailable: {reason}");
 
-    /// <summary>Switches the runtime's tracking on; tasks created from now on are recorded.</summary>
-    public bool Enable()
+    /// <summary>True when the runtime's dictionary was created by NoLeaks with the creation hook.</summary>
+    public bool HookInstalled { get; private set; }
+
+    /// <summary>
+    /// Switches the runtime's tracking on; tasks created from now on are recorded. With <paramref name="hook"/>, the
+    /// dictionary is created first with it as comparer, when the runtime has not created one yet.
+    /// </summary>
+    public bool Enable(IEqualityComparer<int>? hook = null)
     {
         if (_enabledField is null)
         {
@@ -72,6 +78,16 @@ internal sealed class RuntimeTaskTracking
 
         try
         {
+            // Only while tracking is off: then the runtime neither creates nor touches the dictionary.
+            if (hook is not null && !(bool)_enabledField.GetValue(null)! && _activeTasksField!.GetValue(null) is null)
+            {
+                var withHook = new Dictionary<int, Task>(hook);
+                _activeTasksField.SetValue(null, withHook);
+
+                // The runtime creates the dictionary with a compare-exchange: check that ours is the one in place.
+                HookInstalled = ReferenceEquals(_activeTasksField.GetValue(null), withHook);
+            }
+
             if (!(bool)_enabledField.GetValue(null)!)
             {
                 _enabledField.SetValue(null, true);
@@ -95,9 +111,30 @@ internal sealed class RuntimeTaskTracking
             return null;
         }
 
-        lock (active)
+        using (ActiveTasksHook.Lookup())
         {
-            return active.TryGetValue(taskId, out var task) ? task : null;
+            lock (active)
+            {
+                return active.TryGetValue(taskId, out var task) ? task : null;
+            }
+        }
+    }
+
+    /// <summary>Whether the runtime records a task with that id (re-entrant: the hook calls it inside the runtime's lock).</summary>
+    public bool Contains(int taskId)
+    {
+        var active = ActiveTasks();
+        if (active is null)
+        {
+            return false;
+        }
+
+        using (ActiveTasksHook.Lookup())
+        {
+            lock (active)
+            {
+                return active.ContainsKey(taskId);
+            }
         }
     }
 

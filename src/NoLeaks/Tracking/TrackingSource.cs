@@ -30,13 +30,16 @@ internal sealed class TrackingSource : IPendingOperationSource
     private string? _eventsUnavailable;
 
     private readonly bool _useCreationEvents;
+    private readonly bool _useHook;
 
     /// <param name="tracking">The runtime's task tracking.</param>
     /// <param name="useCreationEvents">False plays a runtime whose creation events never arrive (tests only).</param>
-    public TrackingSource(RuntimeTaskTracking tracking, bool useCreationEvents = true)
+    /// <param name="useHook">False skips the dictionary hook and uses the event listener (tests only).</param>
+    public TrackingSource(RuntimeTaskTracking tracking, bool useCreationEvents = true, bool useHook = true)
     {
         _tracking = tracking;
         _useCreationEvents = useCreationEvents;
+        _useHook = useHook;
     }
 
     public string Name => "runtime task tracking";
@@ -63,12 +66,18 @@ internal sealed class TrackingSource : IPendingOperationSource
                 return;
             }
 
-            if (_tracking.Enable() && !_useCreationEvents)
+            var hook = _useHook ? new ActiveTasksHook(OnSighting) : null;
+            if (_tracking.Enable(hook) && !_useCreationEvents)
             {
                 _eventsUnavailable = "creation events are switched off";
             }
+            else if (hook is not null && _tracking.HookInstalled && HookSelfTest(hook))
+            {
+                CreationHook = "the runtime's active-task dictionary";
+            }
             else if (_tracking.IsAvailable)
             {
+                CreationHook = "the TplEventSource listener";
                 try
                 {
                     _listener = new TaskCreationListener(OnCreated, OnCompleted);
@@ -83,6 +92,27 @@ internal sealed class TrackingSource : IPendingOperationSource
             _started = true;
         }
     }
+
+    /// <summary>Which creation hook is in use, once started: the active-task dictionary, or the event listener.</summary>
+    public string? CreationHook { get; private set; }
+
+    /// <summary>Checks that the runtime calls the dictionary hook for a new async method.</summary>
+    private static bool HookSelfTest(ActiveTasksHook hook)
+    {
+        hook.Sighted = false;
+        Probe();
+        return hook.Sighted;
+    }
+
+    private static void Probe()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var probe = AwaitOnce(gate.Task);
+        gate.SetResult();
+        probe.GetAwaiter().GetResult();
+    }
+
+    private static async Task AwaitOnce(Task task) => await task;
 
     /// <summary>Checks that creating an async method raises a creation event; a runtime that stopped raising them is noticed.</summary>
     private static string? SelfTest(TaskCreationListener listener)
@@ -100,16 +130,24 @@ internal sealed class TrackingSource : IPendingOperationSource
         return Interlocked.Read(ref listener.BeginCount) > before
             ? null
             : "the runtime raised no TraceOperationBegin event for a new async method";
+    }
 
-        static void Probe()
+    /// <summary>
+    /// The dictionary hook's call. The runtime adds a task when it creates it, adds it again each time it is awaited,
+    /// and removes it when it completes: only an id that is not in the dictionary yet is a creation. Completions are
+    /// noticed lazily (the task is no longer found), so records of completed work are pruned in the background.
+    /// </summary>
+    private void OnSighting(int taskId)
+    {
+        if (LeakScope.RawCurrent is null && Task.CurrentId is null)
         {
-            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var probe = AwaitOnce(gate.Task);
-            gate.SetResult();
-            probe.GetAwaiter().GetResult();
+            return;
         }
 
-        static async Task AwaitOnce(Task task) => await task;
+        if (!_tracking.Contains(taskId))
+        {
+            OnCreated(taskId);
+        }
     }
 
     private void OnCreated(int taskId)
@@ -129,10 +167,54 @@ internal sealed class TrackingSource : IPendingOperationSource
         }
 
         scope = scope.RegistrationTarget;
-        var stack = scope.CaptureCreationStacks ? new StackTrace(2, fNeedFileInfo: true) : null;
+        // No file information here: the dictionary hook runs inside the runtime's lock, and reading PDBs is slow.
+        // Lines are resolved from the PDB when a report is made.
+        var stack = scope.CaptureCreationStacks ? new StackTrace(2, fNeedFileInfo: false) : null;
         var record = new OperationRecord(taskId, scope, Stopwatch.GetTimestamp(), creator, stack);
         _records[taskId] = record;
         scope.Operations[taskId] = record;
+        if (scope.Operations.Count > scope.PruneThreshold)
+        {
+            SchedulePrune(scope);
+        }
+    }
+
+    /// <summary>Forgets, on a pool thread, the records of a scope's work that has completed.</summary>
+    private void SchedulePrune(LeakScope scope)
+    {
+        if (Interlocked.Exchange(ref scope.Pruning, 1) != 0)
+        {
+            return;
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(
+            static state =>
+            {
+                var (source, scope) = state;
+                try
+                {
+                    foreach (var (id, record) in scope.Operations)
+                    {
+                        if (source._tracking.Find(id) is not { IsCompleted: false })
+                        {
+                            scope.Operations.TryRemove(id, out _);
+                            source._records.TryRemove(new KeyValuePair<int, OperationRecord>(id, record));
+                        }
+                    }
+
+                    scope.PruneThreshold = Math.Max(LeakScope.InitialPruneThreshold, scope.Operations.Count * 2);
+                }
+                catch (Exception)
+                {
+                    // Pruning is housekeeping: the scope's end prunes too.
+                }
+                finally
+                {
+                    Volatile.Write(ref scope.Pruning, 0);
+                }
+            },
+            (this, scope),
+            preferLocal: false);
     }
 
     private void OnCompleted(int taskId)
@@ -145,12 +227,21 @@ internal sealed class TrackingSource : IPendingOperationSource
 
     public long PendingFingerprint(LeakScope scope)
     {
+        // Completions are noticed lazily: only work the runtime still records as pending counts.
         long fingerprint = 0;
         foreach (var owner in scope.SelfAndUnendedDescendants())
         {
-            foreach (var id in owner.Operations.Keys)
+            foreach (var (id, record) in owner.Operations)
             {
-                fingerprint = unchecked((fingerprint * 31) + id + 1);
+                if (_tracking.Find(id) is { IsCompleted: false })
+                {
+                    fingerprint = unchecked((fingerprint * 31) + id + 1);
+                }
+                else
+                {
+                    owner.Operations.TryRemove(id, out _);
+                    _records.TryRemove(new KeyValuePair<int, OperationRecord>(id, record));
+                }
             }
         }
 

@@ -27,7 +27,7 @@ public class RuntimeTaskTrackingTests
     public async Task This_runtime_raises_creation_events_and_records_pending_tasks()
     {
         var tracking = RuntimeTaskTracking.Probe();
-        var source = new TrackingSource(tracking);
+        var source = new TrackingSource(tracking, useHook: false);
         var engine = new LeakEngine(source);
         var scope = LeakScope.Begin("probe", new NoLeaksOptions { GracePeriod = TimeSpan.Zero }, engine);
         var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -40,6 +40,17 @@ public class RuntimeTaskTrackingTests
         never.SetResult();
         await pending;
         Assert.Null(tracking.Find(pending.Id));
+    }
+
+    [Fact(Timeout = 10_000)]
+    public async Task The_shared_engine_hooks_the_runtimes_active_task_dictionary()
+    {
+        // Starting any scope starts the shared engine; on .NET 10 it must get the cheap hook, not the event listener.
+        await LeakScope.Begin("hook", new NoLeaksOptions { GracePeriod = TimeSpan.Zero }).EndAsync(cancellationToken: TestContext.Current.CancellationToken);
+
+        var source = (TrackingSource)LeakEngine.Tracking.Source;
+        Assert.Equal("the runtime's active-task dictionary", source.CreationHook);
+        Assert.Null(source.CreationEventsUnavailable);
     }
 
     [Fact]
@@ -58,7 +69,7 @@ public class RuntimeTaskTrackingTests
     [Fact(Timeout = 10_000)]
     public async Task Without_creation_events_ownership_falls_back_to_the_captured_context_with_a_warning()
     {
-        var engine = new LeakEngine(new TrackingSource(RuntimeTaskTracking.Probe(), useCreationEvents: false));
+        var engine = new LeakEngine(new TrackingSource(RuntimeTaskTracking.Probe(), useCreationEvents: false, useHook: false));
         var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var before = AwaitAsync(never.Task);
         var scope = LeakScope.Begin("fallback", new NoLeaksOptions { GracePeriod = TimeSpan.Zero }, engine);

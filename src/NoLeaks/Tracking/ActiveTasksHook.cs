@@ -1,0 +1,66 @@
+namespace NoLeaks.Tracking;
+
+/// <summary>
+/// The cheap creation hook. The runtime keeps its tracked tasks in <c>Task.s_currentActiveTasks</c>, a
+/// <c>Dictionary&lt;int, Task&gt;</c> it creates only when nobody did before. NoLeaks creates it first, with this
+/// comparer: the runtime then asks it for the hash of a task id exactly once when it adds the task (on the creating
+/// thread, where the test's scope is current) and once when it removes it (when the task completes). The first call
+/// for an id is its creation, the second its completion.
+/// <para>
+/// Measured on .NET 10: about 0.25 µs added per async operation, a third of what the TplEventSource listener costs
+/// (about 0.7 µs). It runs inside the runtime's lock on the dictionary, so it must stay small: no task creation, no
+/// blocking. When the dictionary already existed, or the self-test sees no call, the event listener is used instead.
+/// </para>
+/// </summary>
+internal sealed class ActiveTasksHook(Action<int> onSighting) : IEqualityComparer<int>
+{
+    // Set while NoLeaks itself looks a task up, so that its own lookups are not taken for creations.
+    [ThreadStatic]
+    private static bool t_engineLookup;
+
+    private volatile bool _sighted;
+
+    /// <summary>True once the runtime has asked for a hash; the self-test resets and reads it.</summary>
+    public bool Sighted
+    {
+        get => _sighted;
+        set => _sighted = value;
+    }
+
+    public bool Equals(int x, int y) => x == y;
+
+    public int GetHashCode(int taskId)
+    {
+        if (!t_engineLookup)
+        {
+            if (!_sighted)
+            {
+                _sighted = true;
+            }
+
+            try
+            {
+                onSighting(taskId);
+            }
+            catch (Exception)
+            {
+                // Inside the runtime's lock, on a thread creating or completing a task: never throw there.
+            }
+        }
+
+        return taskId;
+    }
+
+    /// <summary>Marks the calling thread as NoLeaks' own until disposed.</summary>
+    public static EngineLookup Lookup()
+    {
+        t_engineLookup = true;
+        return default;
+    }
+
+    /// <summary>Ends an <see cref="Lookup"/>.</summary>
+    public readonly struct EngineLookup : IDisposable
+    {
+        public void Dispose() => t_engineLookup = false;
+    }
+}
