@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using NoLeaks.Analysis;
+using NoLeaks.Heap;
 using NoLeaks.Policy;
 using NoLeaks.Tracking;
 
@@ -12,6 +13,7 @@ namespace NoLeaks;
 internal sealed class LeakEngine
 {
     private static readonly Lazy<LeakEngine> LazyTracking = new(() => new LeakEngine(new TrackingSource(RuntimeTaskTracking.Probe())));
+    private static readonly Lazy<LeakEngine> LazyHeap = new(() => new LeakEngine(new HeapSource()));
 
     private readonly LeakAnalyzer _analyzer = new(AwaitSiteResolver.Shared);
 
@@ -23,9 +25,15 @@ internal sealed class LeakEngine
     /// <summary>The engine a scope begun with these options uses.</summary>
     public static LeakEngine For(NoLeaksOptions options) => options.Source switch
     {
-        // The heap source plugs in here; until then every source is the runtime's tracking.
-        _ => Tracking,
+        LeakSource.Heap => Heap,
+        LeakSource.Tracking => Tracking,
+
+        // Auto: tracking is cheap and sees work from creation on; the heap is the fallback when it is missing.
+        _ => Tracking.Source.UnavailableReason is null || Heap.Source.UnavailableReason is not null ? Tracking : Heap,
     };
+
+    /// <summary>The engine of heap snapshots, shared by every scope of the process that uses it.</summary>
+    public static LeakEngine Heap => LazyHeap.Value;
 
     public IPendingOperationSource Source { get; }
 

@@ -104,7 +104,7 @@ public class CleanPatternTests
     [Fact(Timeout = TestTimeout)]
     public async Task Clean_scope_waits_for_nothing()
     {
-        var scope = LeakScope.Begin("clean", new NoLeaksOptions { GracePeriod = TimeSpan.FromMinutes(10) });
+        var scope = LeakScope.Begin("clean", new NoLeaksOptions { GracePeriod = TimeSpan.FromMinutes(10), Source = Scopes.Source });
         await ShortAsync(1);
         var ending = scope.EndAsync(cancellationToken: Cancel);
 

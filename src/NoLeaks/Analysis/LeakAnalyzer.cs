@@ -113,6 +113,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             {
                 OperationKind.DelegateTask => LeakKind.DelegateTask,
                 OperationKind.Continuation => LeakKind.Continuation,
+                OperationKind.AbandonedAsyncMethod => LeakKind.AbandonedAsyncMethod,
                 _ => LeakKind.AsyncMethod,
             },
             Frame(innermost),

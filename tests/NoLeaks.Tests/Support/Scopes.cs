@@ -6,7 +6,14 @@ internal static class Scopes
     /// <summary>A short grace period: leak tests wait it out, so it is kept small.</summary>
     public static readonly TimeSpan ShortGrace = TimeSpan.FromMilliseconds(100);
 
-    public static NoLeaksOptions Options(TimeSpan? grace = null) => new() { GracePeriod = grace ?? ShortGrace };
+    /// <summary>The source under test: tracking here, the heap in NoLeaks.Heap.Tests (which compiles this file with NOLEAKS_HEAP).</summary>
+#if NOLEAKS_HEAP
+    public const LeakSource Source = LeakSource.Heap;
+#else
+    public const LeakSource Source = LeakSource.Auto;
+#endif
+
+    public static NoLeaksOptions Options(TimeSpan? grace = null) => new() { GracePeriod = grace ?? ShortGrace, Source = Source };
 
     /// <summary>Begins a scope, runs <paramref name="body"/> inside it, ends it.</summary>
     public static async Task<LeakReport> CheckAsync(string name, Func<Task> body, NoLeaksOptions? options = null)
