@@ -19,8 +19,7 @@ internal static class HeapReading
     /// The scope's operations, or null when a GC ran while they were read (the addresses are then stale and the
     /// caller reads a new snapshot).
     /// </summary>
-    public static List<PendingOperation>? ToPendingOperations(ProcessHeap heap, HeapSnapshot snapshot, LeakScope scope, long began) =>
-        heap.Locked(() =>
+    public static List<PendingOperation> ToPendingOperations(ProcessHeap heap, HeapSnapshot snapshot, LeakScope scope, long began)
         {
             var owners = scope.SelfAndUnendedDescendants().Select(s => s.Id).ToHashSet();
             var scopeOfContext = new Dictionary<ulong, long>();
@@ -35,7 +34,7 @@ internal static class HeapReading
 
                 if (!scopeOfContext.TryGetValue(operation.Context, out var id))
                 {
-                    scopeOfContext[operation.Context] = id = heap.ScopeIdIn(operation.Context);
+                    scopeOfContext[operation.Context] = id = Safely(() => heap.ScopeIdIn(operation.Context), 0L);
                 }
 
                 if (owners.Contains(id) && included.Add(operation))
@@ -67,8 +66,21 @@ internal static class HeapReading
                 result.Add(ToPendingOperation(heap, snapshot, operation, Key, scope.Name, began));
             }
 
-            return GC.CollectionCount(0) == snapshot.GcCount ? result : null;
-        });
+            return result;
+        }
+
+    /// <summary>ClrMD throws on objects that changed while read (torn): that reading counts as unknown, not as a failure.</summary>
+    private static T Safely<T>(Func<T> read, T fallback)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception)
+        {
+            return fallback;
+        }
+    }
 
     private static PendingOperation ToPendingOperation(
         ProcessHeap heap, HeapSnapshot snapshot, HeapOperation operation, Func<ulong, HeapKey> key, string scopeName, long began)
@@ -86,19 +98,19 @@ internal static class HeapReading
         switch (kind)
         {
             case OperationKind.AsyncMethod:
-                waitingOn = awaited != 0 ? heap.DescribeAwaited(snapshot, awaited)
+                waitingOn = awaited != 0 ? Safely(() => heap.DescribeAwaited(snapshot, awaited), "an object that could not be read")
                     : operation.AwaitsYield ? "Task.Yield()"
                     : "an awaiter it does not expose";
                 break;
             case OperationKind.Continuation:
                 awaited = operation.Antecedent;
-                waitingOn = awaited == 0 ? "its antecedent task" : $"its antecedent, {heap.DescribeAwaited(snapshot, awaited)}";
+                waitingOn = awaited == 0 ? "its antecedent task" : $"its antecedent, {Safely(() => heap.DescribeAwaited(snapshot, awaited), "an object that could not be read")}";
                 break;
             case OperationKind.DelegateTask:
                 waitingOn = operation.IsRunning ? "nothing: its delegate is still running" : "a thread to run on (queued, not started)";
                 break;
             default:
-                waitingOn = heap.DescribeAwaited(snapshot, operation.Address);
+                waitingOn = Safely(() => heap.DescribeAwaited(snapshot, operation.Address), "a task that could not be read");
                 break;
         }
 
@@ -109,7 +121,7 @@ internal static class HeapReading
             TaskId = operation.TaskId,
             StateMachineType = operation.StateMachineType,
             State = operation.State,
-            DelegateMethod = operation.Delegate != 0 ? heap.MethodOfDelegate(operation.Delegate) : null,
+            DelegateMethod = operation.Delegate != 0 ? Safely(() => heap.MethodOfDelegate(operation.Delegate), null) : null,
             AwaitedKey = awaited != 0 ? key(awaited) : null,
             WaitingOn = waitingOn,
             ContinuationKeys = [.. operation.Continuations.Select(key)],

@@ -143,13 +143,12 @@ internal sealed class HeapSource : IPendingOperationSource
         HeapSnapshot? snapshot = null;
         for (var attempt = 0; attempt < 3; attempt++)
         {
-            snapshot = heap.Capture();
+            (snapshot, var read) = heap.Capture(forceGc: true, s => HeapReading.ToPendingOperations(heap, s, scope, state.Began));
             if (snapshot.Warnings.Count > 0)
             {
                 break;
             }
 
-            var read = HeapReading.ToPendingOperations(heap, snapshot, scope, state.Began);
             if (read is not null)
             {
                 operations.AddRange(read);

@@ -88,11 +88,22 @@ internal sealed partial class ProcessHeap
         if (type.Name.StartsWith("DelayPromise", StringComparison.Ordinal))
         {
             // DelayPromise._timer (.NET 5 – 11) is null exactly when the delay is infinite.
-            var timer = _runtime.Heap.GetObject(address).ReadObjectField("_timer");
-            timerIsNull = timer.IsNull || timer.Address == 0;
+            if (_runtime.Heap.GetObject(address).TryReadObjectField("_timer", out var timer))
+            {
+                timerIsNull = timer.IsNull || timer.Address == 0;
+            }
         }
 
-        var action = operation is { Delegate: not 0 } ? MethodOfDelegate(operation.Delegate) : null;
+        MethodBase? action = null;
+        try
+        {
+            action = operation is { Delegate: not 0 } ? MethodOfDelegate(operation.Delegate) : null;
+        }
+        catch (Exception)
+        {
+            // Torn delegate: named without it.
+        }
+
         return AwaitedNames.Describe(new AwaitedObject(type, operation?.StateMachineType, action, timerIsNull));
     }
 

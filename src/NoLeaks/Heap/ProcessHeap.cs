@@ -107,12 +107,21 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     /// Forces a full blocking GC (without it, dead and half-written objects are read) and reads every pending
     /// task and state-machine box. Never throws: a failure is a snapshot with a warning and no operations.
     /// </summary>
-    public HeapSnapshot Capture(bool forceGc = true)
+    public HeapSnapshot Capture(bool forceGc = true) => Capture<object>(forceGc, null).Snapshot;
+
+    /// <summary>
+    /// Takes a snapshot and runs <paramref name="read"/> on it while its addresses are valid: no GC may run in
+    /// between (a no-GC region covers the walk and the read, other snapshots wait for the lock). Result null: a GC
+    /// ran anyway (another thread allocated more than the region allows, or called GC.Collect) — read again.
+    /// </summary>
+    public (HeapSnapshot Snapshot, T? Result) Capture<T>(bool forceGc, Func<HeapSnapshot, T>? read)
+        where T : class
     {
         lock (_gate)
         {
             var watch = Stopwatch.StartNew();
             var warnings = new List<string>();
+            var noGcRegion = false;
             try
             {
                 if (forceGc)
@@ -120,6 +129,7 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
                     GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
                 }
 
+                noGcRegion = TryStartNoGcRegion();
                 var gcCount = GC.CollectionCount(0);
                 Refresh();
                 var candidates = new List<(ulong Address, TypeInfo Info)>(1024);
@@ -147,13 +157,42 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
                     operations.Clear();
                 }
 
-                return new HeapSnapshot(operations, warnings, objects, torn, watch.Elapsed) { GcCount = gcCount };
+                var snapshot = new HeapSnapshot(operations, warnings, objects, torn, watch.Elapsed) { GcCount = gcCount };
+                var result = read is not null && warnings.Count == 0 ? read(snapshot) : null;
+                return (snapshot, GC.CollectionCount(0) == gcCount ? result : null);
             }
             catch (Exception e)
             {
                 warnings.Add($"the heap snapshot failed: {e.GetType().Name}: {e.Message}");
-                return new HeapSnapshot([], warnings, 0, 0, watch.Elapsed);
+                return (new HeapSnapshot([], warnings, 0, 0, watch.Elapsed), null);
             }
+            finally
+            {
+                if (noGcRegion)
+                {
+                    try
+                    {
+                        GC.EndNoGCRegion();
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        // The region was lost (a GC ran): the GC count tells the caller.
+                    }
+                }
+            }
+        }
+    }
+
+    private static bool TryStartNoGcRegion()
+    {
+        try
+        {
+            // 16 MB that all threads together may allocate while the snapshot is read, without a GC moving objects.
+            return GC.TryStartNoGCRegion(16L << 20);
+        }
+        catch (InvalidOperationException)
+        {
+            return false; // already in a no-GC region (the user's)
         }
     }
 
@@ -570,7 +609,15 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         }
 
         var found = new List<ulong>(1);
-        AddContinuation(continuation, found, depth: 0);
+        try
+        {
+            AddContinuation(continuation, found, depth: 0);
+        }
+        catch (Exception)
+        {
+            // A wrapper that changed while read: the links found so far are kept; the rest of the chain is lost.
+        }
+
         return [.. found];
     }
 
