@@ -53,8 +53,7 @@ internal sealed class HeapSource : IPendingOperationSource
         }
 
         // Garbage left by earlier code is finalized now, so that its abandoned methods are not this scope's.
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
+        heap.CollectGarbage();
         state.Began = Stopwatch.GetTimestamp();
         var snapshot = heap.Capture();
         state.PendingAtBegin = snapshot.Operations.Count;
@@ -129,8 +128,7 @@ internal sealed class HeapSource : IPendingOperationSource
         }
 
         // Finalizers first: an unfinished method collected since the scope began raises its event now.
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
+        heap.CollectGarbage();
         if (_abandoned is { } abandoned)
         {
             state.Abandoned.AddRange(abandoned.Claim(state.Began));

@@ -183,6 +183,16 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         }
     }
 
+    /// <summary>A full GC and the finalizers it queued, serialised with snapshots (a GC mid-snapshot spoils it).</summary>
+    public void CollectGarbage()
+    {
+        lock (_gate)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+    }
+
     private static bool TryStartNoGcRegion()
     {
         try
@@ -215,7 +225,8 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     /// <summary>
     /// Walks every segment: reads 1 MB at a time and steps from object to object by the size its method table
     /// gives. Unused allocation-context space is skipped; a word that is not a known method table is stepped over a
-    /// few times, then the rest of the segment is given up (counted as torn).
+    /// word at a time (an allocation context handed out after the refresh), up to 4 KB, then the rest of the segment
+    /// is given up (counted as torn).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private (long Objects, int Torn) Walk(List<(ulong, TypeInfo)> candidates)
@@ -263,7 +274,7 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
                     if (info.Kind == TypeKind.Invalid)
                     {
                         torn++;
-                        if (++badInARow > 4)
+                        if (++badInARow > 512)
                         {
                             break;
                         }
