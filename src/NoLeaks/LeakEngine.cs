@@ -69,7 +69,7 @@ internal sealed class LeakEngine
             var (leaks, ignored) = Check(scope, options, warnings, EmptySet, RunningStateMachines);
             if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero)
             {
-                return new(new LeakReport(scope.Name, leaks, warnings, action, TimeSpan.Zero, ignored));
+                return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, ignored));
             }
 
             return new(Wait(scope, options, action, cancellation));
@@ -109,7 +109,7 @@ internal sealed class LeakEngine
                 warnings.Add("the grace period was cut short: the end of the scope was cancelled.");
             }
 
-            return new LeakReport(scope.Name, leaks, warnings, action, wait!.Elapsed, ignored);
+            return new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, wait!.Elapsed, ignored);
         }
 
         wait = GracePeriod.Start(
@@ -130,6 +130,25 @@ internal sealed class LeakEngine
         var running = pending.Any(p => p.State == -1 && p.StateMachineType is not null) ? callers() : NoTypes;
         var leaks = _analyzer.Analyze(pending, engineObjects, running, Stopwatch.GetTimestamp());
         return FilterSet.Apply(leaks, options, warnings);
+    }
+
+    /// <summary>Adds what keeps each leak alive and whether it can resume, from the heap, within the options' budget.</summary>
+    private List<TaskLeak> Enrich(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
+    {
+        if (leaks.Count == 0 || options.RetentionBudget <= TimeSpan.Zero)
+        {
+            return leaks;
+        }
+
+        try
+        {
+            return RetentionSearch.Enrich(leaks, options.RetentionBudget, trackingRoots: Source is TrackingSource, warnings);
+        }
+        catch (Exception e)
+        {
+            warnings.Add($"what keeps the leaks alive could not be found: {e.GetType().Name}: {e.Message}");
+            return leaks;
+        }
     }
 
     private static LeakReport Failed(LeakScope scope, LeakAction action, List<string> warnings, Exception e, TimeSpan waited)

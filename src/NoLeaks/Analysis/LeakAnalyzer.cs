@@ -123,7 +123,10 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             FormatCreationStack(creator.CreationStack),
             innermost.ScopeName,
             age,
-            count: 1);
+            count: 1)
+        {
+            Operations = [innermost, .. visited.Where(o => o != innermost)],
+        };
     }
 
     private AsyncFrame Frame(PendingOperation operation)

@@ -111,24 +111,15 @@ internal sealed partial class ProcessHeap
     public string NameAt(ulong address) =>
         TypeAt(address) is { } type ? TypeNames.Display(type) : _runtime.Heap.GetObjectType(address)?.Name ?? "?";
 
-    /// <summary>Task.s_currentActiveTasks (.NET Core 1.0 – 11, private static): the runtime's tracking dictionary, or 0.</summary>
-    public ulong ActiveTasksDictionary()
+    /// <summary>
+    /// Task.s_currentActiveTasks (.NET Core 1.0 – 11, private static Dictionary&lt;int, Task&gt;, null until tracking
+    /// starts): the runtime's tracking dictionary, or 0. Read by reflection, not through ClrMD (reading this static
+    /// through the DAC in process crashed on .NET 10.0.12); its address is valid while no GC runs, which the caller's
+    /// snapshot guarantees or detects.
+    /// </summary>
+    public static unsafe ulong ActiveTasksDictionary()
     {
-        var task = _runtime.GetTypeByMethodTable((ulong)typeof(Task).TypeHandle.Value);
-        var field = task?.GetStaticFieldByName("s_currentActiveTasks");
-        if (field is null)
-        {
-            return 0;
-        }
-
-        foreach (var domain in _runtime.AppDomains)
-        {
-            if (field.IsInitialized(domain) && field.ReadObject(domain) is { IsValid: true } value)
-            {
-                return value.Address;
-            }
-        }
-
-        return 0;
+        var value = typeof(Task).GetField("s_currentActiveTasks", BindingFlags.Static | BindingFlags.NonPublic)?.GetValue(null);
+        return value is null ? 0 : (ulong)*(nint*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref value);
     }
 }
