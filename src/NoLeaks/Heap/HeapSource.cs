@@ -21,6 +21,7 @@ internal sealed class HeapSource : IPendingOperationSource
     private readonly Func<ProcessHeap> _open;
     private readonly object _gate = new();
     private readonly ConditionalWeakTable<LeakScope, ScopeState> _scopes = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<LeakScope, long> _openScopes = new();
     private ProcessHeap? _heap;
     private string? _unavailable;
     private bool _opened;
@@ -47,6 +48,11 @@ internal sealed class HeapSource : IPendingOperationSource
         // Before the scope's code runs: boxes created from now on are finalizable, so abandoned ones are noticed.
         _abandoned ??= AbandonedMethodListener.Start();
         var state = _scopes.GetValue(scope, _ => new ScopeState());
+        foreach (var ended in _openScopes.Keys.Where(s => s.IsEnded))
+        {
+            _openScopes.TryRemove(ended, out _);
+        }
+
         if (Open() is not { } heap)
         {
             return;
@@ -57,6 +63,7 @@ internal sealed class HeapSource : IPendingOperationSource
         state.Began = Stopwatch.GetTimestamp();
         var snapshot = heap.Capture();
         state.PendingAtBegin = snapshot.Operations.Count;
+        _openScopes[scope] = state.Began;
     }
 
     public IReadOnlyList<PendingOperation> CollectPending(LeakScope scope, ICollection<string> warnings)
@@ -131,7 +138,9 @@ internal sealed class HeapSource : IPendingOperationSource
         heap.CollectGarbage();
         if (_abandoned is { } abandoned)
         {
-            state.Abandoned.AddRange(abandoned.Claim(state.Began));
+            state.Abandoned.AddRange(abandoned.Claim(method =>
+                state.Began != 0 && method.Timestamp >= state.Began
+                && !_openScopes.Any(other => other.Key != scope && other.Value <= method.Timestamp && !EndedBefore(other.Key, method.Timestamp))));
             if (abandoned.UnavailableReason is { } reason && state.Began != 0)
             {
                 warnings.Add(reason);
@@ -174,6 +183,10 @@ internal sealed class HeapSource : IPendingOperationSource
 
         return new Collected(Stopwatch.GetTimestamp(), operations, warnings, snapshot);
     }
+
+    /// <summary>A scope that has ended was open until at least its last check; an open one until now.</summary>
+    private bool EndedBefore(LeakScope other, long timestamp) =>
+        other.IsEnded && _scopes.TryGetValue(other, out var state) && state.Last is { } last && last.Taken < timestamp;
 
     private sealed record Collected(long Taken, List<PendingOperation> Operations, List<string> Warnings, HeapSnapshot? Snapshot);
 
