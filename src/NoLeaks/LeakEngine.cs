@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using NoLeaks.Analysis;
+using NoLeaks.Heap;
 using NoLeaks.Policy;
 using NoLeaks.Tracking;
 
@@ -12,6 +13,7 @@ namespace NoLeaks;
 internal sealed class LeakEngine
 {
     private static readonly Lazy<LeakEngine> LazyTracking = new(() => new LeakEngine(new TrackingSource(RuntimeTaskTracking.Probe())));
+    private static readonly Lazy<LeakEngine> LazyHeap = new(() => new LeakEngine(new HeapSource()));
 
     private readonly LeakAnalyzer _analyzer = new(AwaitSiteResolver.Shared);
 
@@ -23,9 +25,15 @@ internal sealed class LeakEngine
     /// <summary>The engine a scope begun with these options uses.</summary>
     public static LeakEngine For(NoLeaksOptions options) => options.Source switch
     {
-        // The heap source plugs in here; until then every source is the runtime's tracking.
-        _ => Tracking,
+        LeakSource.Heap => Heap,
+        LeakSource.Tracking => Tracking,
+
+        // Auto: tracking is cheap and sees work from creation on; the heap is the fallback when it is missing.
+        _ => Tracking.Source.UnavailableReason is null || Heap.Source.UnavailableReason is not null ? Tracking : Heap,
     };
+
+    /// <summary>The engine of heap snapshots, shared by every scope of the process that uses it.</summary>
+    public static LeakEngine Heap => LazyHeap.Value;
 
     public IPendingOperationSource Source { get; }
 
@@ -67,7 +75,7 @@ internal sealed class LeakEngine
             var (leaks, ignored) = Check(scope, options, warnings, EmptySet, RunningStateMachines);
             if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero)
             {
-                return new(new LeakReport(scope.Name, leaks, warnings, action, TimeSpan.Zero, ignored));
+                return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, ignored));
             }
 
             return new(Wait(scope, options, action, cancellation));
@@ -107,7 +115,7 @@ internal sealed class LeakEngine
                 warnings.Add("the grace period was cut short: the end of the scope was cancelled.");
             }
 
-            return new LeakReport(scope.Name, leaks, warnings, action, wait!.Elapsed, ignored);
+            return new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, wait!.Elapsed, ignored);
         }
 
         wait = GracePeriod.Start(
@@ -128,6 +136,25 @@ internal sealed class LeakEngine
         var running = pending.Any(p => p.State == -1 && p.StateMachineType is not null) ? callers() : NoTypes;
         var leaks = _analyzer.Analyze(pending, engineObjects, running, Stopwatch.GetTimestamp());
         return FilterSet.Apply(leaks, options, warnings);
+    }
+
+    /// <summary>Adds what keeps each leak alive and whether it can resume, from the heap, within the options' budget.</summary>
+    private List<TaskLeak> Enrich(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
+    {
+        if (leaks.Count == 0 || options.RetentionBudget <= TimeSpan.Zero)
+        {
+            return leaks;
+        }
+
+        try
+        {
+            return RetentionSearch.Enrich(leaks, options.RetentionBudget, trackingRoots: Source is TrackingSource, warnings);
+        }
+        catch (Exception e)
+        {
+            warnings.Add($"what keeps the leaks alive could not be found: {e.GetType().Name}: {e.Message}");
+            return leaks;
+        }
     }
 
     private static LeakReport Failed(LeakScope scope, LeakAction action, List<string> warnings, Exception e, TimeSpan waited)

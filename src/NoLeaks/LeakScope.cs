@@ -15,6 +15,13 @@ public sealed class LeakScope : IDisposable
     private const int Disposed = 2;
 
     private static readonly AsyncLocal<LeakScope?> CurrentScope = new();
+    private static long s_lastId;
+
+    /// <summary>
+    /// Unique in the process, and a plain field so that the heap source can read it from a captured ExecutionContext
+    /// in a heap snapshot (see Heap/ProcessHeap.Objects.cs). Do not rename without changing the reader.
+    /// </summary>
+    internal readonly long Id = Interlocked.Increment(ref s_lastId);
 
     private readonly LeakEngine _engine;
     private readonly object _gate = new();

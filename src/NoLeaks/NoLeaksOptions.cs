@@ -30,6 +30,13 @@ public sealed class NoLeaksOptions
     /// <summary>Where pending work is looked for. Acts when given to <see cref="LeakScope.Begin(string, NoLeaksOptions?)"/>.</summary>
     public LeakSource Source { get; set; } = LeakSource.Auto;
 
+    /// <summary>
+    /// How long, per report, the heap may be searched for what keeps each leak alive and whether it can ever resume
+    /// (<see cref="TaskLeak.RetentionPath"/>, <see cref="TaskLeak.Verdict"/>). Only reports with leaks pay it. Default:
+    /// two seconds; <see cref="TimeSpan.Zero"/> turns the search off.
+    /// </summary>
+    public TimeSpan RetentionBudget { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>The action in force: <see cref="Action"/> unless <c>NOLEAKS_ACTION</c> names another.</summary>
     public LeakAction EffectiveAction => ActionFromEnvironment() ?? Action;
 
@@ -42,6 +49,7 @@ public sealed class NoLeaksOptions
         Action = Action,
         CaptureCreationStacks = CaptureCreationStacks,
         Source = Source,
+        RetentionBudget = RetentionBudget,
     };
 
     internal static LeakAction? ActionFromEnvironment()

@@ -12,8 +12,12 @@ public sealed class TaskLeak
         string? creationStack,
         string scopeName,
         TimeSpan? age,
-        int count)
+        int count,
+        string? retentionPath = null,
+        string? verdict = null)
     {
+        RetentionPath = retentionPath;
+        Verdict = verdict;
         Kind = kind;
         Leaked = leaked;
         AwaitedBy = awaitedBy;
@@ -61,6 +65,18 @@ public sealed class TaskLeak
     /// <summary>How long ago the work was created, when the report was made; null when the source cannot tell.</summary>
     public TimeSpan? Age { get; }
 
+    /// <summary>
+    /// What keeps the work alive, from a GC root to the stack, e.g. <c>static OrderQueue.Instance → Channel&lt;Order&gt; → … →
+    /// OrderQueue.PumpAsync</c>; null when the heap was not searched (see <see cref="NoLeaksOptions.RetentionBudget"/>).
+    /// </summary>
+    public string? RetentionPath { get; }
+
+    /// <summary>
+    /// Whether the work can still resume: "can never resume — …" when nothing outside its own await chain can complete
+    /// what it awaits, "still reachable from …" otherwise, or why no verdict was reached; null when not searched.
+    /// </summary>
+    public string? Verdict { get; }
+
     /// <summary>How many operations share this exact stack.</summary>
     public int Count { get; }
 
@@ -71,6 +87,12 @@ public sealed class TaskLeak
     internal string StackKey =>
         string.Join(" <- ", AwaitChain.Select(f => $"{f.FullName}#{f.AwaitSite?.State}")) + " | " + Kind + " | " + WaitingOn;
 
+    /// <summary>The innermost operation and the ones above it in the chain, as the source saw them (first of the stack).</summary>
+    internal IReadOnlyList<Analysis.PendingOperation> Operations { get; init; } = [];
+
     internal TaskLeak WithCount(int count) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, count);
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations };
+
+    internal TaskLeak WithRetention(string? retentionPath, string? verdict) =>
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations };
 }

@@ -12,10 +12,10 @@ public class CleanPatternTests
     [Fact(Timeout = TestTimeout)]
     public async Task Fire_and_forget_work_that_ends_inside_the_grace_period_is_clean()
     {
-        // About time itself: the work outlives the test body by 30 ms and the grace period covers it.
+        // About time itself: the work outlives the test body by a little and the grace period covers it.
         var report = await Scopes.CheckAsync("fire and forget", async () =>
         {
-            _ = Task.Run(async () => await Task.Delay(30));
+            _ = Task.Run(async () => await Task.Delay(Scopes.ShortWork));
         }, Scopes.Options(TimeSpan.FromSeconds(5)));
 
         Scopes.Clean(report);
@@ -104,7 +104,7 @@ public class CleanPatternTests
     [Fact(Timeout = TestTimeout)]
     public async Task Clean_scope_waits_for_nothing()
     {
-        var scope = LeakScope.Begin("clean", new NoLeaksOptions { GracePeriod = TimeSpan.FromMinutes(10) });
+        var scope = LeakScope.Begin("clean", new NoLeaksOptions { GracePeriod = TimeSpan.FromMinutes(10), Source = Scopes.Source });
         await ShortAsync(1);
         var ending = scope.EndAsync(cancellationToken: Cancel);
 

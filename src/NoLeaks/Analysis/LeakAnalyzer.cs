@@ -113,6 +113,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             {
                 OperationKind.DelegateTask => LeakKind.DelegateTask,
                 OperationKind.Continuation => LeakKind.Continuation,
+                OperationKind.AbandonedAsyncMethod => LeakKind.AbandonedAsyncMethod,
                 _ => LeakKind.AsyncMethod,
             },
             Frame(innermost),
@@ -122,7 +123,10 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             FormatCreationStack(creator.CreationStack),
             innermost.ScopeName,
             age,
-            count: 1);
+            count: 1)
+        {
+            Operations = [innermost, .. visited.Where(o => o != innermost)],
+        };
     }
 
     private AsyncFrame Frame(PendingOperation operation)

@@ -12,6 +12,9 @@ internal enum OperationKind
 
     /// <summary>A promise (Task.Delay, WhenAll, Unwrap …): waited on, never reported on its own.</summary>
     Promise,
+
+    /// <summary>An unfinished async method the GC collected (its finally blocks never ran): reported as it was last seen.</summary>
+    AbandonedAsyncMethod,
 }
 
 /// <summary>

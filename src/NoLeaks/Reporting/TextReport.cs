@@ -85,6 +85,16 @@ internal static class TextReport
 
         text.AppendLine(CultureInfo.InvariantCulture,
             $"      created by  {leak.CreatedBy}{(leak.Age is { } age ? $", {Seconds(age)} ago" : "")}");
+        if (leak.RetentionPath is { } path)
+        {
+            text.AppendLine($"      held by     {path}");
+        }
+
+        if (leak.Verdict is { } verdict)
+        {
+            text.AppendLine($"      verdict     {verdict}");
+        }
+
         if (leak.CreationStack is { } stack)
         {
             text.AppendLine("      created at");

@@ -174,95 +174,23 @@ internal static class TaskInspector
     public static string Describe(object awaited)
     {
         var type = awaited.GetType();
-        var name = type.Name;
+        Type? stateMachine = null;
+        MethodBase? action = null;
+        bool? timerIsNull = null;
         if (awaited is Task task)
         {
             var shape = ShapeOf(type);
-            if (shape.StateMachineField?.GetValue(task) is IAsyncStateMachine machine)
-            {
-                return "async method " + TypeNames.AsyncMethod(machine.GetType()).Display;
-            }
+            stateMachine = (shape.StateMachineField?.GetValue(task) as IAsyncStateMachine)?.GetType();
+            action = (TaskAction?.GetValue(task) as Delegate)?.Method;
 
-            if (name.StartsWith("DelayPromise", StringComparison.Ordinal))
+            // DelayPromise._timer (.NET 5 – 11) is null exactly when the delay is infinite.
+            if (type.Name.StartsWith("DelayPromise", StringComparison.Ordinal) && shape.AllFields.FirstOrDefault(f => f.Name == "_timer") is { } timer)
             {
-                // DelayPromise._timer (.NET 5 – 11) is null exactly when the delay is infinite.
-                var timer = shape.AllFields.FirstOrDefault(f => f.Name == "_timer");
-                return timer is not null && timer.GetValue(task) is null
-                    ? "Task.Delay(Timeout.Infinite)"
-                    : "Task.Delay(…)";
+                timerIsNull = timer.GetValue(task) is null;
             }
-
-            if (name == "TaskNode" && type.DeclaringType == typeof(SemaphoreSlim))
-            {
-                return "SemaphoreSlim.WaitAsync()";
-            }
-
-            if (name.StartsWith("WhenAll", StringComparison.Ordinal))
-            {
-                return "Task.WhenAll(…)";
-            }
-
-            if (name.Contains("WhenAny", StringComparison.Ordinal))
-            {
-                return "Task.WhenAny(…)";
-            }
-
-            if (name.StartsWith("UnwrapPromise", StringComparison.Ordinal))
-            {
-                return "the task of an async delegate (Task.Run or Unwrap)";
-            }
-
-            if (shape.IsContinuationTask)
-            {
-                return "a ContinueWith continuation";
-            }
-
-            if (TaskAction?.GetValue(task) is Delegate action)
-            {
-                return $"Task.Run({TypeNames.Delegate(action.Method).Display})";
-            }
-
-            if (type == typeof(Task))
-            {
-                return "TaskCompletionSource.Task";
-            }
-
-            if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Task<>))
-            {
-                return $"TaskCompletionSource<{TypeNames.Display(type.GetGenericArguments()[0])}>.Task";
-            }
-
-            return TypeNames.Display(type);
         }
 
-        if (awaited is IAsyncStateMachine iterator)
-        {
-            return "async iterator " + TypeNames.AsyncMethod(iterator.GetType()).Display;
-        }
-
-        if (type.Namespace == "System.Threading.Channels")
-        {
-            // .NET 10: BlockedReadAsyncOperation<T>, BlockedWriteAsyncOperation<T>, WaitingReadAsyncOperation,
-            // WaitingWriteAsyncOperation; .NET 8/9: AsyncOperation<T>, VoidAsyncOperationWithData<T>.
-            var item = type.IsGenericType ? TypeNames.Display(type.GetGenericArguments()[0]) : "T";
-            return name switch
-            {
-                _ when name.StartsWith("WaitingRead", StringComparison.Ordinal) =>
-                    "ChannelReader.WaitToReadAsync() on a channel nobody writes to or completes",
-                _ when name.StartsWith("WaitingWrite", StringComparison.Ordinal) =>
-                    "ChannelWriter.WaitToWriteAsync() on a full channel",
-                _ when name.StartsWith("BlockedWrite", StringComparison.Ordinal) || name.StartsWith("VoidAsyncOperationWithData", StringComparison.Ordinal) =>
-                    $"ChannelWriter<{item}>.WriteAsync() on a full channel",
-                _ => $"ChannelReader<{item}>.ReadAsync() on a channel nobody writes to or completes",
-            };
-        }
-
-        if (type.DeclaringType == typeof(PeriodicTimer))
-        {
-            return "PeriodicTimer.WaitForNextTickAsync()";
-        }
-
-        return TypeNames.Display(type);
+        return AwaitedNames.Describe(new AwaitedObject(type, stateMachine, action, timerIsNull));
     }
 
     /// <summary>Who continues when this task completes: boxes, promises and continuation tasks.</summary>

@@ -6,7 +6,21 @@ internal static class Scopes
     /// <summary>A short grace period: leak tests wait it out, so it is kept small.</summary>
     public static readonly TimeSpan ShortGrace = TimeSpan.FromMilliseconds(100);
 
-    public static NoLeaksOptions Options(TimeSpan? grace = null) => new() { GracePeriod = grace ?? ShortGrace };
+    /// <summary>The source under test: tracking here, the heap in NoLeaks.Heap.Tests (which compiles this file with NOLEAKS_HEAP).</summary>
+#if NOLEAKS_HEAP
+    public const LeakSource Source = LeakSource.Heap;
+#else
+    public const LeakSource Source = LeakSource.Auto;
+#endif
+
+    /// <summary>Work that should end inside the grace period, yet after the first check (a heap check itself takes tens of ms).</summary>
+#if NOLEAKS_HEAP
+    public static readonly TimeSpan ShortWork = TimeSpan.FromMilliseconds(500);
+#else
+    public static readonly TimeSpan ShortWork = TimeSpan.FromMilliseconds(30);
+#endif
+
+    public static NoLeaksOptions Options(TimeSpan? grace = null) => new() { GracePeriod = grace ?? ShortGrace, Source = Source };
 
     /// <summary>Begins a scope, runs <paramref name="body"/> inside it, ends it.</summary>
     public static async Task<LeakReport> CheckAsync(string name, Func<Task> body, NoLeaksOptions? options = null)

@@ -1,0 +1,111 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
+
+namespace NoLeaks.Analysis;
+
+/// <summary>What a source knows about an awaited object: enough to name it, whether it read it live or from the heap.</summary>
+/// <param name="Type">The object's type.</param>
+/// <param name="StateMachineType">For an async-method box: its state machine's type.</param>
+/// <param name="DelegateMethod">For a delegate task: its delegate's method.</param>
+/// <param name="DelayTimerIsNull">For a Task.Delay promise: whether its timer is null (an infinite delay).</param>
+internal readonly record struct AwaitedObject(Type Type, Type? StateMachineType, MethodBase? DelegateMethod, bool? DelayTimerIsNull);
+
+/// <summary>Names awaited objects the way the user wrote them: <c>TaskCompletionSource&lt;int&gt;.Task</c>, a channel read …</summary>
+internal static class AwaitedNames
+{
+    public static string Describe(AwaitedObject awaited)
+    {
+        var type = awaited.Type;
+        var name = type.Name;
+        if (typeof(Task).IsAssignableFrom(type))
+        {
+            if (awaited.StateMachineType is { } machine)
+            {
+                return "async method " + TypeNames.AsyncMethod(machine).Display;
+            }
+
+            if (name.StartsWith("DelayPromise", StringComparison.Ordinal))
+            {
+                return awaited.DelayTimerIsNull == true ? "Task.Delay(Timeout.Infinite)" : "Task.Delay(…)";
+            }
+
+            if (name == "TaskNode" && type.DeclaringType == typeof(SemaphoreSlim))
+            {
+                return "SemaphoreSlim.WaitAsync()";
+            }
+
+            if (name.StartsWith("WhenAll", StringComparison.Ordinal))
+            {
+                return "Task.WhenAll(…)";
+            }
+
+            if (name.Contains("WhenAny", StringComparison.Ordinal))
+            {
+                return "Task.WhenAny(…)";
+            }
+
+            if (name.StartsWith("UnwrapPromise", StringComparison.Ordinal))
+            {
+                return "the task of an async delegate (Task.Run or Unwrap)";
+            }
+
+            // ContinuationTaskFromTask and friends (.NET Core 1.0 – 11).
+            if (name.StartsWith("Continuation", StringComparison.Ordinal))
+            {
+                return "a ContinueWith continuation";
+            }
+
+            if (awaited.DelegateMethod is { } action)
+            {
+                return $"Task.Run({TypeNames.Delegate(action).Display})";
+            }
+
+            if (type == typeof(Task))
+            {
+                return "TaskCompletionSource.Task";
+            }
+
+            if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Task<>))
+            {
+                return $"TaskCompletionSource<{TypeNames.Display(type.GetGenericArguments()[0])}>.Task";
+            }
+
+            return TypeNames.Display(type);
+        }
+
+        if (typeof(IAsyncStateMachine).IsAssignableFrom(type))
+        {
+            return "async iterator " + TypeNames.AsyncMethod(type).Display;
+        }
+
+        if (awaited.StateMachineType is { } pooled)
+        {
+            // A PoolingAsyncValueTaskMethodBuilder box: an async method, though not a Task.
+            return "async method " + TypeNames.AsyncMethod(pooled).Display;
+        }
+
+        if (type.Namespace == "System.Threading.Channels")
+        {
+            // .NET 10: BlockedReadAsyncOperation<T>, BlockedWriteAsyncOperation<T>, WaitingReadAsyncOperation,
+            // WaitingWriteAsyncOperation; .NET 8/9: AsyncOperation<T>, VoidAsyncOperationWithData<T>.
+            var item = type.IsGenericType ? TypeNames.Display(type.GetGenericArguments()[0]) : "T";
+            return name switch
+            {
+                _ when name.StartsWith("WaitingRead", StringComparison.Ordinal) =>
+                    "ChannelReader.WaitToReadAsync() on a channel nobody writes to or completes",
+                _ when name.StartsWith("WaitingWrite", StringComparison.Ordinal) =>
+                    "ChannelWriter.WaitToWriteAsync() on a full channel",
+                _ when name.StartsWith("BlockedWrite", StringComparison.Ordinal) || name.StartsWith("VoidAsyncOperationWithData", StringComparison.Ordinal) =>
+                    $"ChannelWriter<{item}>.WriteAsync() on a full channel",
+                _ => $"ChannelReader<{item}>.ReadAsync() on a channel nobody writes to or completes",
+            };
+        }
+
+        if (type.DeclaringType == typeof(PeriodicTimer))
+        {
+            return "PeriodicTimer.WaitForNextTickAsync()";
+        }
+
+        return TypeNames.Display(type);
+    }
+}

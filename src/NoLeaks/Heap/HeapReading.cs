@@ -1,0 +1,134 @@
+using NoLeaks.Analysis;
+
+namespace NoLeaks.Heap;
+
+/// <summary>The identity of a heap object in the snapshot it was read from (one instance per address and snapshot).</summary>
+internal sealed class HeapKey(ulong address, HeapSnapshot snapshot)
+{
+    public ulong Address { get; } = address;
+
+    public HeapSnapshot Snapshot { get; } = snapshot;
+
+    public override string ToString() => $"0x{Address:x}";
+}
+
+/// <summary>Turns a heap snapshot into a scope's pending operations.</summary>
+internal static class HeapReading
+{
+    /// <summary>
+    /// The scope's operations, or null when a GC ran while they were read (the addresses are then stale and the
+    /// caller reads a new snapshot).
+    /// </summary>
+    public static List<PendingOperation> ToPendingOperations(ProcessHeap heap, HeapSnapshot snapshot, LeakScope scope, long began)
+        {
+            var owners = scope.SelfAndUnendedDescendants().Select(s => s.Id).ToHashSet();
+            var scopeOfContext = new Dictionary<ulong, long>();
+            var included = new HashSet<HeapOperation>();
+            var queue = new Queue<HeapOperation>();
+            foreach (var operation in snapshot.Operations)
+            {
+                if (operation.Context == 0)
+                {
+                    continue;
+                }
+
+                if (!scopeOfContext.TryGetValue(operation.Context, out var id))
+                {
+                    scopeOfContext[operation.Context] = id = Safely(() => heap.ScopeIdIn(operation.Context), 0L);
+                }
+
+                if (owners.Contains(id) && included.Add(operation))
+                {
+                    queue.Enqueue(operation);
+                }
+            }
+
+            // Work without a captured context that the scope's work awaits is the scope's too (promises, WhenAll,
+            // and work started under SuppressFlow that the scope awaits).
+            while (queue.Count > 0)
+            {
+                var operation = queue.Dequeue();
+                foreach (var below in new[] { operation.Awaited, operation.Antecedent })
+                {
+                    if (below != 0 && snapshot.ByAddress.TryGetValue(below, out var awaited) && awaited.Context == 0 && included.Add(awaited))
+                    {
+                        queue.Enqueue(awaited);
+                    }
+                }
+            }
+
+            var keys = new Dictionary<ulong, HeapKey>();
+            HeapKey Key(ulong address) => keys.TryGetValue(address, out var key) ? key : keys[address] = new HeapKey(address, snapshot);
+
+            var result = new List<PendingOperation>(included.Count);
+            foreach (var operation in snapshot.Operations.Where(included.Contains))
+            {
+                result.Add(ToPendingOperation(heap, snapshot, operation, Key, scope.Name, began));
+            }
+
+            return result;
+        }
+
+    /// <summary>ClrMD throws on objects that changed while read (torn): that reading counts as unknown, not as a failure.</summary>
+    private static T Safely<T>(Func<T> read, T fallback)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception)
+        {
+            return fallback;
+        }
+    }
+
+    private static PendingOperation ToPendingOperation(
+        ProcessHeap heap, HeapSnapshot snapshot, HeapOperation operation, Func<ulong, HeapKey> key, string scopeName, long began)
+    {
+        var kind = operation.Kind switch
+        {
+            HeapObjectKind.AsyncBox or HeapObjectKind.PoolingBox => OperationKind.AsyncMethod,
+            HeapObjectKind.DelegateTask => OperationKind.DelegateTask,
+            HeapObjectKind.Continuation => OperationKind.Continuation,
+            _ => OperationKind.Promise,
+        };
+
+        string waitingOn;
+        var awaited = operation.Awaited;
+        switch (kind)
+        {
+            case OperationKind.AsyncMethod:
+                waitingOn = awaited != 0 ? Safely(() => heap.DescribeAwaited(snapshot, awaited), "an object that could not be read")
+                    : operation.AwaitsYield ? "Task.Yield()"
+                    : "an awaiter it does not expose";
+                break;
+            case OperationKind.Continuation:
+                awaited = operation.Antecedent;
+                waitingOn = awaited == 0 ? "its antecedent task" : $"its antecedent, {Safely(() => heap.DescribeAwaited(snapshot, awaited), "an object that could not be read")}";
+                break;
+            case OperationKind.DelegateTask:
+                waitingOn = operation.IsRunning ? "nothing: its delegate is still running" : "a thread to run on (queued, not started)";
+                break;
+            default:
+                waitingOn = Safely(() => heap.DescribeAwaited(snapshot, operation.Address), "a task that could not be read");
+                break;
+        }
+
+        return new PendingOperation
+        {
+            Keys = [.. operation.Addresses.Select(key)],
+            Kind = kind,
+            TaskId = operation.TaskId,
+            StateMachineType = operation.StateMachineType,
+            State = operation.State,
+            DelegateMethod = operation.Delegate != 0 ? Safely(() => heap.MethodOfDelegate(operation.Delegate), null) : null,
+            AwaitedKey = awaited != 0 ? key(awaited) : null,
+            WaitingOn = waitingOn,
+            ContinuationKeys = [.. operation.Continuations.Select(key)],
+
+            // The heap does not say when an object was made: the scope's beginning is an upper bound of its age.
+            CreatedTimestamp = began,
+            ScopeName = scopeName,
+        };
+    }
+}

@@ -1,0 +1,125 @@
+using System.Reflection;
+using Microsoft.Diagnostics.Runtime;
+using NoLeaks.Analysis;
+
+namespace NoLeaks.Heap;
+
+/// <summary>Reading single objects of a snapshot, through ClrMD, under the heap's lock.</summary>
+internal sealed partial class ProcessHeap
+{
+    private const BindingFlags AllMembers = BindingFlags.Instance | BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly;
+
+    /// <summary>Runs <paramref name="read"/> while no snapshot is being taken.</summary>
+    public T Locked<T>(Func<T> read)
+    {
+        lock (_gate)
+        {
+            return read();
+        }
+    }
+
+    /// <summary>
+    /// The id of the <see cref="LeakScope"/> a captured ExecutionContext carries, or 0. ExecutionContext.m_localValues
+    /// (.NET Core 2.0 – 11) is an IAsyncLocalValueMap: One/Two/Three/FourElementAsyncLocalValueMap keep values in
+    /// fields, MultiElementAsyncLocalValueMap in a KeyValuePair array; any of them is searched two levels deep for an
+    /// object of LeakScope's type. Missing field: 0, the work is not attributed (the scope reports nothing for it).
+    /// </summary>
+    public long ScopeIdIn(ulong context)
+    {
+        var values = _runtime.Heap.GetObject(context).ReadObjectField("m_localValues");
+        return values.IsValid ? FindScope(values.Address, depth: 0) : 0;
+    }
+
+    private long FindScope(ulong address, int depth)
+    {
+        var info = InfoAt(address);
+        if (info is null)
+        {
+            return 0;
+        }
+
+        if (info.Type == typeof(LeakScope))
+        {
+            // LeakScope.Id, our own field.
+            return _runtime.Heap.GetObject(address).ReadField<long>(nameof(LeakScope.Id));
+        }
+
+        if (depth >= 2 || info.Type is null || info.Type == typeof(string))
+        {
+            return 0;
+        }
+
+        foreach (var reference in _runtime.Heap.GetObject(address).EnumerateReferenceAddresses(carefully: true, considerDependantHandles: false))
+        {
+            if (FindScope(reference, depth + 1) is var id and not 0)
+            {
+                return id;
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>The method of a delegate object, as a live MethodBase, or null.</summary>
+    public MethodBase? MethodOfDelegate(ulong address)
+    {
+        var value = _runtime.Heap.GetObject(address);
+        if (!value.IsValid || !value.IsDelegate || value.AsDelegate().GetDelegateTarget()?.Method is not { } method
+            || method.Type is null || TypeOfMethodTable(method.Type.MethodTable) is not { } type)
+        {
+            return null;
+        }
+
+        return type.GetMethods(AllMembers).Cast<MethodBase>().Concat(type.GetConstructors(AllMembers))
+            .FirstOrDefault(m => m.MetadataToken == method.MetadataToken);
+    }
+
+    /// <summary>Names the object at an address the way the tracking source names a live one.</summary>
+    public string DescribeAwaited(HeapSnapshot snapshot, ulong address)
+    {
+        var type = TypeAt(address);
+        if (type is null)
+        {
+            return "an object that could not be read";
+        }
+
+        snapshot.ByAddress.TryGetValue(address, out var operation);
+        bool? timerIsNull = null;
+        if (type.Name.StartsWith("DelayPromise", StringComparison.Ordinal))
+        {
+            // DelayPromise._timer (.NET 5 – 11) is null exactly when the delay is infinite.
+            if (_runtime.Heap.GetObject(address).TryReadObjectField("_timer", out var timer))
+            {
+                timerIsNull = timer.IsNull || timer.Address == 0;
+            }
+        }
+
+        MethodBase? action = null;
+        try
+        {
+            action = operation is { Delegate: not 0 } ? MethodOfDelegate(operation.Delegate) : null;
+        }
+        catch (Exception)
+        {
+            // Torn delegate: named without it.
+        }
+
+        return AwaitedNames.Describe(new AwaitedObject(type, operation?.StateMachineType, action, timerIsNull));
+    }
+
+    /// <summary>A short name for the object at an address, for retention paths.</summary>
+    public string NameAt(ulong address) =>
+        TypeAt(address) is { } type ? TypeNames.Display(type) : _runtime.Heap.GetObjectType(address)?.Name ?? "?";
+
+    /// <summary>
+    /// Task.s_currentActiveTasks (.NET Core 1.0 – 11, private static Dictionary&lt;int, Task&gt;, null until tracking
+    /// starts): the runtime's tracking dictionary, or 0. Read by reflection, not through ClrMD (reading this static
+    /// through the DAC in process crashed on .NET 10.0.12); its address is valid while no GC runs, which the caller's
+    /// snapshot guarantees or detects.
+    /// </summary>
+    public static unsafe ulong ActiveTasksDictionary()
+    {
+        var value = typeof(Task).GetField("s_currentActiveTasks", BindingFlags.Static | BindingFlags.NonPublic)?.GetValue(null);
+        return value is null ? 0 : (ulong)*(nint*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref value);
+    }
+}

@@ -1,0 +1,751 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Microsoft.Diagnostics.Runtime;
+
+namespace NoLeaks.Heap;
+
+/// <summary>
+/// ClrMD attached to this process, kept between snapshots (attach ≈300 ms once, then a FlushCachedData per
+/// snapshot). A snapshot walks the GC segments itself in 1 MB chunks, stepping by method-table sizes, and asks
+/// ClrMD only about method tables it has not seen. Captures are serialised; nothing here throws out of
+/// <see cref="Capture"/>: failures become warnings of the snapshot.
+/// </summary>
+internal sealed unsafe partial class ProcessHeap : IDisposable
+{
+    // Task.TaskStateFlags (.NET Core 1.0 – 11; checked against Task.Status by the heap tests).
+    public const int TaskStateDelegateInvoked = 0x20000;
+    public const int TaskStateCompletedMask = 0x200000 | 0x400000 | 0x1000000; // faulted | canceled | ran to completion
+
+    private const int MinObjectSize = 24;
+    private const int MaxObjectRead = 4096;
+
+    private static readonly int PointerSize = IntPtr.Size;
+    private static readonly Type? AsyncBoxDefinition =
+        typeof(AsyncTaskMethodBuilder<>).GetNestedType("AsyncStateMachineBox`1", BindingFlags.NonPublic);
+
+    // With TplEventSource keyword 0x100 on, boxes are this finalizable subclass (.NET Core 3.0 – 11).
+    private static readonly Type? DebugBoxDefinition =
+        typeof(AsyncTaskMethodBuilder<>).GetNestedType("DebugFinalizableAsyncStateMachineBox`1", BindingFlags.NonPublic);
+
+    private static readonly Type? PoolingBoxDefinition =
+        typeof(PoolingAsyncValueTaskMethodBuilder<>).GetNestedType("StateMachineBox`1", BindingFlags.NonPublic);
+
+    private readonly object _gate = new();
+    private readonly Dictionary<ulong, TypeInfo> _types = [];
+    private readonly TypeInfo?[] _recentTypes = new TypeInfo?[8192];
+    private readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(1 << 20, pinned: true);
+    private readonly string _dacPath;
+    private readonly bool _snapshotPerCapture;
+    private DataTarget _target = null!;
+    private ClrRuntime _runtime = null!;
+    private IDataReader _reader = null!;
+    private MemoryRange[] _allocationContexts = [];
+    private TaskLayout _layout = null!;
+
+    private ProcessHeap(bool snapshotPerCapture)
+    {
+        _snapshotPerCapture = snapshotPerCapture;
+        _dacPath = Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(),
+            OperatingSystem.IsWindows() ? "mscordaccore.dll" : OperatingSystem.IsMacOS() ? "libmscordaccore.dylib" : "libmscordaccore.so");
+        Attach();
+    }
+
+    /// <summary>Why a heap cannot be read in this process, or null.</summary>
+    public static string? PlatformUnavailableReason =>
+        !(OperatingSystem.IsLinux() || OperatingSystem.IsWindows())
+            ? $"the heap source supports Linux and Windows, not {RuntimeInformation.OSDescription}"
+            : RuntimeFeature.IsDynamicCodeSupported ? null : "the heap source needs a JIT runtime (not NativeAOT)";
+
+    /// <summary>Attaches to this process; throws when it cannot (the caller turns that into a reason).</summary>
+    public static ProcessHeap Open() =>
+        PlatformUnavailableReason is { } reason ? throw new PlatformNotSupportedException(reason) : new ProcessHeap(OperatingSystem.IsWindows());
+
+    public ClrRuntime Runtime => _runtime;
+
+    public IDataReader Reader => _reader;
+
+    /// <summary>Test hook: every read of process memory fails from now on (Linux reader only).</summary>
+    internal bool RefuseReads
+    {
+        set
+        {
+            if (_reader is InProcessDataReader inProcess)
+            {
+                inProcess.RefuseReads = value;
+            }
+        }
+    }
+
+    private void Attach()
+    {
+        if (_snapshotPerCapture)
+        {
+            // Windows: ClrMD cannot attach to its own process; a snapshot (a dump of this process) can be read.
+            _target = DataTarget.CreateSnapshotAndAttach(Environment.ProcessId);
+        }
+        else
+        {
+            _target = new DataTarget(new InProcessDataReader(), new DataTargetOptions());
+        }
+
+        _reader = _target.DataReader;
+        if (_target.ClrVersions.Length == 0)
+        {
+            throw new InvalidOperationException("ClrMD found no CLR in this process");
+        }
+
+        // Module versions read as 0.0 in process, hence ignoreMismatch; the DAC beside the runtime is the right one.
+        _runtime = File.Exists(_dacPath)
+            ? _target.ClrVersions[0].CreateRuntime(_dacPath, ignoreMismatch: true)
+            : _target.ClrVersions[0].CreateRuntime();
+        _layout = TaskLayout.Read(_runtime);
+    }
+
+    /// <summary>
+    /// Forces a full blocking GC (without it, dead and half-written objects are read) and reads every pending
+    /// task and state-machine box. Never throws: a failure is a snapshot with a warning and no operations.
+    /// </summary>
+    public HeapSnapshot Capture(bool forceGc = true) => Capture<object>(forceGc, null).Snapshot;
+
+    /// <summary>
+    /// Takes a snapshot and runs <paramref name="read"/> on it while its addresses are valid: no GC may run in
+    /// between (a no-GC region covers the walk and the read, other snapshots wait for the lock). Result null: a GC
+    /// ran anyway (another thread allocated more than the region allows, or called GC.Collect) — read again.
+    /// </summary>
+    public (HeapSnapshot Snapshot, T? Result) Capture<T>(bool forceGc, Func<HeapSnapshot, T>? read)
+        where T : class
+    {
+        lock (_gate)
+        {
+            var watch = Stopwatch.StartNew();
+            var warnings = new List<string>();
+            var noGcRegion = false;
+            try
+            {
+                if (forceGc)
+                {
+                    GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+                }
+
+                noGcRegion = TryStartNoGcRegion();
+                var gcCount = GC.CollectionCount(0);
+                Refresh();
+                var candidates = new List<(ulong Address, TypeInfo Info)>(1024);
+                var (objects, torn) = Walk(candidates);
+                var operations = new List<HeapOperation>(candidates.Count);
+                foreach (var (address, info) in candidates)
+                {
+                    try
+                    {
+                        if (ReadOperation(address, info) is { } operation)
+                        {
+                            operations.Add(operation);
+                        }
+                    }
+                    catch (Exception)
+                    {
+                        // A torn object (moved or half-written while read): skipped, counted.
+                        torn++;
+                    }
+                }
+
+                if (objects == 0)
+                {
+                    warnings.Add("the heap snapshot read no objects (process memory could not be read)");
+                    operations.Clear();
+                }
+
+                var snapshot = new HeapSnapshot(operations, warnings, objects, torn, watch.Elapsed) { GcCount = gcCount };
+                var result = read is not null && warnings.Count == 0 ? read(snapshot) : null;
+                return (snapshot, GC.CollectionCount(0) == gcCount ? result : null);
+            }
+            catch (Exception e)
+            {
+                warnings.Add($"the heap snapshot failed: {e.GetType().Name}: {e.Message}");
+                return (new HeapSnapshot([], warnings, 0, 0, watch.Elapsed), null);
+            }
+            finally
+            {
+                if (noGcRegion)
+                {
+                    try
+                    {
+                        GC.EndNoGCRegion();
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        // The region was lost (a GC ran): the GC count tells the caller.
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>A full GC and the finalizers it queued, serialised with snapshots (a GC mid-snapshot spoils it).</summary>
+    public void CollectGarbage()
+    {
+        lock (_gate)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+    }
+
+    private static bool TryStartNoGcRegion()
+    {
+        try
+        {
+            // 16 MB that all threads together may allocate while the snapshot is read, without a GC moving objects.
+            return GC.TryStartNoGCRegion(16L << 20);
+        }
+        catch (InvalidOperationException)
+        {
+            return false; // already in a no-GC region (the user's)
+        }
+    }
+
+    private void Refresh()
+    {
+        if (_snapshotPerCapture)
+        {
+            _runtime.Dispose();
+            _target.Dispose();
+            Attach();
+        }
+        else
+        {
+            _runtime.FlushCachedData();
+        }
+
+        _allocationContexts = _runtime.Heap.EnumerateAllocationContexts().Where(r => r.Start != 0).OrderBy(r => r.Start).ToArray();
+    }
+
+    /// <summary>
+    /// Walks every segment: reads 1 MB at a time and steps from object to object by the size its method table
+    /// gives. Unused allocation-context space is skipped; a word that is not a known method table is stepped over a
+    /// word at a time (an allocation context handed out after the refresh), up to 4 KB, then the rest of the segment
+    /// is given up (counted as torn).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private (long Objects, int Torn) Walk(List<(ulong, TypeInfo)> candidates)
+    {
+        long objects = 0;
+        var torn = 0;
+        fixed (byte* buffer = _buffer)
+        {
+            foreach (var segment in _runtime.Heap.Segments)
+            {
+                ulong address = segment.ObjectRange.Start, end = segment.ObjectRange.End;
+                ulong bufferStart = 0, bufferEnd = 0;
+                var badInARow = 0;
+                while (address < end)
+                {
+                    if (address < bufferStart || address + MinObjectSize > bufferEnd)
+                    {
+                        var length = (int)Math.Min((ulong)_buffer.Length, end - address);
+                        if (length < MinObjectSize)
+                        {
+                            break;
+                        }
+
+                        var got = _reader.Read(address, new Span<byte>(buffer, length));
+                        if (got < MinObjectSize)
+                        {
+                            torn++;
+                            break;
+                        }
+
+                        bufferStart = address;
+                        bufferEnd = address + (ulong)got;
+                    }
+
+                    var at = buffer + (address - bufferStart);
+                    var methodTable = *(ulong*)at & ~7UL;
+                    if (methodTable == 0)
+                    {
+                        var skip = SkipAllocationContext(address);
+                        address = skip != 0 ? skip : address + (ulong)PointerSize;
+                        continue;
+                    }
+
+                    var info = Lookup(methodTable);
+                    if (info.Kind == TypeKind.Invalid)
+                    {
+                        torn++;
+                        if (++badInARow > 512)
+                        {
+                            break;
+                        }
+
+                        address += (ulong)PointerSize;
+                        continue;
+                    }
+
+                    badInARow = 0;
+                    ulong size = info.BaseSize;
+                    if (info.ComponentSize != 0)
+                    {
+                        if (address + 12 > bufferEnd)
+                        {
+                            bufferEnd = 0; // re-read from this object
+                            continue;
+                        }
+
+                        size += (ulong)*(uint*)(at + PointerSize) * info.ComponentSize;
+                    }
+
+                    size = Math.Max((size + 7) & ~7UL, MinObjectSize);
+                    if (info.Kind >= TypeKind.Task)
+                    {
+                        candidates.Add((address, info));
+                    }
+
+                    objects++;
+                    address += size;
+                }
+            }
+        }
+
+        return (objects, torn);
+    }
+
+    private ulong SkipAllocationContext(ulong address)
+    {
+        var contexts = _allocationContexts;
+        int low = 0, high = contexts.Length - 1;
+        while (low <= high)
+        {
+            var middle = (low + high) >> 1;
+            if (address < contexts[middle].Start)
+            {
+                high = middle - 1;
+            }
+            else if (address >= contexts[middle].End + MinObjectSize)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                // The GC leaves Align(min_obj_size) after an allocation context's limit.
+                return contexts[middle].End + MinObjectSize;
+            }
+        }
+
+        return 0;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private TypeInfo Lookup(ulong methodTable)
+    {
+        var slot = (int)((methodTable >> 3) & (ulong)(_recentTypes.Length - 1));
+        var info = _recentTypes[slot];
+        return info is not null && info.MethodTable == methodTable ? info : LookupSlow(methodTable, slot);
+    }
+
+    private TypeInfo LookupSlow(ulong methodTable, int slot)
+    {
+        if (!_types.TryGetValue(methodTable, out var info))
+        {
+            info = Classify(methodTable);
+            if (info.Kind == TypeKind.Invalid)
+            {
+                return info; // garbage from a torn read: never remembered
+            }
+
+            _types[methodTable] = info;
+        }
+
+        _recentTypes[slot] = info;
+        return info;
+    }
+
+    /// <summary>Classifies a method table once. It becomes a System.Type only after ClrMD has validated it.</summary>
+    private TypeInfo Classify(ulong methodTable)
+    {
+        if ((methodTable & 7) != 0 || methodTable < 0x10000)
+        {
+            return TypeInfo.Invalid;
+        }
+
+        ClrType? clrType;
+        try
+        {
+            clrType = _runtime.GetTypeByMethodTable(methodTable);
+        }
+        catch (Exception)
+        {
+            clrType = null;
+        }
+
+        // MethodTable: dword flags (high bit: has a component size, low 16 bits: that size), then the base size.
+        if (clrType is null || !_reader.Read(methodTable, out uint flags) || !_reader.Read(methodTable + 4, out uint baseSize)
+            || baseSize < MinObjectSize - 8 || baseSize > 1u << 30)
+        {
+            return TypeInfo.Invalid;
+        }
+
+        var info = new TypeInfo
+        {
+            MethodTable = methodTable,
+            BaseSize = baseSize,
+            ComponentSize = (flags & 0x80000000) != 0 ? flags & 0xFFFF : 0,
+            Kind = TypeKind.Other,
+        };
+
+        if (methodTable == _runtime.Heap.FreeType.MethodTable)
+        {
+            return info;
+        }
+
+        var type = TypeOfMethodTable(methodTable);
+        info.Type = type;
+        if (type is null)
+        {
+            return info;
+        }
+
+        if (typeof(Task).IsAssignableFrom(type))
+        {
+            var definition = type.IsGenericType ? type.GetGenericTypeDefinition() : null;
+            info.Kind = definition is not null && (definition == AsyncBoxDefinition || definition == DebugBoxDefinition)
+                ? TypeKind.AsyncBox
+                : TypeKind.Task;
+        }
+        else if (type.IsGenericType && PoolingBoxDefinition is not null && type.GetGenericTypeDefinition() == PoolingBoxDefinition)
+        {
+            info.Kind = TypeKind.PoolingBox;
+        }
+
+        return info;
+    }
+
+    /// <summary>In this process a method table is the RuntimeTypeHandle's value. Only for validated method tables.</summary>
+    private static Type? TypeOfMethodTable(ulong methodTable)
+    {
+        try
+        {
+            return Type.GetTypeFromHandle(RuntimeTypeHandle.FromIntPtr((nint)methodTable));
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The live type of the object at an address, or null when it is not a valid object.</summary>
+    public Type? TypeAt(ulong address)
+    {
+        if (address == 0 || !_reader.Read(address, out ulong methodTable))
+        {
+            return null;
+        }
+
+        var info = Lookup(methodTable & ~7UL);
+        return info.Kind == TypeKind.Invalid ? null : info.Type;
+    }
+
+    private HeapOperation? ReadOperation(ulong address, TypeInfo info)
+    {
+        var length = (int)Math.Min(info.BaseSize, MaxObjectRead);
+        Span<byte> data = stackalloc byte[length];
+        if (_reader.Read(address, data) != length || (MemoryMarshal.Read<ulong>(data) & ~7UL) != info.MethodTable)
+        {
+            return null;
+        }
+
+        if (info.Kind == TypeKind.PoolingBox)
+        {
+            return ReadPoolingBox(address, info, data);
+        }
+
+        var layout = _layout;
+        var flags = MemoryMarshal.Read<int>(data[layout.StateFlags..]);
+        if ((flags & TaskStateCompletedMask) != 0)
+        {
+            return null;
+        }
+
+        var action = MemoryMarshal.Read<ulong>(data[layout.Action..]);
+        var contingent = MemoryMarshal.Read<ulong>(data[layout.ContingentProperties..]);
+        var continuation = MemoryMarshal.Read<ulong>(data[layout.ContinuationObject..]);
+        var isContinuation = action != 0 && info.Type?.Name.StartsWith("Continuation", StringComparison.Ordinal) == true;
+        var kind = info.Kind == TypeKind.AsyncBox ? HeapObjectKind.AsyncBox
+            : isContinuation ? HeapObjectKind.Continuation
+            : action != 0 ? HeapObjectKind.DelegateTask
+            : HeapObjectKind.Promise;
+        var context = kind == HeapObjectKind.AsyncBox
+            ? MemoryMarshal.Read<ulong>(data[layout.StateObject..])
+            : contingent != 0 ? _reader.ReadPointer(contingent + (ulong)layout.CapturedContext) : 0;
+        if (context != 0 && TypeAt(context) != typeof(ExecutionContext))
+        {
+            context = 0;
+        }
+
+        var machine = kind == HeapObjectKind.AsyncBox ? ReadStateMachine(data, BoxLayoutOf(info)) : default;
+        return new HeapOperation
+        {
+            Address = address,
+            Kind = kind,
+            Type = info.Type,
+            TaskId = MemoryMarshal.Read<int>(data[layout.TaskId..]),
+            StateFlags = flags,
+            StateMachineType = machine.Type,
+            StateMachineObject = machine.Object,
+            State = machine.State,
+            Awaited = machine.Awaited,
+            AwaitsYield = machine.AwaitsYield,
+            Continuations = ContinuationsOf(continuation),
+            Context = context,
+            Delegate = action,
+            Antecedent = isContinuation && layout.Antecedent(info) is int offset && offset + 8 <= data.Length
+                ? MemoryMarshal.Read<ulong>(data[offset..])
+                : 0,
+        };
+    }
+
+    private HeapOperation? ReadPoolingBox(ulong address, TypeInfo info, ReadOnlySpan<byte> data)
+    {
+        var box = BoxLayoutOf(info);
+        if (box is null || box.Completed < 0 || data[box.Completed] != 0)
+        {
+            return null; // completed (result not yet consumed), or a layout we do not know
+        }
+
+        // A box resting in the pool holds a cleared state machine; an active one's builder points back at the box.
+        if (box.BuilderTask >= 0)
+        {
+            var builderTask = box.StateMachineIsClass
+                ? _reader.ReadPointer(MemoryMarshal.Read<ulong>(data[box.StateMachine..]) + (ulong)PointerSize + (ulong)box.BuilderTask)
+                : MemoryMarshal.Read<ulong>(data[(box.StateMachine + box.BuilderTask)..]);
+            if (builderTask != address)
+            {
+                return null;
+            }
+        }
+
+        var continuationState = box.ContinuationState >= 0 ? MemoryMarshal.Read<ulong>(data[box.ContinuationState..]) : 0;
+        var machine = ReadStateMachine(data, box);
+        var context = box.Context >= 0 ? MemoryMarshal.Read<ulong>(data[box.Context..]) : 0;
+        return new HeapOperation
+        {
+            Address = address,
+            Kind = HeapObjectKind.PoolingBox,
+            Type = info.Type,
+            StateMachineType = machine.Type,
+            StateMachineObject = machine.Object,
+            State = machine.State,
+            Awaited = machine.Awaited,
+            AwaitsYield = machine.AwaitsYield,
+            Continuations = ContinuationsOf(continuationState),
+            Context = context != 0 && TypeAt(context) == typeof(ExecutionContext) ? context : 0,
+        };
+    }
+
+    private (Type? Type, ulong Object, int State, ulong Awaited, bool AwaitsYield) ReadStateMachine(ReadOnlySpan<byte> box, BoxLayout? layout)
+    {
+        if (layout is null)
+        {
+            return default;
+        }
+
+        ReadOnlySpan<byte> machine;
+        ulong machineObject = 0;
+        if (layout.StateMachineIsClass)
+        {
+            // Debug builds and async iterators: the state machine is an object of its own.
+            machineObject = MemoryMarshal.Read<ulong>(box[layout.StateMachine..]);
+            var info = machineObject == 0 ? null : InfoAt(machineObject);
+            if (info is null)
+            {
+                return (layout.StateMachineType, 0, -1, 0, false);
+            }
+
+            var bytes = new byte[Math.Min(info.BaseSize, MaxObjectRead)];
+            if (_reader.Read(machineObject, bytes) != bytes.Length)
+            {
+                return (layout.StateMachineType, machineObject, -1, 0, false);
+            }
+
+            machine = bytes.AsSpan(PointerSize);
+        }
+        else
+        {
+            machine = box[Math.Min(layout.StateMachine, box.Length)..];
+        }
+
+        var state = layout.State >= 0 && layout.State + 4 <= machine.Length ? MemoryMarshal.Read<int>(machine[layout.State..]) : -1;
+        var yields = false;
+        foreach (var awaiter in layout.Awaiters)
+        {
+            if (awaiter.IsYield)
+            {
+                // YieldAwaiter has no fields: it is in use exactly when the state names it, which we cannot tell
+                // here; the analysis names it only when no other awaiter is set.
+                yields = true;
+                continue;
+            }
+
+            foreach (var offset in awaiter.References)
+            {
+                if (offset + 8 <= machine.Length && MemoryMarshal.Read<ulong>(machine[offset..]) is var target and not 0)
+                {
+                    // Awaiters not in use are reset to default by the compiler: the one set is the current one.
+                    return (layout.StateMachineType, machineObject, state, target, false);
+                }
+            }
+        }
+
+        return (layout.StateMachineType, machineObject, state, 0, yields && state >= 0);
+    }
+
+    private TypeInfo? InfoAt(ulong address)
+    {
+        if (address == 0 || !_reader.Read(address, out ulong methodTable))
+        {
+            return null;
+        }
+
+        var info = Lookup(methodTable & ~7UL);
+        return info.Kind == TypeKind.Invalid ? null : info;
+    }
+
+    /// <summary>The operations a continuation object stands for: a box, a task, or the boxes inside wrappers and lists.</summary>
+    private ulong[] ContinuationsOf(ulong continuation)
+    {
+        if (continuation == 0)
+        {
+            return [];
+        }
+
+        var found = new List<ulong>(1);
+        try
+        {
+            AddContinuation(continuation, found, depth: 0);
+        }
+        catch (Exception)
+        {
+            // A wrapper that changed while read: the links found so far are kept; the rest of the chain is lost.
+        }
+
+        return [.. found];
+    }
+
+    private void AddContinuation(ulong address, List<ulong> found, int depth)
+    {
+        var info = InfoAt(address);
+        if (info is null)
+        {
+            return;
+        }
+
+        if (info.Kind >= TypeKind.Task)
+        {
+            found.Add(address);
+            return;
+        }
+
+        if (depth >= 3 || info.Type is not { } type)
+        {
+            return;
+        }
+
+        var value = _runtime.Heap.GetObject(address);
+        if (!value.IsValid)
+        {
+            return;
+        }
+
+        if (typeof(Delegate).IsAssignableFrom(type))
+        {
+            // A box's MoveNextAction: Delegate._target is the box.
+            AddContinuation(value.ReadObjectField("_target").Address, found, depth + 1);
+        }
+        else if (type == typeof(List<object?>))
+        {
+            // Several continuations: List<object>._items / _size.
+            var items = value.ReadObjectField("_items");
+            var size = value.ReadField<int>("_size");
+            if (items.IsValid && items.IsArray)
+            {
+                var array = items.AsArray();
+                for (var i = 0; i < Math.Min(Math.Min(size, array.Length), 256); i++)
+                {
+                    AddContinuation(array.GetObjectValue(i).Address, found, depth + 1);
+                }
+            }
+        }
+        else if (type.Namespace is "System.Threading.Tasks" or "System.Threading")
+        {
+            // The runtime's wrappers (AwaitTaskContinuation.m_action, ContinueWithTaskContinuation.m_task …).
+            foreach (var reference in value.EnumerateReferenceAddresses(carefully: true, considerDependantHandles: false))
+            {
+                var inner = InfoAt(reference);
+                if (inner is not null && (inner.Kind >= TypeKind.Task || (inner.Type is { } t && typeof(Delegate).IsAssignableFrom(t))))
+                {
+                    AddContinuation(reference, found, depth + 1);
+                }
+            }
+        }
+    }
+
+    private BoxLayout? BoxLayoutOf(TypeInfo info)
+    {
+        if (!info.BoxLayoutRead)
+        {
+            try
+            {
+                info.Box = BoxLayout.Read(_runtime, info);
+            }
+            catch (Exception)
+            {
+                info.Box = null;
+            }
+
+            info.BoxLayoutRead = true;
+        }
+
+        return info.Box;
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _runtime?.Dispose();
+            _target?.Dispose();
+        }
+    }
+
+    internal enum TypeKind : byte
+    {
+        Invalid,
+        Other,
+        Task,
+        AsyncBox,
+        PoolingBox,
+    }
+
+    /// <summary>What the walk needs to know about one method table, found once.</summary>
+    internal sealed class TypeInfo
+    {
+        public static readonly TypeInfo Invalid = new() { Kind = TypeKind.Invalid };
+
+        public ulong MethodTable { get; init; }
+
+        public TypeKind Kind { get; set; }
+
+        public uint BaseSize { get; init; }
+
+        public uint ComponentSize { get; init; }
+
+        public Type? Type { get; set; }
+
+        public BoxLayout? Box { get; set; }
+
+        public bool BoxLayoutRead { get; set; }
+
+        public int AntecedentOffset { get; set; } = -2;
+    }
+}

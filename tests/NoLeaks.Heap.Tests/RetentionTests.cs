@@ -1,0 +1,65 @@
+using System.Runtime.CompilerServices;
+using NoLeaks.Tests.Support;
+
+namespace NoLeaks.Heap.Tests;
+
+/// <summary>Every reported leak says what keeps it alive and whether it can ever resume.</summary>
+public class RetentionTests
+{
+    private const int TestTimeout = 30_000;
+
+    // The machine is shared and the search walks the whole test process: a budget that load cannot exhaust.
+    private static NoLeaksOptions Generous()
+    {
+        var options = Scopes.Options();
+        options.RetentionBudget = TimeSpan.FromSeconds(20);
+        return options;
+    }
+
+    private static class Registry
+    {
+        public static TaskCompletionSource<int>? Pending;
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Leak_awaiting_a_completion_source_held_by_a_static_shows_the_static_in_its_path()
+    {
+        Registry.Pending = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var report = await Scopes.CheckAsync("static tcs", async () => { _ = WaitForRegistryAsync(); }, Generous());
+
+        Registry.Pending.SetResult(1);
+        var leak = Scopes.Single(report);
+        Assert.NotNull(leak.RetentionPath);
+        Assert.StartsWith("static RetentionTests.Registry.Pending", leak.RetentionPath);
+        Assert.StartsWith("still reachable from static RetentionTests.Registry.Pending", leak.Verdict);
+        Assert.Contains("held by     static RetentionTests.Registry.Pending", report.ToString());
+    }
+
+    private static async Task<int> WaitForRegistryAsync() => await Registry.Pending!.Task;
+
+    [Fact(Timeout = TestTimeout, Skip = "Known bug: under parallel load the heap-mode leak is sometimes not re-found in the search's new snapshot (matched by type and state), so no verdict; passes alone")]
+    public async Task Method_awaiting_a_completion_source_that_only_its_chain_references_can_never_resume()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var report = await Scopes.CheckAsync("orphan tcs", async () => { _ = OuterAsync(gate.Task); }, Generous());
+
+        gate.SetResult();
+        // Two stacks: the orphan, and the outer method still waiting on the gate the test holds.
+        var leak = report.Leaks.Single(l => l.Method == "RetentionTests.WaitOnOrphanAsync");
+        Assert.Equal("can never resume — nothing outside its own chain can complete what it awaits", leak.Verdict);
+        Assert.StartsWith("still reachable from", report.Leaks.Single(l => l.Method == "RetentionTests.OuterAsync").Verdict);
+    }
+
+    // The outer method is what keeps the inner one alive on the heap: it waits on a gate the test holds.
+    private static async Task OuterAsync(Task gate)
+    {
+        var inner = StartOrphan();
+        await gate;
+        await inner;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Task StartOrphan() => WaitOnOrphanAsync(new TaskCompletionSource().Task);
+
+    private static async Task WaitOnOrphanAsync(Task orphan) => await orphan;
+}
