@@ -32,10 +32,11 @@ public sealed class NoLeaksOptions
 
     /// <summary>
     /// How long, per report, the heap may be searched for what keeps each leak alive and whether it can ever resume
-    /// (<see cref="TaskLeak.RetentionPath"/>, <see cref="TaskLeak.Verdict"/>). Only reports with leaks pay it. Default:
-    /// two seconds; <see cref="TimeSpan.Zero"/> turns the search off.
+    /// (<see cref="TaskLeak.RetentionPath"/>, <see cref="TaskLeak.Verdict"/>). Only reports with leaks pay it.
+    /// Default: <see cref="TimeSpan.Zero"/>, off — the in-process heap search is experimental (docs/heap.md); give it
+    /// a budget, such as two seconds, to switch it on.
     /// </summary>
-    public TimeSpan RetentionBudget { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan RetentionBudget { get; set; } = TimeSpan.Zero;
 
     /// <summary>The action in force: <see cref="Action"/> unless <c>NOLEAKS_ACTION</c> names another.</summary>
     public LeakAction EffectiveAction => ActionFromEnvironment() ?? Action;

@@ -13,13 +13,6 @@ internal static class Scopes
     public const LeakSource Source = LeakSource.Auto;
 #endif
 
-    /// <summary>Work that should end inside the grace period, yet after the first check (a heap check itself takes tens of ms).</summary>
-#if NOLEAKS_HEAP
-    public static readonly TimeSpan ShortWork = TimeSpan.FromMilliseconds(500);
-#else
-    public static readonly TimeSpan ShortWork = TimeSpan.FromMilliseconds(30);
-#endif
-
     public static NoLeaksOptions Options(TimeSpan? grace = null) => new() { GracePeriod = grace ?? ShortGrace, Source = Source };
 
     /// <summary>Begins a scope, runs <paramref name="body"/> inside it, ends it.</summary>
