@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace NoLeaks.Analysis;
 
@@ -29,18 +30,19 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
 
         // Who awaits whom: from the awaiter a state machine holds, and from the continuations a task holds.
         var parents = new Dictionary<PendingOperation, List<PendingOperation>>(ReferenceEqualityComparer.Instance);
+        var links = new HashSet<(PendingOperation Child, PendingOperation Parent)>(LinkComparer.Instance);
         foreach (var operation in operations)
         {
             if (operation.AwaitedKey is not null && byKey.TryGetValue(operation.AwaitedKey, out var child) && child != operation)
             {
-                AddParent(parents, child, operation);
+                AddParent(parents, links, child, operation);
             }
 
             foreach (var key in operation.ContinuationKeys)
             {
                 if (byKey.TryGetValue(key, out var parent) && parent != operation)
                 {
-                    AddParent(parents, operation, parent);
+                    AddParent(parents, links, operation, parent);
                 }
             }
         }
@@ -149,17 +151,34 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
     private static bool IsReportable(PendingOperation operation) => operation.Kind != OperationKind.Promise;
 
     private static void AddParent(
-        Dictionary<PendingOperation, List<PendingOperation>> parents, PendingOperation child, PendingOperation parent)
+        Dictionary<PendingOperation, List<PendingOperation>> parents,
+        HashSet<(PendingOperation Child, PendingOperation Parent)> links,
+        PendingOperation child,
+        PendingOperation parent)
     {
+        // A task awaited by 10,000 methods has 10,000 parents: the set keeps adding them linear.
+        if (!links.Add((child, parent)))
+        {
+            return;
+        }
+
         if (!parents.TryGetValue(child, out var list))
         {
             parents[child] = list = [];
         }
 
-        if (!list.Contains(parent))
-        {
-            list.Add(parent);
-        }
+        list.Add(parent);
+    }
+
+    private sealed class LinkComparer : IEqualityComparer<(PendingOperation Child, PendingOperation Parent)>
+    {
+        public static readonly LinkComparer Instance = new();
+
+        public bool Equals((PendingOperation Child, PendingOperation Parent) x, (PendingOperation Child, PendingOperation Parent) y) =>
+            ReferenceEquals(x.Child, y.Child) && ReferenceEquals(x.Parent, y.Parent);
+
+        public int GetHashCode((PendingOperation Child, PendingOperation Parent) link) =>
+            HashCode.Combine(RuntimeHelpers.GetHashCode(link.Child), RuntimeHelpers.GetHashCode(link.Parent));
     }
 
     private static IEnumerable<PendingOperation> Ancestors(

@@ -32,14 +32,19 @@ internal sealed class TrackingSource : IPendingOperationSource
     private readonly bool _useCreationEvents;
     private readonly bool _useHook;
 
+    /// <summary>The environment variable that switches the dictionary hook off (<c>0</c>) in favour of the listener.</summary>
+    internal const string DictionaryHookVariable = "NOLEAKS_DICTIONARY_HOOK";
+
     /// <param name="tracking">The runtime's task tracking.</param>
     /// <param name="useCreationEvents">False plays a runtime whose creation events never arrive (tests only).</param>
-    /// <param name="useHook">False skips the dictionary hook and uses the event listener (tests only).</param>
-    public TrackingSource(RuntimeTaskTracking tracking, bool useCreationEvents = true, bool useHook = true)
+    /// <param name="useHook">Whether to try the dictionary hook before the event listener. Default: yes, unless the
+    /// environment variable <c>NOLEAKS_DICTIONARY_HOOK=0</c> says no (the switch back to the listener, should the hook
+    /// misbehave on some runtime).</param>
+    public TrackingSource(RuntimeTaskTracking tracking, bool useCreationEvents = true, bool? useHook = null)
     {
         _tracking = tracking;
         _useCreationEvents = useCreationEvents;
-        _useHook = useHook;
+        _useHook = useHook ?? Environment.GetEnvironmentVariable(DictionaryHookVariable) != "0";
     }
 
     public string Name => "runtime task tracking";
@@ -73,7 +78,7 @@ internal sealed class TrackingSource : IPendingOperationSource
             }
             else if (hook is not null && _tracking.HookInstalled && HookSelfTest(hook))
             {
-                CreationHook = "the runtime's active-task dictionary";
+                CreationHook = DictionaryHook;
             }
             else if (_tracking.IsAvailable)
             {
@@ -91,6 +96,23 @@ internal sealed class TrackingSource : IPendingOperationSource
 
             _started = true;
         }
+    }
+
+    private const string DictionaryHook = "the runtime's active-task dictionary";
+
+    /// <summary>
+    /// A record the runtime does not know (yet) is kept this long: the creation event arrives before the runtime adds
+    /// the task to its dictionary, so a brand-new record of pending work can look like one of finished work.
+    /// </summary>
+    private static readonly long YoungRecordTicks = Stopwatch.Frequency;
+
+    /// <summary>True when the record's work has completed (or vanished long enough ago to be sure).</summary>
+    private bool IsGone(int taskId, OperationRecord record)
+    {
+        var task = _tracking.Find(taskId);
+        return task is null
+            ? Stopwatch.GetTimestamp() - record.CreatedTimestamp > YoungRecordTicks
+            : task.IsCompleted;
     }
 
     /// <summary>Which creation hook is in use, once started: the active-task dictionary, or the event listener.</summary>
@@ -173,7 +195,7 @@ internal sealed class TrackingSource : IPendingOperationSource
         var record = new OperationRecord(taskId, scope, Stopwatch.GetTimestamp(), creator, stack);
         _records[taskId] = record;
         scope.Operations[taskId] = record;
-        if (scope.Operations.Count > scope.PruneThreshold)
+        if (CreationHook == DictionaryHook && scope.Operations.Count > scope.PruneThreshold)
         {
             SchedulePrune(scope);
         }
@@ -195,7 +217,7 @@ internal sealed class TrackingSource : IPendingOperationSource
                 {
                     foreach (var (id, record) in scope.Operations)
                     {
-                        if (source._tracking.Find(id) is not { IsCompleted: false })
+                        if (source.IsGone(id, record))
                         {
                             scope.Operations.TryRemove(id, out _);
                             source._records.TryRemove(new KeyValuePair<int, OperationRecord>(id, record));
@@ -233,7 +255,7 @@ internal sealed class TrackingSource : IPendingOperationSource
         {
             foreach (var (id, record) in owner.Operations)
             {
-                if (_tracking.Find(id) is { IsCompleted: false })
+                if (!IsGone(id, record))
                 {
                     fingerprint = unchecked((fingerprint * 31) + id + 1);
                 }
@@ -275,9 +297,14 @@ internal sealed class TrackingSource : IPendingOperationSource
                 var task = _tracking.Find(id);
                 if (task is null || task.IsCompleted)
                 {
-                    // Completed without an end event (or the event is still on its way): forget it.
-                    owner.Operations.TryRemove(id, out _);
-                    _records.TryRemove(new KeyValuePair<int, OperationRecord>(id, record));
+                    // Completed without an end event (or the event is still on its way): forget it — unless it is
+                    // so young that the runtime may not have added it yet.
+                    if (IsGone(id, record))
+                    {
+                        owner.Operations.TryRemove(id, out _);
+                        _records.TryRemove(new KeyValuePair<int, OperationRecord>(id, record));
+                    }
+
                     continue;
                 }
 

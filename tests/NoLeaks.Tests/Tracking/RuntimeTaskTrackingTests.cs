@@ -49,8 +49,27 @@ public class RuntimeTaskTrackingTests
         await LeakScope.Begin("hook", new NoLeaksOptions { GracePeriod = TimeSpan.Zero }).EndAsync(cancellationToken: TestContext.Current.CancellationToken);
 
         var source = (TrackingSource)LeakEngine.Tracking.Source;
+        Assert.Null(Environment.GetEnvironmentVariable(TrackingSource.DictionaryHookVariable));
         Assert.Equal("the runtime's active-task dictionary", source.CreationHook);
         Assert.Null(source.CreationEventsUnavailable);
+    }
+
+    [Fact(Timeout = 10_000)]
+    public async Task A_second_source_falls_back_to_the_listener_when_the_dictionary_exists()
+    {
+        // Only one dictionary can be installed; whichever source comes second must still see new work.
+        await LeakScope.Begin("first", new NoLeaksOptions { GracePeriod = TimeSpan.Zero }).EndAsync(cancellationToken: TestContext.Current.CancellationToken);
+        var source = new TrackingSource(RuntimeTaskTracking.Probe(), useHook: true);
+        var engine = new LeakEngine(source);
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var scope = LeakScope.Begin("hook", new NoLeaksOptions { GracePeriod = TimeSpan.Zero }, engine);
+        var pending = AwaitAsync(never.Task);
+        var report = await scope.EndAsync(cancellationToken: TestContext.Current.CancellationToken);
+        never.SetResult();
+        await pending;
+
+        Assert.Equal("the TplEventSource listener", source.CreationHook);
+        Assert.Single(report.Leaks);
     }
 
     [Fact]
