@@ -77,6 +77,8 @@ public sealed class LeakScope : IDisposable
 
     internal int Pruning;
 
+    internal int RecordedSincePrune;
+
     /// <summary>What went wrong when the source learnt of the scope, for the report.</summary>
     internal string? BeginFailure { get; set; }
 

@@ -107,13 +107,15 @@ internal sealed class TrackingSource : IPendingOperationSource
     private static readonly long YoungRecordTicks = Stopwatch.Frequency;
 
     /// <summary>True when the record's work has completed (or vanished long enough ago to be sure).</summary>
-    private bool IsGone(int taskId, OperationRecord record)
-    {
-        var task = _tracking.Find(taskId);
-        return task is null
-            ? Stopwatch.GetTimestamp() - record.CreatedTimestamp > YoungRecordTicks
-            : task.IsCompleted;
-    }
+    private bool IsGone(int taskId, OperationRecord record) =>
+        IsGone(_tracking.Find(taskId), record.CreatedTimestamp, Stopwatch.GetTimestamp());
+
+    /// <summary>
+    /// The rule behind <see cref="IsGone(int, OperationRecord)"/>: a completed task is gone; a task the runtime does
+    /// not know is gone only when its record is older than a second (younger, the runtime may not have added it yet).
+    /// </summary>
+    internal static bool IsGone(Task? task, long createdTimestamp, long now) =>
+        task is null ? now - createdTimestamp > YoungRecordTicks : task.IsCompleted;
 
     /// <summary>Which creation hook is in use, once started: the active-task dictionary, or the event listener.</summary>
     public string? CreationHook { get; private set; }
@@ -161,6 +163,18 @@ internal sealed class TrackingSource : IPendingOperationSource
     /// </summary>
     private void OnSighting(int taskId)
     {
+        if (_records.ContainsKey(taskId))
+        {
+            // Work a scope owns: seen again when it is awaited (still pending) and when it is removed (completed
+            // by then, since the runtime removes a task after it has set its final state).
+            if (_tracking.Find(taskId) is { IsCompleted: true })
+            {
+                OnCompleted(taskId);
+            }
+
+            return;
+        }
+
         if (LeakScope.RawCurrent is null && Task.CurrentId is null)
         {
             return;
@@ -195,7 +209,8 @@ internal sealed class TrackingSource : IPendingOperationSource
         var record = new OperationRecord(taskId, scope, Stopwatch.GetTimestamp(), creator, stack);
         _records[taskId] = record;
         scope.Operations[taskId] = record;
-        if (CreationHook == DictionaryHook && scope.Operations.Count > scope.PruneThreshold)
+        // ConcurrentDictionary.Count takes every lock: count registrations instead.
+        if (CreationHook == DictionaryHook && Interlocked.Increment(ref scope.RecordedSincePrune) > scope.PruneThreshold)
         {
             SchedulePrune(scope);
         }
@@ -225,6 +240,7 @@ internal sealed class TrackingSource : IPendingOperationSource
                     }
 
                     scope.PruneThreshold = Math.Max(LeakScope.InitialPruneThreshold, scope.Operations.Count * 2);
+                    Volatile.Write(ref scope.RecordedSincePrune, 0);
                 }
                 catch (Exception)
                 {
