@@ -75,7 +75,7 @@ internal sealed class LeakEngine
             var (leaks, ignored) = Check(scope, options, warnings, EmptySet, RunningStateMachines);
             if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero)
             {
-                return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, ignored));
+                return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, ignored, options.GracePeriod));
             }
 
             return new(Wait(scope, options, action, cancellation));
@@ -115,7 +115,7 @@ internal sealed class LeakEngine
                 warnings.Add("the grace period was cut short: the end of the scope was cancelled.");
             }
 
-            return new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, wait!.Elapsed, ignored);
+            return new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, wait!.Elapsed, ignored, options.GracePeriod);
         }
 
         wait = GracePeriod.Start(

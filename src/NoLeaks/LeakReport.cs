@@ -11,8 +11,10 @@ public sealed class LeakReport
         IReadOnlyList<string> warnings,
         LeakAction action,
         TimeSpan waited,
-        int ignoredCount)
+        int ignoredCount,
+        TimeSpan? gracePeriod = null)
     {
+        GracePeriod = gracePeriod ?? waited;
         ScopeName = scopeName;
         Leaks = leaks;
         Warnings = warnings;
@@ -38,6 +40,9 @@ public sealed class LeakReport
 
     /// <summary>The action in force when the report was made.</summary>
     public LeakAction Action { get; }
+
+    /// <summary>The grace period the scope was given (what the report names; <see cref="Waited"/> is what it took).</summary>
+    public TimeSpan GracePeriod { get; }
 
     /// <summary>How long the scope waited for its work to finish after it ended.</summary>
     public TimeSpan Waited { get; }

@@ -33,7 +33,7 @@ internal static class TextReport
             text.Append(CultureInfo.InvariantCulture, $" in {report.Leaks.Count} distinct stack{(report.Leaks.Count == 1 ? "" : "s")}");
         }
 
-        text.Append(CultureInfo.InvariantCulture, $" (still pending after a grace period of {Seconds(report.Waited)})");
+        text.Append(CultureInfo.InvariantCulture, $" (still pending after a grace period of {Seconds(report.GracePeriod < TimeSpan.Zero ? TimeSpan.Zero : report.GracePeriod)})");
         text.AppendLine();
 
         var number = 0;
