@@ -13,10 +13,13 @@ public static class LeakCheckWarmUp
     /// <summary>Completes when the warm-up has run (tests only).</summary>
     internal static Task Completion => Done.Task;
 
-    /// <summary>Starts the engine on a thread-pool thread; later calls do nothing. Never throws.</summary>
+    /// <summary>
+    /// Starts the engine on a thread-pool thread; later calls do nothing, and so does a run with
+    /// <c>NOLEAKS_ACTION=off</c> (no check, so no tracking either). Never throws.
+    /// </summary>
     public static void StartInBackground()
     {
-        if (Interlocked.Exchange(ref _started, 1) != 0)
+        if (NoLeaksOptions.ActionFromEnvironment() == LeakAction.Off || Interlocked.Exchange(ref _started, 1) != 0)
         {
             return;
         }
