@@ -1,8 +1,7 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using NoLeaks.Tests.Support;
 
 namespace NoLeaks.NUnit.Tests.Support;
 
@@ -36,36 +35,11 @@ public sealed class FixtureRun(string fixture, IReadOnlyList<FixtureTestResult> 
     private static async Task<FixtureRun> RunAsync(string fixture, string? action)
     {
         var json = Path.Combine(Path.GetTempPath(), $"noleaks-{fixture}-{Guid.NewGuid():N}.json");
-        var start = new ProcessStartInfo(DotnetHost) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { "exec", PathOf(fixture), "--json", json })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        // The setting is for the child only; the outer run may carry one of its own.
-        start.Environment.Remove("NOLEAKS_ACTION");
-        if (action is not null)
-        {
-            start.Environment["NOLEAKS_ACTION"] = action;
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{fixture} did not finish within two minutes");
-        }
-
+        var (exitCode, output, error) = await FixtureProcess.RunAsync(
+            fixture, ["exec", FixtureProcess.PathOf(typeof(FixtureRun).Assembly, fixture), "--json", json], action);
         if (!File.Exists(json))
         {
-            throw new InvalidOperationException($"{fixture} exited with {process.ExitCode} and no results\n{await stdout}\n{await stderr}");
+            throw new InvalidOperationException($"{fixture} exited with {exitCode} and no results\n{output}\n{error}");
         }
 
         try
@@ -79,19 +53,4 @@ public sealed class FixtureRun(string fixture, IReadOnlyList<FixtureTestResult> 
     }
 
     private static string ThisFile([CallerFilePath] string path = "") => path;
-
-    private static string PathOf(string fixture) =>
-        typeof(FixtureRun).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().SingleOrDefault(a => a.Key == "Fixture:" + fixture)?.Value
-        ?? throw new InvalidOperationException($"the test project does not reference the fixture {fixture}");
-
-    // The host running this process: <root>/shared/Microsoft.NETCore.App/<version>/System.Private.CoreLib.dll.
-    private static string DotnetHost
-    {
-        get
-        {
-            var root = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));
-            var host = Path.Combine(root, OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet");
-            return File.Exists(host) ? host : "dotnet";
-        }
-    }
 }

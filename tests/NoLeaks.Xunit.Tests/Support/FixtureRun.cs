@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
 using System.Xml.Linq;
+using NoLeaks.Tests.Support;
 
 namespace NoLeaks.Xunit.Tests.Support;
 
@@ -40,42 +40,14 @@ public sealed class FixtureRun
 
     private static async Task<FixtureRun> RunAsync(string fixture, string? action)
     {
-        var path = typeof(FixtureRun).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-            .SingleOrDefault(a => a.Key == "Fixture:" + fixture)?.Value
-            ?? throw new InvalidOperationException($"fixture {fixture} is not referenced by the test project");
+        var path = FixtureProcess.PathOf(typeof(FixtureRun).Assembly, fixture);
         var results = Path.Combine(Path.GetTempPath(), $"noleaks-{fixture}-{Guid.NewGuid():N}");
         var isV3 = fixture.StartsWith("XunitV3", StringComparison.Ordinal);
         string[] arguments = isV3
             ? ["exec", path, "-noLogo", "-noColor", "-noAutoReporters", "-reporter", "quiet", "-result-xml", results]
             : ["exec", path, "--json", results];
-        var start = new ProcessStartInfo(DotnetHost) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        // Only the child sees the action; the outer run keeps its own.
-        start.Environment.Remove("NOLEAKS_ACTION");
-        if (action is not null)
-        {
-            start.Environment["NOLEAKS_ACTION"] = action;
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{fixture} did not finish in two minutes");
-        }
-
-        var console = $"exit code {process.ExitCode}\n{await stdout}\n{await stderr}";
+        var (exitCode, output, error) = await FixtureProcess.RunAsync(fixture, arguments, action);
+        var console = $"exit code {exitCode}\n{output}\n{error}";
         if (!File.Exists(results))
         {
             throw new InvalidOperationException($"{fixture} wrote no results\n{console}");
@@ -117,13 +89,4 @@ public sealed class FixtureRun
     }
 
     // The `dotnet` host running this process: <root>/shared/Microsoft.NETCore.App/<version>/System.Private.CoreLib.dll.
-    private static string DotnetHost
-    {
-        get
-        {
-            var root = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));
-            var host = Path.Combine(root, OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet");
-            return File.Exists(host) ? host : "dotnet";
-        }
-    }
 }

@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using System.Reflection;
+
+namespace NoLeaks.Tests.Support;
+
+/// <summary>
+/// Runs a fixture program (tests/Fixtures) as a child process on the host running this process, with
+/// <c>NOLEAKS_ACTION</c> set for the child only; linked into the adapter test projects.
+/// </summary>
+internal static class FixtureProcess
+{
+    // NoLeaksOptions.ActionEnvironmentVariable; spelled out, as not every project linking this file references the core.
+    private const string ActionVariable = "NOLEAKS_ACTION";
+
+    /// <summary>The path of a fixture program the calling test project references (see tests/Fixtures/FixturePrograms.targets).</summary>
+    public static string PathOf(Assembly testAssembly, string fixture) =>
+        testAssembly.GetCustomAttributes<AssemblyMetadataAttribute>().SingleOrDefault(a => a.Key == "Fixture:" + fixture)?.Value
+        ?? throw new InvalidOperationException($"the test project does not reference the fixture {fixture}");
+
+    /// <summary>Runs <c>dotnet</c> with the arguments; kills the child (and throws) after two minutes.</summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(string fixture, IEnumerable<string> arguments, string? action)
+    {
+        var start = new ProcessStartInfo(DotnetHost)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetTempPath(),
+        };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        // The setting is for the child only; the outer run may carry one of its own.
+        start.Environment.Remove(ActionVariable);
+        if (action is not null)
+        {
+            start.Environment[ActionVariable] = action;
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{fixture} did not finish within two minutes");
+        }
+
+        return (process.ExitCode, await output, await error);
+    }
+
+    // The host running this process: <root>/shared/Microsoft.NETCore.App/<version>/System.Private.CoreLib.dll.
+    private static string DotnetHost
+    {
+        get
+        {
+            var root = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));
+            var host = Path.Combine(root, OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet");
+            return File.Exists(host) ? host : "dotnet";
+        }
+    }
+}
