@@ -133,6 +133,12 @@ internal sealed class LeakEngine
             return ([], 0);
         }
 
+        if (options.UseDefaultFilters && AllFrameworkWork(pending, out var frameworkStacks))
+        {
+            // Every innermost method would be a framework's, which the built-in filters allow: skip the analysis.
+            return ([], frameworkStacks);
+        }
+
         var running = pending.Any(p => p.State == -1 && p.StateMachineType is not null) ? callers() : NoTypes;
         var leaks = _analyzer.Analyze(pending, engineObjects, running, Stopwatch.GetTimestamp());
         return FilterSet.Apply(leaks, options, warnings);
@@ -155,6 +161,35 @@ internal sealed class LeakEngine
             warnings.Add($"what keeps the leaks alive could not be found: {e.GetType().Name}: {e.Message}");
             return leaks;
         }
+    }
+
+    /// <summary>
+    /// True when every pending operation is a promise or the test framework's own code. Then no chain can have an
+    /// innermost method of the user's, and the built-in filters would allow them all. Counts the distinct methods.
+    /// </summary>
+    private static bool AllFrameworkWork(IReadOnlyList<PendingOperation> pending, out int stacks)
+    {
+        var methods = new HashSet<object>();
+        foreach (var operation in pending)
+        {
+            if (operation.Kind == OperationKind.Promise)
+            {
+                continue;
+            }
+
+            var code = (object?)operation.StateMachineType ?? operation.DelegateMethod;
+            var type = operation.StateMachineType ?? operation.DelegateMethod?.DeclaringType;
+            if (code is null || type is null || !Ignore.IsFrameworkCode(type))
+            {
+                stacks = 0;
+                return false;
+            }
+
+            methods.Add(code);
+        }
+
+        stacks = methods.Count;
+        return true;
     }
 
     private static LeakReport Failed(LeakScope scope, LeakAction action, List<string> warnings, Exception e, TimeSpan waited)

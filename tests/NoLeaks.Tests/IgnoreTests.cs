@@ -62,6 +62,38 @@ public class IgnoreTests
         Scopes.Clean(await LeakOuterAsync(options));
     }
 
+    [Fact(Timeout = TestTimeout)]
+    public async Task Scope_whose_pending_work_is_all_the_frameworks_is_clean_at_once()
+    {
+        using var stop = new ManualResetEventSlim();
+        var scope = LeakScope.Begin("framework work", new NoLeaksOptions { GracePeriod = TimeSpan.FromMinutes(10) });
+        var worker = Xunit.NoLeaksTestDoubles.FrameworkLikeWork.StartWorker(stop);
+        var report = await scope.EndAsync(cancellationToken: Cancel);
+        stop.Set();
+        await worker;
+
+        Scopes.Clean(report);
+        Assert.Equal(1, report.IgnoredCount);
+        Assert.Equal(TimeSpan.Zero, report.Waited);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Framework_work_does_not_hide_the_users_leak_beside_it()
+    {
+        using var stop = new ManualResetEventSlim();
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var scope = LeakScope.Begin("both", new NoLeaksOptions { GracePeriod = TimeSpan.Zero });
+        var worker = Xunit.NoLeaksTestDoubles.FrameworkLikeWork.StartWorker(stop);
+        _ = InnerAsync(never.Task);
+        var report = await scope.EndAsync(cancellationToken: Cancel);
+        stop.Set();
+        never.SetResult();
+        await worker;
+
+        Assert.Equal("IgnoreTests.InnerAsync", Scopes.Single(report).Method);
+        Assert.Equal(1, report.IgnoredCount);
+    }
+
     [Fact]
     public void Blank_patterns_are_refused()
     {
