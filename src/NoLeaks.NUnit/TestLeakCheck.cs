@@ -15,7 +15,8 @@ internal static class TestLeakCheck
 {
     // Keyed by the test's execution context: each run of a test (a repeat or retry too) gets a fresh check.
     private static readonly ConditionalWeakTable<TestExecutionContext, Check> Running = new();
-    private static readonly ConcurrentDictionary<(MethodInfo? Method, Type? Fixture), LeakCheckPlan> Plans = new();
+    private static readonly ConcurrentDictionary<(MethodInfo? Method, Type? Fixture), LeakCheckPlan> MethodPlans = new();
+    private static readonly ConcurrentDictionary<(Type? Fixture, Assembly? Assembly), LeakCheckPlan> FixturePlans = new();
     private static readonly ConcurrentDictionary<Type, object[]> FixtureAttributes = new();
     private static readonly ConcurrentDictionary<Assembly, object[]> AssemblyAttributes = new();
 
@@ -70,13 +71,27 @@ internal static class TestLeakCheck
         }
     }
 
-    private static LeakCheckPlan PlanFor(ITest test) =>
-        Plans.GetOrAdd((test.Method?.MethodInfo, test.TypeInfo?.Type), static key => LeakCheckPlan.For(
-            key.Method is null ? null : LeakCheckAttributesOf(key.Method),
-            key.Fixture is null ? null : FixtureAttributes.GetOrAdd(key.Fixture, LeakCheckAttributesOf),
-            (key.Fixture?.Assembly ?? key.Method?.DeclaringType?.Assembly) is { } assembly
-                ? AssemblyAttributes.GetOrAdd(assembly, LeakCheckAttributesOf)
-                : null));
+    private static LeakCheckPlan PlanFor(ITest test)
+    {
+        var method = test.Method?.MethodInfo;
+        var fixture = test.TypeInfo?.Type;
+        return method is not null && HasLeakCheckAttributes(method)
+            ? MethodPlans.GetOrAdd((method, fixture), static key => PlanOf(LeakCheckAttributesOf(key.Method!), key.Fixture, key.Method))
+            : FixturePlans.GetOrAdd((fixture, method?.DeclaringType?.Assembly), static key => PlanOf(null, key.Fixture, null, key.Assembly));
+    }
+
+    private static LeakCheckPlan PlanOf(object[]? methodLevel, Type? fixture, MethodInfo? method, Assembly? assembly = null) =>
+        LeakCheckPlan.For(
+            methodLevel,
+            fixture is null ? null : FixtureAttributes.GetOrAdd(fixture, LeakCheckAttributesOf),
+            (fixture?.Assembly ?? assembly ?? method?.DeclaringType?.Assembly) is { } where
+                ? AssemblyAttributes.GetOrAdd(where, LeakCheckAttributesOf)
+                : null);
+
+    // Most test methods carry no attribute of ours: IsDefined reads metadata without instantiating anything, and the
+    // plan of such a method is its fixture's, decided once per fixture.
+    private static bool HasLeakCheckAttributes(MethodInfo method) =>
+        method.IsDefined(typeof(ILeakCheckSettings), inherit: true) || method.IsDefined(typeof(ILeakCheckOptOut), inherit: true);
 
     // Only our attributes are read (and constructed); a fixture's or an assembly's once, not once per test.
     private static object[] LeakCheckAttributesOf(ICustomAttributeProvider provider) =>

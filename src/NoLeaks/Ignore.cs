@@ -36,7 +36,11 @@ public static class Ignore
     /// True when code of this type can only be a test framework's: the cheap test that lets a scope whose pending
     /// work is all the framework's skip the analysis (xunit v2 leaves a worker task pending after half its tests).
     /// </summary>
-    internal static bool IsFrameworkCode(Type type)
+    internal static bool IsFrameworkCode(Type type) => FrameworkCodeTypes.GetOrAdd(type, static t => IsInFrameworkNamespace(t));
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, bool> FrameworkCodeTypes = new();
+
+    private static bool IsInFrameworkNamespace(Type type)
     {
         var ns = type.Namespace;
         if (ns is null)

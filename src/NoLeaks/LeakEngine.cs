@@ -127,6 +127,12 @@ internal sealed class LeakEngine
     private (List<TaskLeak> Leaks, int Ignored) Check(
         LeakScope scope, NoLeaksOptions options, List<string> warnings, ISet<object> engineObjects, Func<IReadOnlySet<Type>> callers)
     {
+        if (options.UseDefaultFilters && Source.IsOnlyFrameworkWork(scope, out var frameworkMethods))
+        {
+            // Nothing pending, or only what the built-in filters allow: no inspection, no analysis.
+            return ([], frameworkMethods);
+        }
+
         var pending = Source.CollectPending(scope, warnings);
         if (pending.Count == 0)
         {
@@ -201,7 +207,7 @@ internal sealed class LeakEngine
     private static LeakAction EffectiveAction(NoLeaksOptions options, List<string> warnings)
     {
         var fromEnvironment = NoLeaksOptions.ActionFromEnvironment();
-        if (fromEnvironment is null && Environment.GetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable) is { Length: > 0 } raw)
+        if (fromEnvironment is null && NoLeaksOptions.RawActionFromEnvironment is { Length: > 0 } raw)
         {
             warnings.Add($"{NoLeaksOptions.ActionEnvironmentVariable}=\"{raw}\" is not fail, warn or off; it was ignored.");
         }

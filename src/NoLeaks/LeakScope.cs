@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using NoLeaks.Tracking;
 
 namespace NoLeaks;
@@ -75,15 +74,31 @@ public sealed class LeakScope : IDisposable
 
     internal int PruneThreshold = InitialPruneThreshold;
 
-    internal int Pruning;
+    // The three below and Operations are guarded by the source's gate (RuntimeTaskTracking.Gate).
+    internal bool Pruning;
 
     internal int RecordedSincePrune;
 
     /// <summary>What went wrong when the source learnt of the scope, for the report.</summary>
     internal string? BeginFailure { get; set; }
 
-    /// <summary>The operations this scope created that have not completed, by task id.</summary>
-    internal ConcurrentDictionary<int, OperationRecord> Operations { get; } = new();
+    /// <summary>The operations this scope created that have not completed, by task id. Guarded by the source's gate.</summary>
+    internal Dictionary<int, OperationRecord> Operations { get; } = new();
+
+    /// <summary>The source of the scope's engine: the only one that records work for it.</summary>
+    internal Analysis.IPendingOperationSource Source => _engine.Source;
+
+    /// <summary>True when scopes begun inside this one have not ended yet.</summary>
+    internal bool HasChildren
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _children.Count > 0;
+            }
+        }
+    }
 
     /// <summary>Work created in a disposed (abandoned) scope goes to the nearest scope still open around it.</summary>
     internal LeakScope RegistrationTarget

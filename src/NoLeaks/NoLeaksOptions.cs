@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace NoLeaks;
 
 /// <summary>How a <see cref="LeakScope"/> decides that work was leaked, and what it does about it.</summary>
@@ -38,7 +40,10 @@ public sealed class NoLeaksOptions
     /// </summary>
     public TimeSpan RetentionBudget { get; set; } = TimeSpan.Zero;
 
-    /// <summary>The action in force: <see cref="Action"/> unless <c>NOLEAKS_ACTION</c> names another.</summary>
+    /// <summary>
+    /// The action in force: <see cref="Action"/> unless <c>NOLEAKS_ACTION</c> names another. The variable is read
+    /// once per process, when the first check needs it.
+    /// </summary>
     public LeakAction EffectiveAction => ActionFromEnvironment() ?? Action;
 
     /// <summary>A copy of these options that can be changed without touching the original.</summary>
@@ -53,15 +58,35 @@ public sealed class NoLeaksOptions
         RetentionBudget = RetentionBudget,
     };
 
-    internal static LeakAction? ActionFromEnvironment()
+    /// <summary>
+    /// <c>NOLEAKS_ACTION</c> as the process started with it: read once (every test would otherwise read the
+    /// environment twice), like the runtime's own <c>DOTNET_</c> settings.
+    /// </summary>
+    internal static string? RawActionFromEnvironment
     {
-        var value = Environment.GetEnvironmentVariable(ActionEnvironmentVariable);
-        return value?.Trim().ToLowerInvariant() switch
+        get
         {
-            "fail" => LeakAction.Fail,
-            "warn" => LeakAction.Warn,
-            "off" => LeakAction.Off,
-            _ => null,
-        };
+            var read = s_environmentAction;
+            if (read is null)
+            {
+                read = new StrongBox<string?>(Environment.GetEnvironmentVariable(ActionEnvironmentVariable));
+                s_environmentAction = read;
+            }
+
+            return read.Value;
+        }
     }
+
+    private static StrongBox<string?>? s_environmentAction;
+
+    /// <summary>Reads <c>NOLEAKS_ACTION</c> again on next use (tests that change it).</summary>
+    internal static void RereadEnvironment() => s_environmentAction = null;
+
+    internal static LeakAction? ActionFromEnvironment() => RawActionFromEnvironment?.Trim().ToLowerInvariant() switch
+    {
+        "fail" => LeakAction.Fail,
+        "warn" => LeakAction.Warn,
+        "off" => LeakAction.Off,
+        _ => null,
+    };
 }

@@ -34,6 +34,7 @@ public class NoLeaksOptionsTests
     {
         var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, value);
+        NoLeaksOptions.RereadEnvironment();
         try
         {
             var options = new NoLeaksOptions { GracePeriod = TimeSpan.Zero, Action = LeakAction.Warn };
@@ -49,6 +50,7 @@ public class NoLeaksOptionsTests
         finally
         {
             Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, null);
+            NoLeaksOptions.RereadEnvironment();
             never.SetResult();
         }
     }
@@ -57,6 +59,7 @@ public class NoLeaksOptionsTests
     public async Task Unknown_environment_value_is_ignored_with_a_warning()
     {
         Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, "explode");
+        NoLeaksOptions.RereadEnvironment();
         try
         {
             var report = await Scopes.CheckAsync("env", async () => { });
@@ -67,6 +70,7 @@ public class NoLeaksOptionsTests
         finally
         {
             Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, null);
+            NoLeaksOptions.RereadEnvironment();
         }
     }
 }

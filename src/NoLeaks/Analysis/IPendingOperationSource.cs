@@ -18,6 +18,17 @@ internal interface IPendingOperationSource
     /// <summary>The operations the scope (and its never-ended child scopes) own that are still pending.</summary>
     IReadOnlyList<PendingOperation> CollectPending(LeakScope scope, ICollection<string> warnings);
 
+    /// <summary>
+    /// True when every operation the scope has pending is a promise or a test framework's own code (which the
+    /// built-in filters allow), decided without inspecting them; <paramref name="methods"/> counts the distinct
+    /// methods. False when any is not, or when the source cannot tell cheaply: then <see cref="CollectPending"/>.
+    /// </summary>
+    bool IsOnlyFrameworkWork(LeakScope scope, out int methods)
+    {
+        methods = 0;
+        return false;
+    }
+
     /// <summary>A cheap fingerprint of the scope's pending set; when it has not changed, neither has the analysis.</summary>
     long PendingFingerprint(LeakScope scope);
 }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace NoLeaks.Tracking;
 
 /// <summary>
@@ -29,6 +31,8 @@ internal sealed class ActiveTasksHook(Action<int> onSighting) : IEqualityCompare
 
     public bool Equals(int x, int y) => x == y;
 
+    // Called for every task of the process: optimized from the first call (see TrackingSource.OnSighting).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int GetHashCode(int taskId)
     {
         if (!t_engineLookup)

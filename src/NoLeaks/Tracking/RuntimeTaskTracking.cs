@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Runtime.CompilerServices;
 
 namespace NoLeaks.Tracking;
 
@@ -85,7 +86,11 @@ internal sealed class RuntimeTaskTracking
                 _activeTasksField.SetValue(null, withHook);
 
                 // The runtime creates the dictionary with a compare-exchange: check that ours is the one in place.
-                HookInstalled = ReferenceEquals(_activeTasksField.GetValue(null), withHook);
+                if (ReferenceEquals(_activeTasksField.GetValue(null), withHook))
+                {
+                    _activeTasks = withHook;
+                    HookInstalled = true;
+                }
             }
 
             if (!(bool)_enabledField.GetValue(null)!)
@@ -99,6 +104,48 @@ internal sealed class RuntimeTaskTracking
         {
             UnavailableReason = $"runtime task tracking could not be switched on: {e.GetType().Name}: {e.Message}";
             return false;
+        }
+    }
+
+    /// <summary>
+    /// The lock of whoever keeps records alongside the runtime's: with the hook installed, the runtime's dictionary
+    /// itself (the runtime holds it whenever it calls the hook, so the hook's bookkeeping needs no lock of its own);
+    /// otherwise a private object.
+    /// </summary>
+    public object Gate => HookInstalled && ActiveTasks() is { } active ? active : _privateGate;
+
+    private readonly object _privateGate = new();
+
+    /// <summary>
+    /// <see cref="Find"/> for a caller that holds <see cref="Gate"/>: with the hook, that is the runtime's lock, so no
+    /// lock is taken again.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public Task? FindLocked(int taskId)
+    {
+        if (!HookInstalled)
+        {
+            return Find(taskId);
+        }
+
+        using (ActiveTasksHook.Lookup())
+        {
+            return _activeTasks!.TryGetValue(taskId, out var task) ? task : null;
+        }
+    }
+
+    /// <summary><see cref="Contains"/> for a caller that holds <see cref="Gate"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public bool ContainsLocked(int taskId)
+    {
+        if (!HookInstalled)
+        {
+            return Contains(taskId);
+        }
+
+        using (ActiveTasksHook.Lookup())
+        {
+            return _activeTasks!.ContainsKey(taskId);
         }
     }
 

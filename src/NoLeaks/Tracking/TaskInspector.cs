@@ -99,6 +99,31 @@ internal static class TaskInspector
         };
     }
 
+    /// <summary>
+    /// The code a pending task runs, found without reading its state: the state machine type of an async-method box
+    /// (the type of the box's field, no value read), the delegate's method of a delegate task or continuation; null
+    /// for a promise. Lets a scope whose pending work is all a test framework's skip the full inspection.
+    /// </summary>
+    public static (Type? Type, object? Key) CodeOf(Task task)
+    {
+        var shape = ShapeOf(task.GetType());
+        if (shape.StateMachineField is { } field)
+        {
+            // The box of a class state machine may be typed by an interface: then the value says which.
+            var type = field.FieldType.IsValueType || field.FieldType.IsSealed
+                ? field.FieldType
+                : field.GetValue(task)?.GetType();
+            return (type, type);
+        }
+
+        if (TaskAction?.GetValue(task) is Delegate action && action.Method is { } method)
+        {
+            return (method.DeclaringType, method);
+        }
+
+        return (null, null);
+    }
+
     /// <summary>What a suspended state machine waits on: the one awaiter field the compiler has not cleared.</summary>
     private static (object? Awaited, string Description) CurrentAwait(IAsyncStateMachine stateMachine, TypeShape machine)
     {

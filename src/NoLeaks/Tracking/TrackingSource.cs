@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.CompilerServices;
@@ -23,7 +22,8 @@ internal sealed class TrackingSource : IPendingOperationSource
     private static readonly FieldInfo? TaskContingentProperties = typeof(Task).GetField("m_contingentProperties", Instance);
 
     private readonly RuntimeTaskTracking _tracking;
-    private readonly ConcurrentDictionary<int, OperationRecord> _records = new();
+    // Every record, by task id; guarded by the tracking's gate (the runtime's own lock under the dictionary hook).
+    private readonly Dictionary<int, OperationRecord> _records = new();
     private readonly object _startGate = new();
     private TaskCreationListener? _listener;
     private bool _started;
@@ -85,7 +85,7 @@ internal sealed class TrackingSource : IPendingOperationSource
                 CreationHook = "the TplEventSource listener";
                 try
                 {
-                    _listener = new TaskCreationListener(OnCreated, OnCompleted);
+                    _listener = new TaskCreationListener(OnCreatedEvent, OnCompletedEvent);
                     _eventsUnavailable = SelfTest(_listener);
                 }
                 catch (Exception e)
@@ -94,7 +94,7 @@ internal sealed class TrackingSource : IPendingOperationSource
                 }
             }
 
-            _started = true;
+            Volatile.Write(ref _started, true);
         }
     }
 
@@ -106,13 +106,13 @@ internal sealed class TrackingSource : IPendingOperationSource
     /// </summary>
     private static readonly long YoungRecordTicks = Stopwatch.Frequency;
 
-    /// <summary>True when the record's work has completed (or vanished long enough ago to be sure).</summary>
-    private bool IsGone(int taskId, OperationRecord record) =>
-        IsGone(_tracking.Find(taskId), record.CreatedTimestamp, Stopwatch.GetTimestamp());
+    /// <summary>True when the record's work has completed (or vanished long enough ago to be sure). Under the lock.</summary>
+    private bool IsGoneLocked(int taskId, OperationRecord record) =>
+        IsGone(_tracking.FindLocked(taskId), record.CreatedTimestamp, Stopwatch.GetTimestamp());
 
     /// <summary>
-    /// The rule behind <see cref="IsGone(int, OperationRecord)"/>: a completed task is gone; a task the runtime does
-    /// not know is gone only when its record is older than a second (younger, the runtime may not have added it yet).
+    /// The rule behind <see cref="IsGoneLocked"/>: a completed task is gone; a task the runtime does not know is gone
+    /// only when its record is older than a second (younger, the runtime may not have added it yet).
     /// </summary>
     internal static bool IsGone(Task? task, long createdTimestamp, long now) =>
         task is null ? now - createdTimestamp > YoungRecordTicks : task.IsCompleted;
@@ -157,19 +157,23 @@ internal sealed class TrackingSource : IPendingOperationSource
     }
 
     /// <summary>
-    /// The dictionary hook's call. The runtime adds a task when it creates it, adds it again each time it is awaited,
-    /// and removes it when it completes: only an id that is not in the dictionary yet is a creation. Completions are
-    /// noticed lazily (the task is no longer found), so records of completed work are pruned in the background.
+    /// The dictionary hook's call, always inside the runtime's lock on its dictionary, which is also the lock of
+    /// every record (<see cref="RuntimeTaskTracking.Gate"/>). The runtime adds a task when it creates it, adds it
+    /// again each time it is awaited, and removes it when it completes: only an id that is not in the dictionary
+    /// yet is a creation, and an id we own that is found completed is a completion.
+    /// <para>Every task of the process passes here, mostly while the process is still JIT-compiling test code
+    /// (so tiering would leave these methods unoptimized for the whole run): compiled optimized at once.</para>
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OnSighting(int taskId)
     {
         if (_records.ContainsKey(taskId))
         {
             // Work a scope owns: seen again when it is awaited (still pending) and when it is removed (completed
             // by then, since the runtime removes a task after it has set its final state).
-            if (_tracking.Find(taskId) is { IsCompleted: true })
+            if (_tracking.FindLocked(taskId) is { IsCompleted: true })
             {
-                OnCompleted(taskId);
+                OnCompletedLocked(taskId);
             }
 
             return;
@@ -180,13 +184,33 @@ internal sealed class TrackingSource : IPendingOperationSource
             return;
         }
 
-        if (!_tracking.Contains(taskId))
+        if (!_tracking.ContainsLocked(taskId))
         {
-            OnCreated(taskId);
+            OnCreatedLocked(taskId);
         }
     }
 
-    private void OnCreated(int taskId)
+    private void OnCreatedEvent(int taskId)
+    {
+        lock (_tracking.Gate)
+        {
+            if (!_records.ContainsKey(taskId))
+            {
+                OnCreatedLocked(taskId);
+            }
+        }
+    }
+
+    private void OnCompletedEvent(int taskId)
+    {
+        lock (_tracking.Gate)
+        {
+            OnCompletedLocked(taskId);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void OnCreatedLocked(int taskId)
     {
         var scope = LeakScope.RawCurrent;
         var creator = Task.CurrentId;
@@ -203,92 +227,162 @@ internal sealed class TrackingSource : IPendingOperationSource
         }
 
         scope = scope.RegistrationTarget;
+        if (!ReferenceEquals(scope.Source, this))
+        {
+            // A scope of another source (a test's own engine, the heap source): that source keeps its records.
+            return;
+        }
+
         // No file information here: the dictionary hook runs inside the runtime's lock, and reading PDBs is slow.
         // Lines are resolved from the PDB when a report is made.
         var stack = scope.CaptureCreationStacks ? new StackTrace(2, fNeedFileInfo: false) : null;
         var record = new OperationRecord(taskId, scope, Stopwatch.GetTimestamp(), creator, stack);
         _records[taskId] = record;
         scope.Operations[taskId] = record;
-        // ConcurrentDictionary.Count takes every lock: count registrations instead.
-        if (CreationHook == DictionaryHook && Interlocked.Increment(ref scope.RecordedSincePrune) > scope.PruneThreshold)
+        if (CreationHook == DictionaryHook && ++scope.RecordedSincePrune > scope.PruneThreshold)
         {
             SchedulePrune(scope);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void OnCompletedLocked(int taskId)
+    {
+        if (_records.Remove(taskId, out var record))
+        {
+            record.Scope.Operations.Remove(taskId);
         }
     }
 
     /// <summary>Forgets, on a pool thread, the records of a scope's work that has completed.</summary>
     private void SchedulePrune(LeakScope scope)
     {
-        if (Interlocked.Exchange(ref scope.Pruning, 1) != 0)
+        if (scope.Pruning)
         {
             return;
         }
 
+        scope.Pruning = true;
         ThreadPool.UnsafeQueueUserWorkItem(
             static state =>
             {
                 var (source, scope) = state;
-                try
+                lock (source._tracking.Gate)
                 {
-                    foreach (var (id, record) in scope.Operations)
+                    try
                     {
-                        if (source.IsGone(id, record))
-                        {
-                            scope.Operations.TryRemove(id, out _);
-                            source._records.TryRemove(new KeyValuePair<int, OperationRecord>(id, record));
-                        }
+                        source.ForgetGoneLocked(scope);
+                        scope.PruneThreshold = Math.Max(LeakScope.InitialPruneThreshold, scope.Operations.Count * 2);
+                        scope.RecordedSincePrune = 0;
                     }
-
-                    scope.PruneThreshold = Math.Max(LeakScope.InitialPruneThreshold, scope.Operations.Count * 2);
-                    Volatile.Write(ref scope.RecordedSincePrune, 0);
-                }
-                catch (Exception)
-                {
-                    // Pruning is housekeeping: the scope's end prunes too.
-                }
-                finally
-                {
-                    Volatile.Write(ref scope.Pruning, 0);
+                    catch (Exception)
+                    {
+                        // Pruning is housekeeping: the scope's end prunes too.
+                    }
+                    finally
+                    {
+                        scope.Pruning = false;
+                    }
                 }
             },
             (this, scope),
             preferLocal: false);
     }
 
-    private void OnCompleted(int taskId)
+    /// <summary>Drops the records of a scope's work that has completed. Under the lock.</summary>
+    private void ForgetGoneLocked(LeakScope owner)
     {
-        if (_records.TryRemove(taskId, out var record))
+        foreach (var (id, record) in owner.Operations)
         {
-            record.Scope.Operations.TryRemove(taskId, out _);
+            if (IsGoneLocked(id, record))
+            {
+                owner.Operations.Remove(id);
+                _records.Remove(id);
+            }
         }
+    }
+
+    /// <summary>
+    /// The scope's pending work, read under the lock (the runtime's own: held for a dictionary lookup per record,
+    /// nothing more); records of completed work are dropped on the way.
+    /// </summary>
+    private List<(Task Task, OperationRecord Record)> PendingTasks(LeakScope scope)
+    {
+        // Listed before the lock: a scope takes its own lock around task creation, so never the other way round.
+        IEnumerable<LeakScope> owners = scope.HasChildren ? scope.SelfAndUnendedDescendants().ToList() : [scope];
+        var pending = new List<(Task, OperationRecord)>();
+        lock (_tracking.Gate)
+        {
+            foreach (var owner in owners)
+            {
+                foreach (var (id, record) in owner.Operations)
+                {
+                    var task = _tracking.FindLocked(id);
+                    if (task is null || task.IsCompleted)
+                    {
+                        // Completed without being seen (or so young that the runtime has not added it yet: kept).
+                        if (IsGone(task, record.CreatedTimestamp, Stopwatch.GetTimestamp()))
+                        {
+                            owner.Operations.Remove(id);
+                            _records.Remove(id);
+                        }
+
+                        continue;
+                    }
+
+                    pending.Add((task, record));
+                }
+            }
+        }
+
+        return pending;
     }
 
     public long PendingFingerprint(LeakScope scope)
     {
         // Completions are noticed lazily: only work the runtime still records as pending counts.
         long fingerprint = 0;
-        foreach (var owner in scope.SelfAndUnendedDescendants())
+        foreach (var (task, _) in PendingTasks(scope))
         {
-            foreach (var (id, record) in owner.Operations)
-            {
-                if (!IsGone(id, record))
-                {
-                    fingerprint = unchecked((fingerprint * 31) + id + 1);
-                }
-                else
-                {
-                    owner.Operations.TryRemove(id, out _);
-                    _records.TryRemove(new KeyValuePair<int, OperationRecord>(id, record));
-                }
-            }
+            fingerprint = unchecked((fingerprint * 31) + task.Id + 1);
         }
 
         return fingerprint;
     }
 
+    public bool IsOnlyFrameworkWork(LeakScope scope, out int methods)
+    {
+        methods = 0;
+        if (!Volatile.Read(ref _started) || !_tracking.IsAvailable || _eventsUnavailable is not null)
+        {
+            return false;
+        }
+
+        HashSet<object>? code = null;
+        foreach (var (task, _) in PendingTasks(scope))
+        {
+            var (type, key) = TaskInspector.CodeOf(task);
+            if (key is null)
+            {
+                // A promise: never reported on its own.
+                continue;
+            }
+
+            if (type is null || !Ignore.IsFrameworkCode(type))
+            {
+                return false;
+            }
+
+            (code ??= new HashSet<object>()).Add(key);
+        }
+
+        methods = code?.Count ?? 0;
+        return true;
+    }
+
     public IReadOnlyList<PendingOperation> CollectPending(LeakScope scope, ICollection<string> warnings)
     {
-        if (!_started)
+        if (!Volatile.Read(ref _started))
         {
             Start();
         }
@@ -305,29 +399,7 @@ internal sealed class TrackingSource : IPendingOperationSource
             return CollectByExecutionContext(scope, warnings);
         }
 
-        var pending = new List<(Task Task, OperationRecord Record)>();
-        foreach (var owner in scope.SelfAndUnendedDescendants())
-        {
-            foreach (var (id, record) in owner.Operations)
-            {
-                var task = _tracking.Find(id);
-                if (task is null || task.IsCompleted)
-                {
-                    // Completed without an end event (or the event is still on its way): forget it — unless it is
-                    // so young that the runtime may not have added it yet.
-                    if (IsGone(id, record))
-                    {
-                        owner.Operations.TryRemove(id, out _);
-                        _records.TryRemove(new KeyValuePair<int, OperationRecord>(id, record));
-                    }
-
-                    continue;
-                }
-
-                pending.Add((task, record));
-            }
-        }
-
+        var pending = PendingTasks(scope);
         pending.Sort((a, b) => a.Record.CreatedTimestamp.CompareTo(b.Record.CreatedTimestamp));
         var operations = new List<PendingOperation>(pending.Count);
         foreach (var (task, record) in pending)
@@ -340,13 +412,18 @@ internal sealed class TrackingSource : IPendingOperationSource
 
     private string? CreatorOf(OperationRecord record, LeakScope scope)
     {
-        if (record.CreatorTaskId is int creatorId && _records.ContainsKey(creatorId) && _tracking.Find(creatorId) is { } creator)
+        if (record.CreatorTaskId is not int creatorId)
         {
-            var description = TaskInspector.Describe(creator);
-            return $"{description} in test {scope.Name}";
+            return null;
         }
 
-        return null;
+        Task? creator;
+        lock (_tracking.Gate)
+        {
+            creator = _records.ContainsKey(creatorId) ? _tracking.FindLocked(creatorId) : null;
+        }
+
+        return creator is null ? null : $"{TaskInspector.Describe(creator)} in test {scope.Name}";
     }
 
     /// <summary>
