@@ -50,6 +50,18 @@ internal sealed class LeakEngine
         }
     }
 
+    public void OnScopeDone(LeakScope scope)
+    {
+        try
+        {
+            Source.OnScopeDone(scope);
+        }
+        catch (Exception)
+        {
+            // Housekeeping (tracking switched off when idle): never thrown at the test; the next scope switches it on.
+        }
+    }
+
     public ValueTask<LeakReport> EndAsync(LeakScope scope, NoLeaksOptions options, CancellationToken cancellation)
     {
         var warnings = new List<string>();
@@ -119,7 +131,7 @@ internal sealed class LeakEngine
         }
 
         wait = GracePeriod.Start(
-            CheckAgain, Final, e => Failed(scope, action, [], e, wait!.Elapsed), options.GracePeriod, cancellation);
+            CheckAgain, Final, e => Failed(scope, action, [], e, wait!.Elapsed), options.GracePeriod, cancellation, scope.Complete);
         engineObjects.Add(wait.Task);
         return wait.Task;
     }

@@ -26,6 +26,7 @@ public sealed class LeakScope : IDisposable
     private readonly object _gate = new();
     private readonly List<LeakScope> _children = [];
     private int _state;
+    private int _done;
     private LeakReport? _report;
     private TaskCompletionSource<LeakReport>? _ending;
 
@@ -169,11 +170,8 @@ public sealed class LeakScope : IDisposable
             return ending;
         }
 
-        // A plain callback, not ContinueWith: a continuation task would itself be tracked work.
-        var task = ending.AsTask();
-        var awaiter = task.ConfigureAwait(false).GetAwaiter();
-        awaiter.UnsafeOnCompleted(() => Complete(awaiter.GetResult()));
-        return new(task);
+        // The engine completes the scope (Complete) before the report's task completes.
+        return ending;
     }
 
     /// <summary>
@@ -196,6 +194,8 @@ public sealed class LeakScope : IDisposable
         {
             CurrentScope.Value = Parent;
         }
+
+        Done();
     }
 
     /// <summary>This scope and the scopes begun inside it that were never ended (their work rolls up to it).</summary>
@@ -238,7 +238,8 @@ public sealed class LeakScope : IDisposable
         Parent?.RemoveChild(this);
     }
 
-    private void Complete(LeakReport report)
+    /// <summary>Stores the report (the first one wins) and releases what the scope held. Idempotent.</summary>
+    internal void Complete(LeakReport report)
     {
         TaskCompletionSource<LeakReport>? waiting;
         lock (_gate)
@@ -248,6 +249,21 @@ public sealed class LeakScope : IDisposable
         }
 
         waiting?.TrySetResult(_report);
+
+        // Scopes begun inside this one and never ended: their work was reported here, and they are done with it.
+        foreach (var scope in SelfAndUnendedDescendants())
+        {
+            scope.Done();
+        }
+    }
+
+    /// <summary>Tells the source, once, that the scope needs nothing more from it.</summary>
+    private void Done()
+    {
+        if (Interlocked.Exchange(ref _done, 1) == 0)
+        {
+            _engine.OnScopeDone(this);
+        }
     }
 
     private void AddChild(LeakScope child)

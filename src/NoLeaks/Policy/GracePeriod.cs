@@ -41,6 +41,8 @@ internal sealed class GracePeriod
         _cancellation = cancellation;
     }
 
+    private Action<LeakReport>? _beforeResult;
+
     public Task<LeakReport> Task => _result.Task;
 
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_started);
@@ -50,9 +52,10 @@ internal sealed class GracePeriod
         Func<LeakReport> final,
         Func<Exception, LeakReport> failed,
         TimeSpan length,
-        CancellationToken cancellation)
+        CancellationToken cancellation,
+        Action<LeakReport>? beforeResult = null)
     {
-        var wait = new GracePeriod(check, final, failed, length, cancellation);
+        var wait = new GracePeriod(check, final, failed, length, cancellation) { _beforeResult = beforeResult };
         using (ExecutionContext.SuppressFlow())
         {
             wait._timer = new Timer(static state => ((GracePeriod)state!).Tick(), wait, Timeout.Infinite, Timeout.Infinite);
@@ -122,6 +125,16 @@ internal sealed class GracePeriod
         if (Interlocked.Exchange(ref _done, 1) == 0)
         {
             _timer?.Dispose();
+            try
+            {
+                // Whoever awaits the report finds the scope done with it (tracking released, report stored).
+                _beforeResult?.Invoke(report);
+            }
+            catch (Exception)
+            {
+                // Bookkeeping only: the report is what matters.
+            }
+
             _result.TrySetResult(report);
         }
     }
