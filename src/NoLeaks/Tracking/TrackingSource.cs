@@ -111,15 +111,7 @@ internal sealed class TrackingSource : IPendingOperationSource
             else if (_tracking.IsAvailable)
             {
                 CreationHook = "the TplEventSource listener";
-                try
-                {
-                    _listener = new TaskCreationListener(OnCreatedEvent, OnCompletedEvent);
-                    _eventsUnavailable = SelfTest(_listener);
-                }
-                catch (Exception e)
-                {
-                    _eventsUnavailable = $"the task creation hook could not start ({e.GetType().Name}: {e.Message})";
-                }
+                StartListener();
             }
 
             if (CreationHook is not null && _eventsUnavailable is null)
@@ -132,6 +124,21 @@ internal sealed class TrackingSource : IPendingOperationSource
     }
 
     private const string DictionaryHook = "the runtime's active-task dictionary";
+
+    // Apart from Start: compiling Start must not load System.Diagnostics.Tracing when the hook is used.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void StartListener()
+    {
+        try
+        {
+            _listener = new TaskCreationListener(OnCreatedEvent, OnCompletedEvent);
+            _eventsUnavailable = SelfTest(_listener);
+        }
+        catch (Exception e)
+        {
+            _eventsUnavailable = $"the task creation hook could not start ({e.GetType().Name}: {e.Message})";
+        }
+    }
 
     /// <summary>
     /// A record the runtime does not know (yet) is kept this long: the creation event arrives before the runtime adds
