@@ -1,0 +1,3 @@
+using NoLeaks.NUnit;
+
+[assembly: NoTaskLeaks]                     // or on a fixture or a test; [AllowTaskLeaks("why")] opts out
