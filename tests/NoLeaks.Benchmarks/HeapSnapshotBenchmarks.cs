@@ -167,7 +167,7 @@ public class HeapSnapshotBenchmarks
                 .WithStrategy(RunStrategy.Monitoring)
                 .WithLaunchCount(1)
                 .WithWarmupCount(2)
-                .WithIterationCount(15));
+                .WithIterationCount(31));
             AddColumn(StatisticColumn.Median, StatisticColumn.Min, StatisticColumn.Max);
         }
     }
