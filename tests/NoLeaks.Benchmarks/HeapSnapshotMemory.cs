@@ -44,7 +44,7 @@ internal static class HeapSnapshotMemory
 
         for (var i = 0; i < Runs; i++)
         {
-            Measure("in-process snapshot without GC", () => HeapSnapshotBenchmarks.InProcess(heap, forceGc: false));
+            Measure("in-process, no forced GC", () => HeapSnapshotBenchmarks.InProcess(heap, forceGc: false));
         }
 
         try
