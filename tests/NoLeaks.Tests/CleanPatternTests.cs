@@ -21,7 +21,7 @@ public class CleanPatternTests
         var report = await ending;
 
         Scopes.Clean(report);
-        Assert.True(report.Waited > TimeSpan.Zero, "the scope should have waited for the work to finish");
+        Assert.True(report.Waited > TimeSpan.Zero, $"the scope should have waited for the work to finish:\n{report}");
         Assert.True(report.Waited < TimeSpan.FromSeconds(15), $"it waited {report.Waited}, to the end of the grace period");
     }
 

@@ -1,0 +1,238 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
+
+namespace NoLeaks.Heap.Tests;
+
+/// <summary>
+/// The heap source reads runtime internals at offsets ClrMD gives for field names (src/NoLeaks/Heap/RuntimeLayout.cs).
+/// These tests fail loudly when a runtime renames or moves one of them: every name must be found, and every offset
+/// must read, from a live object, the value reflection reads from the same field.
+/// </summary>
+public class RuntimeLayoutTests
+{
+    private const int TestTimeout = 60_000;
+    private const BindingFlags Instance = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+
+    private static readonly int PointerSize = IntPtr.Size;
+
+    private static ProcessHeap Heap => SharedHeap.Get();
+
+    [Fact]
+    public void Task_layout_finds_every_field_it_reads_on_this_runtime()
+    {
+        var layout = Heap.Locked(() => TaskLayout.Read(Heap.Runtime));
+
+        int[] taskFields = [layout.TaskId, layout.StateFlags, layout.ContinuationObject, layout.StateObject, layout.Action, layout.ContingentProperties];
+        Assert.All(taskFields, offset => Assert.True(offset >= PointerSize, $"offset {offset} lies in the method-table pointer"));
+        Assert.Equal(taskFields.Length, taskFields.Distinct().Count());
+        Assert.True(layout.CapturedContext >= PointerSize, $"ContingentProperties.m_capturedContext at {layout.CapturedContext}");
+    }
+
+    [Fact]
+    public void Task_layout_offsets_read_the_fields_of_a_live_task()
+    {
+        var layout = Heap.Locked(() => TaskLayout.Read(Heap.Runtime));
+        using var cancellation = new CancellationTokenSource();
+        var state = new object();
+        Action<object?> action = _ => { };
+
+        // Never started: a delegate task with a state object, contingent properties (a cancelable token) and the
+        // test's ExecutionContext captured in them.
+        var task = new Task(action, state, cancellation.Token);
+        _ = task.Id;
+
+        Assert.Equal(Field<int>(task, "m_taskId"), Read<int>(task, layout.TaskId));
+        Assert.Equal(Field<int>(task, "m_stateFlags"), Read<int>(task, layout.StateFlags));
+        Assert.Same(state, Read<object>(task, layout.StateObject));
+        Assert.Same(action, Read<object>(task, layout.Action));
+        var contingent = Read<object>(task, layout.ContingentProperties);
+        Assert.Same(Field<object>(task, "m_contingentProperties"), contingent);
+        var captured = contingent.GetType().GetField("m_capturedContext", Instance)!.GetValue(contingent);
+        Assert.IsType<ExecutionContext>(captured);
+        Assert.Same(captured, Read<object>(contingent, layout.CapturedContext));
+
+        var promise = new TaskCompletionSource();
+        promise.Task.ContinueWith(_ => { }, TaskScheduler.Default);
+        Assert.Same(Field<object>(promise.Task, "m_continuationObject"), Read<object>(promise.Task, layout.ContinuationObject));
+        promise.SetResult();
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Task_state_flag_constants_match_the_runtime_task_status()
+    {
+        var layout = Heap.Locked(() => TaskLayout.Read(Heap.Runtime));
+        int Flags(Task task) => Read<int>(task, layout.StateFlags);
+
+        var pending = new TaskCompletionSource();
+        Assert.Equal(0, Flags(pending.Task) & ProcessHeap.TaskStateCompletedMask);
+
+        var faulted = Task.FromException(new InvalidOperationException());
+        var canceled = Task.FromCanceled(new CancellationToken(canceled: true));
+        var ranToCompletion = Task.FromResult(1);
+        Assert.All([faulted, canceled, ranToCompletion], task => Assert.NotEqual(0, Flags(task) & ProcessHeap.TaskStateCompletedMask));
+
+        using var release = new ManualResetEventSlim();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = Task.Run(() =>
+        {
+            started.SetResult();
+            release.Wait(TestContext.Current.CancellationToken);
+        });
+        await started.Task;
+        Assert.Equal(TaskStatus.Running, running.Status);
+        Assert.NotEqual(0, Flags(running) & ProcessHeap.TaskStateDelegateInvoked);
+        Assert.Equal(0, Flags(running) & ProcessHeap.TaskStateCompletedMask);
+        release.Set();
+        await running;
+        pending.SetResult();
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Async_method_box_layout_reads_state_awaiter_and_builder_of_a_suspended_method()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var box = WaitAsync(gate.Task);
+        var layout = BoxLayoutOf(box, ProcessHeap.TypeKind.AsyncBox);
+
+        AssertMachineFields(layout, box, gate.Task);
+        gate.SetResult();
+        await box;
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Pooling_box_layout_reads_completion_context_and_continuation_of_a_suspended_method()
+    {
+        var gate = new TaskCompletionSource();
+        var pending = WaitPooledAsync(gate.Task);
+        var box = typeof(ValueTask).GetField("_obj", Instance)!.GetValue(pending)!;
+        var layout = BoxLayoutOf(box, ProcessHeap.TypeKind.PoolingBox);
+
+        AssertMachineFields(layout, box, gate.Task);
+        Assert.True(layout.Context >= PointerSize, "StateMachineBox.Context not found");
+        Assert.True(layout.Completed >= PointerSize, "_valueTaskSource._completed not found");
+        Assert.True(layout.ContinuationState >= PointerSize, "_valueTaskSource._continuationState not found");
+        Assert.Same(box.GetType().GetField("Context", Instance)!.GetValue(box), Read<object>(box, layout.Context));
+        Assert.NotNull(Read<object>(box, layout.Context));
+        Assert.Equal(0, Read<byte>(box, layout.Completed));
+
+        // Continuations run inline: the method has finished when SetResult returns, its result not consumed yet.
+        gate.SetResult();
+        Assert.True(pending.IsCompletedSuccessfully);
+        Assert.Equal(1, Read<byte>(box, layout.Completed));
+        await pending;
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Snapshot_classifies_both_kinds_of_box_and_reads_their_awaiters()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var plain = WaitAsync(gate.Task);
+        var pooled = WaitPooledAsync(gate.Task);
+
+        var snapshot = Heap.Capture();
+
+        Assert.Empty(snapshot.Warnings);
+        var machines = snapshot.Operations.Where(o => o.StateMachineType?.DeclaringType == typeof(RuntimeLayoutTests)).ToList();
+        var box = Assert.Single(machines, o => o.Kind == HeapObjectKind.AsyncBox && o.StateMachineType!.Name.Contains(nameof(WaitAsync), StringComparison.Ordinal));
+        var pooledBox = Assert.Single(machines, o => o.Kind == HeapObjectKind.PoolingBox);
+        Assert.Contains(nameof(WaitPooledAsync), pooledBox.StateMachineType!.Name, StringComparison.Ordinal);
+        Assert.All([box, pooledBox], operation =>
+        {
+            Assert.Equal(0, operation.State);
+            Assert.NotEqual(0UL, operation.Awaited);
+            Assert.NotEqual(0UL, operation.Context);
+        });
+        Assert.Equal(box.Awaited, pooledBox.Awaited); // both wait on the gate's task
+
+        gate.SetResult();
+        await plain;
+        await pooled;
+    }
+
+    [Fact]
+    public void Missing_task_field_is_named_by_the_probe()
+    {
+        var task = Heap.Locked(() => TaskLayout.TypeOf(Heap.Runtime, typeof(Task)));
+
+        var missing = Assert.Throws<MissingFieldException>(() => TaskLayout.Offset(task, "m_renamedByANewRuntime"));
+        Assert.Contains("m_renamedByANewRuntime", missing.Message, StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Heap_whose_layout_probe_fails_makes_the_report_say_why_instead_of_throwing()
+    {
+        // The source's own seam: how it opens the heap. This open runs the real probe for a field this runtime lacks.
+        var source = new HeapSource(() =>
+        {
+            _ = Heap.Locked(() => TaskLayout.Offset(TaskLayout.TypeOf(Heap.Runtime, typeof(Task)), "m_renamedByANewRuntime"));
+            return Heap;
+        });
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var scope = LeakScope.Begin("probe fails", new NoLeaksOptions { Source = LeakSource.Heap, GracePeriod = TimeSpan.Zero }, new LeakEngine(source));
+        _ = WaitAsync(never.Task);
+        var report = await scope.EndAsync(cancellationToken: TestContext.Current.CancellationToken);
+
+        never.SetResult();
+        Assert.Empty(report.Leaks);
+        var warning = Assert.Single(report.Warnings);
+        Assert.Contains("the heap cannot be read in this process", warning, StringComparison.Ordinal);
+        Assert.Contains("MissingFieldException", warning, StringComparison.Ordinal);
+        Assert.Contains("m_renamedByANewRuntime", warning, StringComparison.Ordinal);
+        Assert.Contains(warning, report.ToString(), StringComparison.Ordinal);
+    }
+
+    private static BoxLayout BoxLayoutOf(object box, ProcessHeap.TypeKind kind)
+    {
+        var info = new ProcessHeap.TypeInfo { MethodTable = (ulong)box.GetType().TypeHandle.Value, Type = box.GetType(), Kind = kind };
+        var layout = Heap.Locked(() => BoxLayout.Read(Heap.Runtime, info));
+        Assert.True(layout is not null, $"no StateMachine field on {box.GetType()}");
+        return layout;
+    }
+
+    /// <summary>The compiler's fields, read at the layout's offsets, against reflection on the live state machine.</summary>
+    private static void AssertMachineFields(BoxLayout layout, object box, Task awaited)
+    {
+        Assert.True(layout.StateMachine >= PointerSize, "StateMachine not found");
+        Assert.True(layout.State >= 0, "<>1__state not found");
+        Assert.True(layout.BuilderTask >= 0, "<>t__builder's task not found");
+        var awaiter = Assert.Single(layout.Awaiters);
+        Assert.NotEmpty(awaiter.References);
+        Assert.False(awaiter.IsYield);
+
+        var machineField = box.GetType().GetField("StateMachine", Instance)!;
+        Assert.Equal(!machineField.FieldType.IsValueType, layout.StateMachineIsClass);
+        var machine = machineField.GetValue(box)!;
+        var reflectedState = (int)machine.GetType().GetField("<>1__state", Instance)!.GetValue(machine)!;
+
+        // A Release build's state machine lives inside the box; a Debug build's is an object of its own.
+        var (holder, start) = layout.StateMachineIsClass ? (Read<object>(box, layout.StateMachine), PointerSize) : (box, layout.StateMachine);
+        Assert.Equal(0, reflectedState);
+        Assert.Equal(reflectedState, Read<int>(holder, start + layout.State));
+        Assert.Same(box, Read<object>(holder, start + layout.BuilderTask));
+        Assert.Same(awaited, Read<object>(holder, start + awaiter.References[0]));
+    }
+
+    private static T Field<T>(object target, string name) =>
+        (T)typeof(Task).GetField(name, Instance)!.GetValue(target)!;
+
+    /// <summary>The value at an offset counted from the object's start (its method-table pointer), GC-safe.</summary>
+    private static T Read<T>(object target, int offset) =>
+        Unsafe.As<byte, T>(ref Unsafe.AddByteOffset(ref Unsafe.As<RawObject>(target).Data, offset - PointerSize));
+
+    private static async Task WaitAsync(Task gate)
+    {
+        await gate;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private static async ValueTask WaitPooledAsync(Task gate)
+    {
+        await gate;
+    }
+
+    /// <summary>Any object seen as its data: the first byte after the method-table pointer (RuntimeHelpers.GetRawData's trick).</summary>
+    private sealed class RawObject
+    {
+        public byte Data;
+    }
+}
