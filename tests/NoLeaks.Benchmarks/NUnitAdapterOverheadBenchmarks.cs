@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Reflection;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
@@ -28,21 +26,8 @@ public class NUnitAdapterOverheadBenchmarks
 
     private static int Run(string fixture, string? action = null)
     {
-        var path = typeof(NUnitAdapterOverheadBenchmarks).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-            .Single(attribute => attribute.Key == "Fixture:" + fixture).Value!;
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
-        start.ArgumentList.Add("exec");
-        start.ArgumentList.Add(path);
-        start.Environment.Remove(NoLeaksOptions.ActionEnvironmentVariable);
-        if (action is not null)
-        {
-            start.Environment[NoLeaksOptions.ActionEnvironmentVariable] = action;
-        }
-
-        using var process = Process.Start(start)!;
-        process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return process.ExitCode == 0 ? 0 : throw new InvalidOperationException($"{fixture} exited with {process.ExitCode}");
+        OverheadFixtures.RunSuite(OverheadFixtures.NUnit(fixture), action);
+        return 0;
     }
 
     // Each run is a process of about a second: a few monitored iterations, measured in this process.
@@ -53,8 +38,8 @@ public class NUnitAdapterOverheadBenchmarks
             AddJob(Job.Default
                 .WithStrategy(RunStrategy.Monitoring)
                 .WithLaunchCount(1)
-                .WithWarmupCount(1)
-                .WithIterationCount(9)
+                .WithWarmupCount(2)
+                .WithIterationCount(15)
                 .WithToolchain(InProcessEmitToolchain.Instance));
             AddColumn(StatisticColumn.Median, StatisticColumn.Min, StatisticColumn.Max);
         }

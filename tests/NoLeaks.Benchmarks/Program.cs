@@ -3,6 +3,13 @@ using NoLeaks.Benchmarks;
 
 // dotnet run -c Release --project tests/NoLeaks.Benchmarks -- --filter '*'
 // dotnet run -c Release --project tests/NoLeaks.Benchmarks -- --heap-snapshot-memory   (not a BenchmarkDotNet run)
+// dotnet run -c Release --project tests/NoLeaks.Benchmarks -- --interleaved-overhead [pairs]  (not a BenchmarkDotNet run)
+if (args is ["--interleaved-overhead", ..])
+{
+    InterleavedOverhead.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 25);
+    return;
+}
+
 if (args is ["--heap-snapshot-memory"])
 {
     HeapSnapshotMemory.Run();
