@@ -7,18 +7,27 @@ namespace NoLeaks.Benchmarks;
 /// with <c>[assembly: NoTaskLeaks]</c> run alternately, N pairs; the figure is the median of the pairs' relative
 /// differences (each pair ran back to back). BenchmarkDotNet runs every iteration of one case before the next case,
 /// so on a shared machine whose speed drifts by ±10 % over minutes its medians cannot resolve a 3 % budget.
-/// dotnet run -c Release --project tests/NoLeaks.Benchmarks -- --interleaved-overhead [pairs, default 25]
+/// dotnet run -c Release --project tests/NoLeaks.Benchmarks -- --interleaved-overhead [pairs, default 25] [nunit|v2|v3]
 /// </summary>
 internal static class InterleavedOverhead
 {
-    public static void Run(int pairs)
+    public static void Run(int pairs, string? only = null)
     {
-        var suites = new (string Name, string Without, string With)[]
+        var suites = new List<(string Name, string Without, string With)>();
+        if (only is null or "nunit")
         {
-            ("NUnit 4", OverheadFixtures.NUnit("NUnitOverheadUnchecked"), OverheadFixtures.NUnit("NUnitOverheadChecked")),
-            ("xunit v2", OverheadFixtures.BuildXunit("XunitV2Overhead", "Registered"), OverheadFixtures.BuildXunit("XunitV2Overhead", "Checked")),
-            ("xunit v3", OverheadFixtures.BuildXunit("XunitV3Overhead", "Registered"), OverheadFixtures.BuildXunit("XunitV3Overhead", "Checked")),
-        };
+            suites.Add(("NUnit 4", OverheadFixtures.NUnit("NUnitOverheadUnchecked"), OverheadFixtures.NUnit("NUnitOverheadChecked")));
+        }
+
+        if (only is null or "v2")
+        {
+            suites.Add(("xunit v2", OverheadFixtures.BuildXunit("XunitV2Overhead", "Registered"), OverheadFixtures.BuildXunit("XunitV2Overhead", "Checked")));
+        }
+
+        if (only is null or "v3")
+        {
+            suites.Add(("xunit v3", OverheadFixtures.BuildXunit("XunitV3Overhead", "Registered"), OverheadFixtures.BuildXunit("XunitV3Overhead", "Checked")));
+        }
 
         Console.WriteLine($"{pairs} interleaved pairs per suite; 2,000 clean tests; without the attribute → [assembly: NoTaskLeaks]");
         Console.WriteLine("| suite | wall without | wall with | wall added (median of pairs) | CPU without | CPU with | CPU added |");
