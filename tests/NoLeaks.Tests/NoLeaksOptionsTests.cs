@@ -73,4 +73,24 @@ public class NoLeaksOptionsTests
             NoLeaksOptions.RereadEnvironment();
         }
     }
+
+    [Fact]
+    public void The_environment_variable_is_read_once_per_process()
+    {
+        Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, "warn");
+        NoLeaksOptions.RereadEnvironment();
+        try
+        {
+            var options = new NoLeaksOptions();
+            Assert.Equal(LeakAction.Warn, options.EffectiveAction);
+
+            Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, "off");
+            Assert.Equal(LeakAction.Warn, options.EffectiveAction);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, null);
+            NoLeaksOptions.RereadEnvironment();
+        }
+    }
 }
