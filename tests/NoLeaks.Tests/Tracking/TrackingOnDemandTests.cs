@@ -73,6 +73,7 @@ public class TrackingOnDemandTests
     {
         // Tasks that complete while tracking is off stay in the runtime's dictionary (the runtime only removes them
         // while tracking is on); the end of a later scope sweeps them out, with their records.
+        Assert.True(RuntimeTaskTracking.Users == 0, "a scope of another test is still open: tracking cannot go off");
         var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var leaked = new List<Task>();
         var scope = LeakScope.Begin("leaks 1,000", Scopes.Options(TimeSpan.Zero));
