@@ -50,18 +50,6 @@ internal sealed class LeakEngine
         }
     }
 
-    public void OnScopeDone(LeakScope scope)
-    {
-        try
-        {
-            Source.OnScopeDone(scope);
-        }
-        catch (Exception)
-        {
-            // Housekeeping (tracking switched off when idle): never thrown at the test; the next scope switches it on.
-        }
-    }
-
     public ValueTask<LeakReport> EndAsync(LeakScope scope, NoLeaksOptions options, CancellationToken cancellation)
     {
         var warnings = new List<string>();

@@ -26,7 +26,6 @@ public sealed class LeakScope : IDisposable
     private readonly object _gate = new();
     private readonly List<LeakScope> _children = [];
     private int _state;
-    private int _done;
     private LeakReport? _report;
     private TaskCompletionSource<LeakReport>? _ending;
 
@@ -194,8 +193,6 @@ public sealed class LeakScope : IDisposable
         {
             CurrentScope.Value = Parent;
         }
-
-        Done();
     }
 
     /// <summary>This scope and the scopes begun inside it that were never ended (their work rolls up to it).</summary>
@@ -249,21 +246,6 @@ public sealed class LeakScope : IDisposable
         }
 
         waiting?.TrySetResult(_report);
-
-        // Scopes begun inside this one and never ended: their work was reported here, and they are done with it.
-        foreach (var scope in SelfAndUnendedDescendants())
-        {
-            scope.Done();
-        }
-    }
-
-    /// <summary>Tells the source, once, that the scope needs nothing more from it.</summary>
-    private void Done()
-    {
-        if (Interlocked.Exchange(ref _done, 1) == 0)
-        {
-            _engine.OnScopeDone(this);
-        }
     }
 
     private void AddChild(LeakScope child)

@@ -11,10 +11,7 @@ public class ScopeBenchmarks
     private readonly List<Task> _unrelated = [];
     private LeakScope? _otherTest;
 
-    /// <summary>
-    /// Pending async methods of another test that runs in parallel (its scope stays open, so the runtime tracks them
-    /// and tracking stays on while the measured scopes begin and end). 0: no other test, tracking goes on and off.
-    /// </summary>
+    /// <summary>Pending async methods of another test that runs in parallel (its scope stays open).</summary>
     [Params(0, 1_000)]
     public int UnrelatedPendingTasks { get; set; }
 

@@ -15,13 +15,6 @@ internal interface IPendingOperationSource
     /// <summary>Called when a scope begins, on the thread that begins it.</summary>
     void OnScopeBegun(LeakScope scope);
 
-    /// <summary>
-    /// Called once when the scope is done: its report is complete (after the grace period), or it was disposed.
-    /// </summary>
-    void OnScopeDone(LeakScope scope)
-    {
-    }
-
     /// <summary>The operations the scope (and its never-ended child scopes) own that are still pending.</summary>
     IReadOnlyList<PendingOperation> CollectPending(LeakScope scope, ICollection<string> warnings);
 

@@ -93,13 +93,9 @@ internal sealed class RuntimeTaskTracking
                 }
             }
 
-            lock (SwitchGate)
+            if (!(bool)_enabledField.GetValue(null)!)
             {
-                if (!(bool)_enabledField.GetValue(null)!)
-                {
-                    _enabledField.SetValue(null, true);
-                    s_switchedOnByNoLeaks = true;
-                }
+                _enabledField.SetValue(null, true);
             }
 
             return true;
@@ -119,112 +115,6 @@ internal sealed class RuntimeTaskTracking
     public object Gate => HookInstalled && ActiveTasks() is { } active ? active : _privateGate;
 
     private readonly object _privateGate = new();
-
-    // The runtime has one switch for the whole process, whichever instance flips it: the scopes that need it are
-    // counted process-wide.
-    private static readonly object SwitchGate = new();
-    private static int s_users;
-    private static bool s_switchedOnByNoLeaks;
-    private static FieldInfo? s_onDemandSwitch;
-
-    /// <summary>
-    /// From now on the runtime's tracking is on only while some scope needs it (<see cref="Need"/> ..
-    /// <see cref="Release"/>). With tracking on, the runtime records every task in a dictionary under one lock and
-    /// wraps every await's continuation (measured: +3 % on a 2,000-test xunit v3 run): between tests nothing needs
-    /// it. Does nothing when something else (a debugger) had switched tracking on before NoLeaks did.
-    /// </summary>
-    public void SwitchOnDemand()
-    {
-        lock (SwitchGate)
-        {
-            if (_enabledField is null || !s_switchedOnByNoLeaks || s_onDemandSwitch is not null)
-            {
-                return;
-            }
-
-            s_onDemandSwitch = _enabledField;
-            if (s_users == 0)
-            {
-                _enabledField.SetValue(null, false);
-            }
-        }
-    }
-
-    /// <summary>How many scopes need tracking on right now (tests).</summary>
-    internal static int Users => Volatile.Read(ref s_users);
-
-    /// <summary>Whether the runtime's tracking goes off when no scope needs it.</summary>
-    public static bool IsOnDemand => Volatile.Read(ref s_onDemandSwitch) is not null;
-
-    /// <summary>A scope begins: tracking must be on until it is released.</summary>
-    public static void Need()
-    {
-        lock (SwitchGate)
-        {
-            if (++s_users == 1 && s_onDemandSwitch is { } onDemand)
-            {
-                onDemand.SetValue(null, true);
-            }
-        }
-    }
-
-    /// <summary>A scope is done. True when that switched tracking off (no scope needs it any more).</summary>
-    public static bool Release()
-    {
-        lock (SwitchGate)
-        {
-            if (--s_users == 0 && s_onDemandSwitch is { } onDemand)
-            {
-                onDemand.SetValue(null, false);
-                return true;
-            }
-
-            return false;
-        }
-    }
-
-    private int _sweepAt = MinimumSweep;
-    private const int MinimumSweep = 256;
-
-    /// <summary>Lets the next <see cref="RemoveCompletedLocked"/> sweep from the minimum size on (tests).</summary>
-    internal void SweepSoon() => _sweepAt = MinimumSweep;
-
-    /// <summary>
-    /// While tracking is off the runtime does not remove the tasks that complete: this removes them and reports each
-    /// removed id. It sweeps only when the dictionary has doubled since the last sweep (at least 256 entries), so the
-    /// cost per scope stays constant and the completed tasks kept are at most twice the most ever pending.
-    /// The caller holds <see cref="Gate"/>.
-    /// </summary>
-    public void RemoveCompletedLocked(Action<int> removed)
-    {
-        var active = ActiveTasks();
-        if (active is null)
-        {
-            return;
-        }
-
-        using (ActiveTasksHook.Lookup())
-        {
-            lock (active)
-            {
-                if (active.Count < _sweepAt)
-                {
-                    return;
-                }
-
-                foreach (var (id, task) in active)
-                {
-                    if (task.IsCompleted)
-                    {
-                        active.Remove(id);
-                        removed(id);
-                    }
-                }
-
-                _sweepAt = Math.Max(MinimumSweep, active.Count * 2);
-            }
-        }
-    }
 
     /// <summary>
     /// <see cref="Find"/> for a caller that holds <see cref="Gate"/>: with the hook, that is the runtime's lock, so no

@@ -45,22 +45,7 @@ internal sealed class TrackingSource : IPendingOperationSource
         _tracking = tracking;
         _useCreationEvents = useCreationEvents;
         _useHook = useHook ?? Environment.GetEnvironmentVariable(DictionaryHookVariable) != "0";
-        _onRemoved = OnCompletedLocked;
     }
-
-    private readonly Action<int> _onRemoved;
-
-    /// <summary>Whether an operation has a record (tests).</summary>
-    internal bool HasRecord(int taskId)
-    {
-        lock (_tracking.Gate)
-        {
-            return _records.ContainsKey(taskId);
-        }
-    }
-
-    /// <summary>The runtime's tracking this source reads (tests).</summary>
-    internal RuntimeTaskTracking Tracking => _tracking;
 
     public string Name => "runtime task tracking";
 
@@ -71,22 +56,9 @@ internal sealed class TrackingSource : IPendingOperationSource
 
     public void OnScopeBegun(LeakScope scope)
     {
-        RuntimeTaskTracking.Need();
         if (!Volatile.Read(ref _started))
         {
             Start();
-        }
-    }
-
-    public void OnScopeDone(LeakScope scope)
-    {
-        if (RuntimeTaskTracking.Release() && _tracking.IsAvailable)
-        {
-            // Tasks that complete while tracking is off stay in the runtime's dictionary, and their records here.
-            lock (_tracking.Gate)
-            {
-                _tracking.RemoveCompletedLocked(_onRemoved);
-            }
         }
     }
 
@@ -112,11 +84,6 @@ internal sealed class TrackingSource : IPendingOperationSource
             {
                 CreationHook = "the TplEventSource listener";
                 StartListener();
-            }
-
-            if (CreationHook is not null && _eventsUnavailable is null)
-            {
-                _tracking.SwitchOnDemand();
             }
 
             Volatile.Write(ref _started, true);

@@ -39,10 +39,7 @@ public class RuntimeTaskTrackingTests
         Assert.Single(report.Leaks);
         never.SetResult();
         await pending;
-
-        // No longer pending. The runtime removes it only if tracking is still on when it completes; tracking is on only
-        // while some scope is open (another test's, here, or none), and what stays behind is swept later.
-        Assert.True(tracking.Find(pending.Id) is null or { IsCompleted: true });
+        Assert.Null(tracking.Find(pending.Id));
     }
 
     [Fact(Timeout = 10_000)]
