@@ -1,8 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Engines;
-using BenchmarkDotNet.Jobs;
 using Microsoft.Diagnostics.Runtime;
 using NoLeaks.Heap;
 
@@ -160,16 +157,5 @@ public class HeapSnapshotBenchmarks
     private sealed record Node(int Value, object? Next);
 
     // One snapshot per iteration: the dump route takes seconds, and a snapshot is not a nanosecond operation.
-    private sealed class Config : ManualConfig
-    {
-        public Config()
-        {
-            AddJob(Job.Default
-                .WithStrategy(RunStrategy.Monitoring)
-                .WithLaunchCount(1)
-                .WithWarmupCount(2)
-                .WithIterationCount(31));
-            AddColumn(StatisticColumn.Median, StatisticColumn.Min, StatisticColumn.Max);
-        }
-    }
+    private sealed class Config() : MonitoringConfig(iterations: 31, inProcess: false);
 }

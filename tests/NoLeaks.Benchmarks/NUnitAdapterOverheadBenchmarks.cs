@@ -1,9 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Engines;
-using BenchmarkDotNet.Jobs;
-using BenchmarkDotNet.Toolchains.InProcess.Emit;
 
 namespace NoLeaks.Benchmarks;
 
@@ -31,17 +27,5 @@ public class NUnitAdapterOverheadBenchmarks
     }
 
     // Each run is a process of about a second: a few monitored iterations, measured in this process.
-    private sealed class Config : ManualConfig
-    {
-        public Config()
-        {
-            AddJob(Job.Default
-                .WithStrategy(RunStrategy.Monitoring)
-                .WithLaunchCount(1)
-                .WithWarmupCount(2)
-                .WithIterationCount(15)
-                .WithToolchain(InProcessEmitToolchain.Instance));
-            AddColumn(StatisticColumn.Median, StatisticColumn.Min, StatisticColumn.Max);
-        }
-    }
+    private sealed class Config() : MonitoringConfig(iterations: 15, inProcess: true);
 }
