@@ -21,6 +21,26 @@ public class AbandonedMethodTests
         Assert.Equal(SourceLine.Of("abandoned-await"), leak.AwaitSite!.Line);
     }
 
+    [Fact(Timeout = 30_000)]
+    public async Task Work_an_ended_scope_left_behind_and_collected_later_is_not_the_next_scopes()
+    {
+        // The first scope leaks a method awaiting a completion source that only this holder keeps alive.
+        var holder = new StrongBox<TaskCompletionSource?>(new TaskCompletionSource());
+        var first = await Scopes.CheckAsync("leaves it behind", async () => StartWaiting(holder.Value!.Task));
+        Assert.Contains(first.Leaks, l => l.Method == "AbandonedMethodTests.WaitsAsync" && l.Kind == LeakKind.AsyncMethod);
+
+        // While the second scope is the only one open, the first one's method becomes garbage and is collected.
+        var second = await Scopes.CheckAsync("open when it is collected", async () => holder.Value = null);
+
+        Assert.DoesNotContain(second.Leaks, l => l.Method == "AbandonedMethodTests.WaitsAsync");
+        Assert.True(second.IsClean, second.ToString());
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void StartWaiting(Task task) => _ = WaitsAsync(task);
+
+    private static async Task WaitsAsync(Task task) => await task;
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void StartAndDrop() => _ = HoldsLockAsync(new TaskCompletionSource().Task);
 

@@ -12,8 +12,9 @@ namespace NoLeaks.Heap.Tests;
 [CollectionDefinition(nameof(SnapshotUnderChurnTests), DisableParallelization = true)]
 public class SnapshotUnderChurnTests
 {
-    // Each scope takes one full snapshot when it begins and one when it ends (HeapSource.OnScopeBegun, CollectPending).
-    private const int Scopes = 500;
+    // Each scope takes one snapshot when it begins and at least two when it ends (HeapSource.OnScopeBegun, then
+    // CollectPending reads until two snapshots agree), each with the scope's own forced GCs: 1,000 snapshots or more.
+    private const int Scopes = 340;
     private const int Churners = 2;
 
     [Fact(Timeout = 300_000)]
@@ -31,6 +32,7 @@ public class SnapshotUnderChurnTests
         }
 
         var warnings = new List<string>();
+        var capturesBefore = NoLeaks.Heap.SharedHeap.Get().Captures;
         var watch = Stopwatch.StartNew();
         try
         {
@@ -55,11 +57,14 @@ public class SnapshotUnderChurnTests
         }
 
         watch.Stop();
+        var snapshots = NoLeaks.Heap.SharedHeap.Get().Captures - capturesBefore;
         Assert.All(churn, c => Assert.Null(c.Failure));
         var tasks = churn.Sum(c => c.TasksCompleted);
         TestContext.Current.TestOutputHelper?.WriteLine(
-            $"{Scopes} scopes ({2 * Scopes} snapshots) in {watch.Elapsed.TotalSeconds:0.0} s, {tasks:N0} tasks completed by the churn, " +
+            $"{Scopes} scopes ({snapshots:N0} snapshots) in {watch.Elapsed.TotalSeconds:0.0} s, {tasks:N0} tasks completed by the churn, " +
             $"{warnings.Count} warnings{(warnings.Count > 0 ? ": " + string.Join(" | ", warnings.Distinct()) : "")}");
+
+        Assert.True(snapshots >= 1_000, $"only {snapshots} snapshots were taken");
 
         // The churn really ran alongside (not only before or after) the snapshots.
         Assert.All(churn, c => Assert.True(c.TasksCompleted > Scopes, $"a churn thread completed only {c.TasksCompleted} tasks"));

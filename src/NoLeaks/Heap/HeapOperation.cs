@@ -49,8 +49,19 @@ internal sealed class HeapOperation
     /// <summary>True when the only awaiter in use is a <c>Task.Yield()</c> awaiter.</summary>
     public bool AwaitsYield { get; init; }
 
-    /// <summary>The operations that continue when this one completes (boxes, tasks).</summary>
-    public IReadOnlyList<ulong> Continuations { get; init; } = [];
+    /// <summary>
+    /// The operations that continue when this one completes (boxes, tasks). Read on first use, from the snapshot's
+    /// heap: following wrappers costs ClrMD calls, and most pending objects of a snapshot are nobody's concern.
+    /// </summary>
+    public IReadOnlyList<ulong> Continuations => _continuations ??= ContinuationObject == 0 || ReadContinuations is null ? [] : ReadContinuations(ContinuationObject);
+
+    private ulong[]? _continuations;
+
+    /// <summary>The raw continuation field (<c>m_continuationObject</c>, or a pooling box's continuation state), or 0.</summary>
+    public ulong ContinuationObject { get; init; }
+
+    /// <summary>Reads <see cref="Continuations"/> from <see cref="ContinuationObject"/>.</summary>
+    public Func<ulong, ulong[]>? ReadContinuations { get; init; }
 
     /// <summary>The captured ExecutionContext, or 0.</summary>
     public ulong Context { get; init; }

@@ -1,3 +1,4 @@
+using System.Reflection;
 using NoLeaks.Analysis;
 
 namespace NoLeaks.Heap;
@@ -68,6 +69,42 @@ internal static class HeapReading
 
             return result;
         }
+
+    /// <summary>
+    /// True when two readings of a scope's work found the same operations in the same states: the same kinds of work,
+    /// running the same code, suspended at the same awaits on the same kinds of things. Compared without addresses, so
+    /// a GC between the readings does not matter.
+    /// </summary>
+    public static bool SameWork(List<PendingOperation> first, List<PendingOperation> second)
+    {
+        if (first.Count != second.Count)
+        {
+            return false;
+        }
+
+        var counts = new Dictionary<(OperationKind, Type?, MethodBase?, int, string), int>(first.Count);
+        foreach (var operation in first)
+        {
+            var signature = Signature(operation);
+            counts[signature] = counts.GetValueOrDefault(signature) + 1;
+        }
+
+        foreach (var operation in second)
+        {
+            var signature = Signature(operation);
+            if (!counts.TryGetValue(signature, out var count) || count == 0)
+            {
+                return false;
+            }
+
+            counts[signature] = count - 1;
+        }
+
+        return true;
+    }
+
+    private static (OperationKind Kind, Type? StateMachine, MethodBase? Delegate, int State, string WaitingOn) Signature(PendingOperation operation) =>
+        (operation.Kind, operation.StateMachineType, operation.DelegateMethod, operation.State, operation.WaitingOn);
 
     /// <summary>ClrMD throws on objects that changed while read (torn): that reading counts as unknown, not as a failure.</summary>
     private static T Safely<T>(Func<T> read, T fallback)

@@ -18,10 +18,17 @@ internal sealed class HeapSource : IPendingOperationSource
 {
     private static readonly TimeSpan ReuseWindow = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>The most snapshots a check takes waiting for two in a row to agree on the scope's work.</summary>
+    internal const int MaxCaptures = 7;
+
+    /// <summary>How many snapshots in a row may be spoiled by a GC before a check gives up with a warning.</summary>
+    private const int MaxUnreadable = 5;
+
     private readonly Func<ProcessHeap> _open;
     private readonly object _gate = new();
     private readonly ConditionalWeakTable<LeakScope, ScopeState> _scopes = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<LeakScope, long> _openScopes = new();
+    // Heap scopes that are open or ended recently, with when they began and last checked.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<LeakScope, ScopeLife> _lives = new();
     private ProcessHeap? _heap;
     private string? _unavailable;
     private bool _opened;
@@ -48,9 +55,14 @@ internal sealed class HeapSource : IPendingOperationSource
         // Before the scope's code runs: boxes created from now on are finalizable, so abandoned ones are noticed.
         _abandoned ??= AbandonedMethodListener.Start();
         var state = _scopes.GetValue(scope, _ => new ScopeState());
-        foreach (var ended in _openScopes.Keys.Where(s => s.IsEnded))
+        var now = Stopwatch.GetTimestamp();
+        foreach (var (other, life) in _lives)
         {
-            _openScopes.TryRemove(ended, out _);
+            // Kept a while after they end: an abandoned method found later may be theirs (see Claims).
+            if (other.IsEnded && Stopwatch.GetElapsedTime(life.LastChecked, now) > KeepEndedScopes)
+            {
+                _lives.TryRemove(other, out _);
+            }
         }
 
         if (Open() is not { } heap)
@@ -60,10 +72,47 @@ internal sealed class HeapSource : IPendingOperationSource
 
         // Garbage left by earlier code is finalized now, so that its abandoned methods are not this scope's.
         heap.CollectGarbage();
-        state.Began = Stopwatch.GetTimestamp();
+        state.Began = state.Life.Began = Stopwatch.GetTimestamp();
         var snapshot = heap.Capture();
         state.PendingAtBegin = snapshot.Operations.Count;
-        _openScopes[scope] = state.Began;
+        foreach (var operation in snapshot.Operations)
+        {
+            if (operation.StateMachineType is { } type)
+            {
+                state.MethodsPendingAtBegin.Add(type);
+            }
+        }
+
+        _lives[scope] = state.Life;
+    }
+
+    private static readonly TimeSpan KeepEndedScopes = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// Whether an abandoned method (the runtime's event names its state machine, never its owner) is this scope's.
+    /// Claimed only when nothing else can have made it: the event came after the scope began; no other heap scope
+    /// was open at any moment between the scope's beginning and the event (work of a scope that overlapped could be
+    /// that scope's); and no method of its type was pending anywhere when the scope began (work left behind by code
+    /// that ran earlier — an ended scope's leak, collected later — is not this scope's). When in doubt nobody claims
+    /// it: a missed report, never a report in the wrong test.
+    /// </summary>
+    private bool Claims(LeakScope scope, ScopeState state, AbandonedMethod method)
+    {
+        if (state.Began == 0 || method.Timestamp < state.Began
+            || (method.StateMachineType is { } type && state.MethodsPendingAtBegin.Contains(type)))
+        {
+            return false;
+        }
+
+        foreach (var (other, life) in _lives)
+        {
+            if (other != scope && life.Began != 0 && life.Began <= method.Timestamp && !(other.IsEnded && life.LastChecked < state.Began))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     public IReadOnlyList<PendingOperation> CollectPending(LeakScope scope, ICollection<string> warnings)
@@ -101,9 +150,6 @@ internal sealed class HeapSource : IPendingOperationSource
         }
     }
 
-    /// <summary>The last snapshot a scope's check read (retention paths reuse it while its addresses are valid).</summary>
-    internal HeapSnapshot? LastSnapshotOf(LeakScope scope) => _scopes.TryGetValue(scope, out var state) ? state.Last?.Snapshot : null;
-
     private ProcessHeap? Open()
     {
         lock (_gate)
@@ -131,44 +177,63 @@ internal sealed class HeapSource : IPendingOperationSource
         var operations = new List<PendingOperation>();
         if (Open() is not { } heap)
         {
-            return new Collected(Stopwatch.GetTimestamp(), operations, warnings, null);
+            return new Collected(Stopwatch.GetTimestamp(), operations, warnings);
         }
 
         // Finalizers first: an unfinished method collected since the scope began raises its event now.
         heap.CollectGarbage();
         if (_abandoned is { } abandoned)
         {
-            state.Abandoned.AddRange(abandoned.Claim(method =>
-                state.Began != 0 && method.Timestamp >= state.Began
-                && !_openScopes.Any(other => other.Key != scope && other.Value <= method.Timestamp && !EndedBefore(other.Key, method.Timestamp))));
+            state.Abandoned.AddRange(abandoned.Claim(method => Claims(scope, state, method)));
             if (abandoned.UnavailableReason is { } reason && state.Began != 0)
             {
                 warnings.Add(reason);
             }
         }
 
+        // Read until two snapshots in a row agree on the scope's work (a double collect): a single walk can miss work
+        // that moves to a new object while the heap is read (ProcessHeap.Capture). Each reading is valid on its own
+        // (no GC moved objects while it was read); a GC between two readings does not matter, since they are compared
+        // by what the work is and where it waits, not by address.
         HeapSnapshot? snapshot = null;
-        for (var attempt = 0; attempt < 3; attempt++)
+        List<PendingOperation>? previous = null;
+        var unreadable = 0;
+        for (var capture = 0; capture < MaxCaptures && unreadable < MaxUnreadable; capture++)
         {
-            (snapshot, var read) = heap.Capture(forceGc: true, s => HeapReading.ToPendingOperations(heap, s, scope, state.Began));
-            if (snapshot.Warnings.Count > 0)
+            // Each with a full GC of its own: started after one, the no-GC region is rarely lost; started on a busy
+            // process's full young generation, it was lost in two readings of three (the churn test).
+            var (taken, read) = heap.Capture(forceGc: true, s => HeapReading.ToPendingOperations(heap, s, scope, state.Began));
+            if (taken.Warnings.Count > 0)
             {
+                snapshot = taken;
                 break;
             }
 
-            if (read is not null)
+            if (read is null)
             {
-                operations.AddRange(read);
-                break;
+                // A GC moved objects while the snapshot was read: addresses are stale, read again.
+                unreadable++;
+                continue;
             }
 
-            // A GC moved objects while the snapshot was read: addresses are stale, read again.
-            snapshot = null;
+            snapshot = taken;
+            var settled = previous is not null && HeapReading.SameWork(previous, read);
+            previous = read;
+            if (settled)
+            {
+                break;
+            }
+        }
+
+        if (previous is not null && snapshot is { Warnings.Count: 0 })
+        {
+            // Work that never settles (a loop that keeps suspending and resuming) is reported from the last reading.
+            operations.AddRange(previous);
         }
 
         if (snapshot is null)
         {
-            warnings.Add("the heap kept changing while it was read (a GC ran during three snapshots in a row); nothing is reported for this check.");
+            warnings.Add($"the heap kept changing while it was read (a GC ran during {MaxUnreadable} snapshots in a row); nothing is reported for this check.");
         }
         else if (snapshot.Warnings.Count > 0)
         {
@@ -181,20 +246,34 @@ internal sealed class HeapSource : IPendingOperationSource
             operations.Add(method.ToPendingOperation(scope.Name));
         }
 
-        return new Collected(Stopwatch.GetTimestamp(), operations, warnings, snapshot);
+        var checkedAt = Stopwatch.GetTimestamp();
+        state.Life.LastChecked = checkedAt;
+        return new Collected(checkedAt, operations, warnings);
     }
 
-    /// <summary>A scope that has ended was open until at least its last check; an open one until now.</summary>
-    private bool EndedBefore(LeakScope other, long timestamp) =>
-        other.IsEnded && _scopes.TryGetValue(other, out var state) && state.Last is { } last && last.Taken < timestamp;
+    private sealed record Collected(long Taken, List<PendingOperation> Operations, List<string> Warnings);
 
-    private sealed record Collected(long Taken, List<PendingOperation> Operations, List<string> Warnings, HeapSnapshot? Snapshot);
+    /// <summary>
+    /// When a heap scope began and when it was last checked (a scope's end is its last check), kept a while after it
+    /// ended to decide whose an abandoned method can be: small, so that ended scopes' snapshots are not kept with it.
+    /// </summary>
+    private sealed class ScopeLife
+    {
+        public long Began { get; set; }
+
+        public long LastChecked { get; set; }
+    }
 
     private sealed class ScopeState
     {
         public long Began { get; set; }
 
         public int PendingAtBegin { get; set; }
+
+        /// <summary>The state-machine types of every method pending in the process when the scope began.</summary>
+        public HashSet<Type> MethodsPendingAtBegin { get; } = [];
+
+        public ScopeLife Life { get; } = new();
 
         public Collected? Last { get; set; }
 

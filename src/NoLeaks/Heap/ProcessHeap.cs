@@ -42,15 +42,20 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     private ClrRuntime _runtime = null!;
     private IDataReader _reader = null!;
     private MemoryRange[] _allocationContexts = [];
+    private readonly Func<ulong, ulong[]> _readContinuations;
     private TaskLayout _layout = null!;
 
     private ProcessHeap(bool snapshotPerCapture)
     {
+        _readContinuations = ContinuationsOf;
         _snapshotPerCapture = snapshotPerCapture;
         _dacPath = Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(),
             OperatingSystem.IsWindows() ? "mscordaccore.dll" : OperatingSystem.IsMacOS() ? "libmscordaccore.dylib" : "libmscordaccore.so");
         Attach();
     }
+
+    /// <summary>How many snapshots this heap has taken (tests count them).</summary>
+    internal long Captures { get; private set; }
 
     /// <summary>Why a heap cannot be read in this process, or null.</summary>
     public static string? PlatformUnavailableReason =>
@@ -113,14 +118,24 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     /// Takes a snapshot and runs <paramref name="read"/> on it while its addresses are valid: no GC may run in
     /// between (a no-GC region covers the walk and the read, other snapshots wait for the lock). Result null: a GC
     /// ran anyway (another thread allocated more than the region allows, or called GC.Collect) — read again.
+    /// <para>
+    /// A walk is not atomic: other threads run while it reads, so work that moves from one object to a new one
+    /// during the walk can be missed by it (a <c>Task.Run</c> delegate that completes after creating its async
+    /// lambda's box where the walk had already passed). <see cref="HeapSource"/> therefore reads until two snapshots
+    /// agree.
+    /// </para>
     /// </summary>
-    public (HeapSnapshot Snapshot, T? Result) Capture<T>(bool forceGc, Func<HeapSnapshot, T>? read)
+    /// <param name="forceGc">Whether to run a full blocking GC first (without it, dead objects are read too).</param>
+    /// <param name="read">What to read while the snapshot's addresses are valid.</param>
+    /// <param name="regionBytes">What the whole process may allocate while <paramref name="read"/> runs without a GC
+    /// ending the no-GC region: a long read (the retention search) asks for more.</param>
+    public (HeapSnapshot Snapshot, T? Result) Capture<T>(bool forceGc, Func<HeapSnapshot, T>? read, long regionBytes = DefaultRegionBytes)
         where T : class
     {
         lock (_gate)
         {
+            Captures++;
             var watch = Stopwatch.StartNew();
-            var warnings = new List<string>();
             var noGcRegion = false;
             try
             {
@@ -129,42 +144,15 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
                     GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
                 }
 
-                noGcRegion = TryStartNoGcRegion();
+                noGcRegion = TryStartNoGcRegion(regionBytes);
                 var gcCount = GC.CollectionCount(0);
-                Refresh();
-                var candidates = new List<(ulong Address, TypeInfo Info)>(1024);
-                var (objects, torn) = Walk(candidates);
-                var operations = new List<HeapOperation>(candidates.Count);
-                foreach (var (address, info) in candidates)
-                {
-                    try
-                    {
-                        if (ReadOperation(address, info) is { } operation)
-                        {
-                            operations.Add(operation);
-                        }
-                    }
-                    catch (Exception)
-                    {
-                        // A torn object (moved or half-written while read): skipped, counted.
-                        torn++;
-                    }
-                }
-
-                if (objects == 0)
-                {
-                    warnings.Add("the heap snapshot read no objects (process memory could not be read)");
-                    operations.Clear();
-                }
-
-                var snapshot = new HeapSnapshot(operations, warnings, objects, torn, watch.Elapsed) { GcCount = gcCount };
-                var result = read is not null && warnings.Count == 0 ? read(snapshot) : null;
+                var snapshot = Snap(watch, gcCount);
+                var result = read is not null && snapshot.Warnings.Count == 0 ? read(snapshot) : null;
                 return (snapshot, GC.CollectionCount(0) == gcCount ? result : null);
             }
             catch (Exception e)
             {
-                warnings.Add($"the heap snapshot failed: {e.GetType().Name}: {e.Message}");
-                return (new HeapSnapshot([], warnings, 0, 0, watch.Elapsed), null);
+                return (new HeapSnapshot([], [$"the heap snapshot failed: {e.GetType().Name}: {e.Message}"], 0, 0, watch.Elapsed), null);
             }
             finally
             {
@@ -183,6 +171,39 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         }
     }
 
+    /// <summary>One walk of the heap and the reading of its pending objects. Under the lock.</summary>
+    private HeapSnapshot Snap(Stopwatch watch, int gcCount)
+    {
+        var warnings = new List<string>();
+        Refresh();
+        var candidates = new List<(ulong Address, TypeInfo Info)>(1024);
+        var (objects, torn) = Walk(candidates);
+        var operations = new List<HeapOperation>(candidates.Count);
+        foreach (var (address, info) in candidates)
+        {
+            try
+            {
+                if (ReadOperation(address, info) is { } operation)
+                {
+                    operations.Add(operation);
+                }
+            }
+            catch (Exception)
+            {
+                // A torn object (moved or half-written while read): skipped, counted.
+                torn++;
+            }
+        }
+
+        if (objects == 0)
+        {
+            warnings.Add("the heap snapshot read no objects (process memory could not be read)");
+            operations.Clear();
+        }
+
+        return new HeapSnapshot(operations, warnings, objects, torn, watch.Elapsed) { GcCount = gcCount };
+    }
+
     /// <summary>A full GC and the finalizers it queued, serialised with snapshots (a GC mid-snapshot spoils it).</summary>
     public void CollectGarbage()
     {
@@ -193,12 +214,14 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         }
     }
 
-    private static bool TryStartNoGcRegion()
+    /// <summary>16 MB that all threads together may allocate while a snapshot is read, without a GC moving objects.</summary>
+    internal const long DefaultRegionBytes = 16L << 20;
+
+    private static bool TryStartNoGcRegion(long bytes)
     {
         try
         {
-            // 16 MB that all threads together may allocate while the snapshot is read, without a GC moving objects.
-            return GC.TryStartNoGCRegion(16L << 20);
+            return GC.TryStartNoGCRegion(bytes);
         }
         catch (InvalidOperationException)
         {
@@ -233,6 +256,7 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     {
         long objects = 0;
         var torn = 0;
+        var stateFlags = _layout.StateFlags;
         fixed (byte* buffer = _buffer)
         {
             foreach (var segment in _runtime.Heap.Segments)
@@ -297,8 +321,12 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
                     }
 
                     size = Math.Max((size + 7) & ~7UL, MinObjectSize);
-                    if (info.Kind >= TypeKind.Task)
+                    if (info.Kind >= TypeKind.Task
+                        && !(info.Kind != TypeKind.PoolingBox && address + (ulong)stateFlags + 4 <= bufferEnd
+                            && (*(int*)(at + stateFlags) & TaskStateCompletedMask) != 0))
                     {
+                        // Pending (or not known to be completed): read again after the walk. A completed task is
+                        // skipped here, from the bytes already read: a busy process leaves thousands of them behind.
                         candidates.Add((address, info));
                     }
 
@@ -496,7 +524,8 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
             State = machine.State,
             Awaited = machine.Awaited,
             AwaitsYield = machine.AwaitsYield,
-            Continuations = ContinuationsOf(continuation),
+            ContinuationObject = continuation,
+            ReadContinuations = _readContinuations,
             Context = context,
             Delegate = action,
             Antecedent = isContinuation && layout.Antecedent(info) is int offset && offset + 8 <= data.Length
@@ -538,7 +567,8 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
             State = machine.State,
             Awaited = machine.Awaited,
             AwaitsYield = machine.AwaitsYield,
-            Continuations = ContinuationsOf(continuationState),
+            ContinuationObject = continuationState,
+            ReadContinuations = _readContinuations,
             Context = context != 0 && TypeAt(context) == typeof(ExecutionContext) ? context : 0,
         };
     }

@@ -17,6 +17,7 @@ internal static class RetentionSearch
 {
     private const int MaxSearchedLeaks = 25;
     private const int MaxPathLength = 12;
+    private const long SearchRegionBytes = 128L << 20;
     internal const string NeverResumes = "can never resume — nothing outside its own chain can complete what it awaits";
 
     public static List<TaskLeak> Enrich(List<TaskLeak> leaks, TimeSpan budget, bool trackingRoots, List<string> warnings)
@@ -33,9 +34,12 @@ internal static class RetentionSearch
         }
 
         var watch = Stopwatch.StartNew();
-        for (var attempt = 0; attempt < 2; attempt++)
+        for (var attempt = 0; attempt < 4 && (attempt == 0 || watch.Elapsed < budget); attempt++)
         {
-            var (snapshot, enriched) = heap.Capture(forceGc: true, snapshot => Search(heap, snapshot, leaks, budget, watch, trackingRoots));
+            // The search reads for up to its budget while the test process goes on allocating: a larger no-GC region
+            // than a snapshot's, so that other threads' allocations rarely end it.
+            var (snapshot, enriched) = heap.Capture(
+                forceGc: true, snapshot => Search(heap, snapshot, leaks, budget, watch, trackingRoots), SearchRegionBytes);
             if (snapshot.Warnings.Count > 0)
             {
                 warnings.Add($"retention paths are not available: {snapshot.Warnings[0]}");
