@@ -246,29 +246,83 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     }
 
     /// <summary>
-    /// Walks every segment: reads 1 MB at a time and steps from object to object by the size its method table
+    /// Walks every segment, split between this thread and a helper thread when the heap is large enough to be worth
+    /// it (two cores read the heap in about half the time; the candidates are put back in address order).
+    /// </summary>
+    private (long Objects, int Torn) Walk(List<(ulong, TypeInfo)> candidates)
+    {
+        var segments = _runtime.Heap.Segments
+            .Select(s => new MemoryRange(s.ObjectRange.Start, s.ObjectRange.End))
+            .Where(r => r.End > r.Start)
+            .ToArray();
+        var total = segments.Aggregate(0UL, (sum, r) => sum + (r.End - r.Start));
+        if (Environment.ProcessorCount < 2 || total < ParallelWalkBytes || WalkHelper.For(this) is not { } helper)
+        {
+            return WalkRanges(segments, _buffer, candidates);
+        }
+
+        // Largest first, each to the lighter side.
+        var mine = new List<MemoryRange>();
+        var theirs = new List<MemoryRange>();
+        ulong mineBytes = 0, theirBytes = 0;
+        foreach (var range in segments.OrderByDescending(r => r.End - r.Start))
+        {
+            if (mineBytes <= theirBytes)
+            {
+                mine.Add(range);
+                mineBytes += range.End - range.Start;
+            }
+            else
+            {
+                theirs.Add(range);
+                theirBytes += range.End - range.Start;
+            }
+        }
+
+        helper.Start(theirs);
+        (long Objects, int Torn) own;
+        try
+        {
+            own = WalkRanges(mine, _buffer, candidates);
+        }
+        finally
+        {
+            helper.Finish();
+        }
+
+        var (objects, torn) = helper.Result();
+        candidates.AddRange(helper.Candidates);
+        candidates.Sort(static (a, b) => a.Item1.CompareTo(b.Item1));
+        return (own.Objects + objects, own.Torn + torn);
+    }
+
+    /// <summary>Below this much heap, one thread walks it: a hand-over costs more than it saves (tests set it).</summary>
+    internal static ulong ParallelWalkBytes { get; set; } = 8UL << 20;
+
+    /// <summary>
+    /// Walks the given ranges: reads 1 MB at a time and steps from object to object by the size its method table
     /// gives. Unused allocation-context space is skipped; a word that is not a known method table is stepped over a
     /// word at a time (an allocation context handed out after the refresh), up to 4 KB, then the rest of the segment
-    /// is given up (counted as torn).
+    /// is given up (counted as torn). Runs on two threads at once: only <see cref="LookupSlow"/> writes shared state.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private (long Objects, int Torn) Walk(List<(ulong, TypeInfo)> candidates)
+    private (long Objects, int Torn) WalkRanges(IReadOnlyList<MemoryRange> ranges, byte[] bytes, List<(ulong, TypeInfo)> candidates)
     {
         long objects = 0;
         var torn = 0;
         var stateFlags = _layout.StateFlags;
-        fixed (byte* buffer = _buffer)
+        fixed (byte* buffer = bytes)
         {
-            foreach (var segment in _runtime.Heap.Segments)
+            foreach (var range in ranges)
             {
-                ulong address = segment.ObjectRange.Start, end = segment.ObjectRange.End;
+                ulong address = range.Start, end = range.End;
                 ulong bufferStart = 0, bufferEnd = 0;
                 var badInARow = 0;
                 while (address < end)
                 {
                     if (address < bufferStart || address + MinObjectSize > bufferEnd)
                     {
-                        var length = (int)Math.Min((ulong)_buffer.Length, end - address);
+                        var length = (int)Math.Min((ulong)bytes.Length, end - address);
                         if (length < MinObjectSize)
                         {
                             break;
@@ -368,25 +422,29 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     private TypeInfo Lookup(ulong methodTable)
     {
         var slot = (int)((methodTable >> 3) & (ulong)(_recentTypes.Length - 1));
-        var info = _recentTypes[slot];
+        var info = Volatile.Read(ref _recentTypes[slot]);
         return info is not null && info.MethodTable == methodTable ? info : LookupSlow(methodTable, slot);
     }
 
+    // Under a lock of its own: the helper thread of a parallel walk looks types up too (ClrMD is not thread-safe).
     private TypeInfo LookupSlow(ulong methodTable, int slot)
     {
-        if (!_types.TryGetValue(methodTable, out var info))
+        lock (_types)
         {
-            info = Classify(methodTable);
-            if (info.Kind == TypeKind.Invalid)
+            if (!_types.TryGetValue(methodTable, out var info))
             {
-                return info; // garbage from a torn read: never remembered
+                info = Classify(methodTable);
+                if (info.Kind == TypeKind.Invalid)
+                {
+                    return info; // garbage from a torn read: never remembered
+                }
+
+                _types[methodTable] = info;
             }
 
-            _types[methodTable] = info;
+            Volatile.Write(ref _recentTypes[slot], info);
+            return info;
         }
-
-        _recentTypes[slot] = info;
-        return info;
     }
 
     /// <summary>Classifies a method table once. It becomes a System.Type only after ClrMD has validated it.</summary>
