@@ -121,6 +121,9 @@ internal sealed class LeakEngine
         wait = GracePeriod.Start(
             CheckAgain, Final, e => Failed(scope, action, [], e, wait!.Elapsed), options.GracePeriod, cancellation, scope.Complete);
         engineObjects.Add(wait.Task);
+
+        // Given its id now, before any snapshot reads it: a heap source recognises the engine's task by id.
+        _ = wait.Task.Id;
         return wait.Task;
     }
 

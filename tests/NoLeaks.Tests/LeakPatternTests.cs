@@ -246,11 +246,7 @@ public class LeakPatternTests
         await never; // @plain-await
     }
 
-#if NOLEAKS_HEAP
-    [Fact(Timeout = TestTimeout, Skip = "Heap source: work with no captured context that nothing of the scope awaits has no owner on the heap (docs/heap.md)")]
-#else
     [Fact(Timeout = TestTimeout)]
-#endif
     public async Task Leak_created_under_suppress_flow_still_belongs_to_the_test()
     {
         var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

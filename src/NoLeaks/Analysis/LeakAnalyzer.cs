@@ -57,12 +57,17 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             }
         }
 
+        // The engine's own tasks by id too: a heap source names objects by address, not by the live task.
+        var engineTaskIds = engineObjects.OfType<Task>().Select(t => t.Id).ToHashSet();
         var leaks = new List<TaskLeak>();
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var innermost in operations.Where(o => IsReportable(o) && !hasReportableBelow.Contains(o)))
         {
             if (innermost.IsEngineOwn
-                || (innermost.AwaitedKey is { } awaited && engineObjects.Contains(awaited))
+                || (innermost.AwaitedKey is { } awaited
+                    && (engineObjects.Contains(awaited)
+                        || (byKey.TryGetValue(awaited, out var awaitedOperation) && awaitedOperation.TaskId != 0
+                            && engineTaskIds.Contains(awaitedOperation.TaskId))))
                 || (innermost.State == -1 && innermost.StateMachineType is { } type
                     && runningCallers.Contains(type.IsGenericType ? type.GetGenericTypeDefinition() : type)))
             {

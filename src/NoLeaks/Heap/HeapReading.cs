@@ -20,7 +20,14 @@ internal static class HeapReading
     /// The scope's operations, or null when a GC ran while they were read (the addresses are then stale and the
     /// caller reads a new snapshot).
     /// </summary>
-    public static List<PendingOperation> ToPendingOperations(ProcessHeap heap, HeapSnapshot snapshot, LeakScope scope, long began)
+    /// <param name="heap">The heap the snapshot was read from.</param>
+    /// <param name="snapshot">The snapshot, while its addresses are valid.</param>
+    /// <param name="scope">The scope whose work is wanted (with its unended descendants).</param>
+    /// <param name="began">When the scope began: the upper bound of its work's age.</param>
+    /// <param name="creatorOf">The heap scope that created a task, by task id (0: unknown): the owner of work that
+    /// carries no ExecutionContext.</param>
+    public static List<PendingOperation> ToPendingOperations(
+        ProcessHeap heap, HeapSnapshot snapshot, LeakScope scope, long began, Func<int, long>? creatorOf = null)
         {
             var owners = scope.SelfAndUnendedDescendants().Select(s => s.Id).ToHashSet();
             var scopeOfContext = new Dictionary<ulong, long>();
@@ -28,17 +35,22 @@ internal static class HeapReading
             var queue = new Queue<HeapOperation>();
             foreach (var operation in snapshot.Operations)
             {
-                if (operation.Context == 0)
-                {
-                    continue;
-                }
-
-                if (!scopeOfContext.TryGetValue(operation.Context, out var id))
+                long id = 0;
+                if (operation.Context != 0 && !scopeOfContext.TryGetValue(operation.Context, out id))
                 {
                     scopeOfContext[operation.Context] = id = Safely(() => heap.ScopeIdIn(operation.Context), 0L);
                 }
 
-                if (owners.Contains(id) && included.Add(operation))
+                // No context, or an empty one (a pool thread running work started under SuppressFlow has the default
+                // context): the scope's when the creation events say one of its scopes made it. A context that carries
+                // values but not the scope is not: the scope was left there (code running after it ended).
+                if (id == 0 && creatorOf is not null && operation.TaskId != 0
+                    && (operation.Context == 0 || Safely(() => heap.IsEmptyContext(operation.Context), false)))
+                {
+                    id = creatorOf(operation.TaskId);
+                }
+
+                if (id != 0 && owners.Contains(id) && included.Add(operation))
                 {
                     queue.Enqueue(operation);
                 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using NoLeaks.Analysis;
+using NoLeaks.Tracking;
 
 namespace NoLeaks.Heap;
 
@@ -54,6 +55,7 @@ internal sealed class HeapSource : IPendingOperationSource
     {
         // Before the scope's code runs: boxes created from now on are finalizable, so abandoned ones are noticed.
         _abandoned ??= AbandonedMethodListener.Start();
+        StartCreationEvents();
         var state = _scopes.GetValue(scope, _ => new ScopeState());
         var now = Stopwatch.GetTimestamp();
         foreach (var (other, life) in _lives)
@@ -150,6 +152,94 @@ internal sealed class HeapSource : IPendingOperationSource
         }
     }
 
+    /// <summary>
+    /// The creators of work that carries no ExecutionContext (created under <c>SuppressFlow</c>, or by such work):
+    /// task id → id of the heap scope current where it was created, or of the scope owning the task that created
+    /// it. From the TplEventSource creation events (the tracking source's fallback listener); the heap shows the
+    /// task id, since raising the event gives every task its id. Forgotten when the task completes.
+    /// </summary>
+    private readonly Dictionary<int, long> _creators = new();
+    private TaskCreationListener? _creations;
+    private bool _creationsStarted;
+
+    private void StartCreationEvents()
+    {
+        lock (_creators)
+        {
+            if (_creationsStarted)
+            {
+                return;
+            }
+
+            _creationsStarted = true;
+            try
+            {
+                _creations = new TaskCreationListener(OnCreated, OnCompleted);
+            }
+            catch (Exception)
+            {
+                // Without the events, context-less work is the scope's only when its own work awaits it.
+                _creations = null;
+            }
+        }
+    }
+
+    private void OnCreated(int taskId)
+    {
+        long owner;
+        if (LeakScope.RawCurrent is { } current)
+        {
+            var scope = current.RegistrationTarget;
+            if (!ReferenceEquals(scope.Source, this))
+            {
+                return;
+            }
+
+            owner = scope.Id;
+        }
+        else if (Task.CurrentId is not int parent)
+        {
+            return;
+        }
+        else
+        {
+            lock (_creators)
+            {
+                if (!_creators.TryGetValue(parent, out owner))
+                {
+                    return;
+                }
+            }
+        }
+
+        lock (_creators)
+        {
+            _creators[taskId] = owner;
+        }
+    }
+
+    private void OnCompleted(int taskId)
+    {
+        lock (_creators)
+        {
+            _creators.Remove(taskId);
+        }
+    }
+
+    /// <summary>The heap scope that created the task with this id, or 0 when none is known.</summary>
+    internal long CreatorOf(int taskId)
+    {
+        if (taskId == 0)
+        {
+            return 0;
+        }
+
+        lock (_creators)
+        {
+            return _creators.GetValueOrDefault(taskId);
+        }
+    }
+
     private ProcessHeap? Open()
     {
         lock (_gate)
@@ -202,7 +292,7 @@ internal sealed class HeapSource : IPendingOperationSource
         {
             // Each with a full GC of its own: started after one, the no-GC region is rarely lost; started on a busy
             // process's full young generation, it was lost in two readings of three (the churn test).
-            var (taken, read) = heap.Capture(forceGc: true, s => HeapReading.ToPendingOperations(heap, s, scope, state.Began));
+            var (taken, read) = heap.Capture(forceGc: true, s => HeapReading.ToPendingOperations(heap, s, scope, state.Began, CreatorOf));
             if (taken.Warnings.Count > 0)
             {
                 snapshot = taken;

@@ -30,6 +30,13 @@ internal sealed partial class ProcessHeap
         return values.IsValid ? FindScope(values.Address, depth: 0) : 0;
     }
 
+    /// <summary>True when a captured ExecutionContext carries no AsyncLocal value at all (the default context).</summary>
+    public bool IsEmptyContext(ulong context)
+    {
+        var values = _runtime.Heap.GetObject(context).ReadObjectField("m_localValues");
+        return !values.IsValid || values.IsNull;
+    }
+
     private long FindScope(ulong address, int depth)
     {
         var info = InfoAt(address);
