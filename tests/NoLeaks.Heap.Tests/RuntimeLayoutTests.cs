@@ -77,7 +77,7 @@ public class RuntimeLayoutTests
         {
             started.SetResult();
             release.Wait(TestContext.Current.CancellationToken);
-        });
+        }, TestContext.Current.CancellationToken);
         await started.Task;
         Assert.Equal(TaskStatus.Running, running.Status);
         Assert.NotEqual(0, Flags(running) & ProcessHeap.TaskStateDelegateInvoked);

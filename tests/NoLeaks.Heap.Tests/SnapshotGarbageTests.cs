@@ -14,7 +14,7 @@ namespace NoLeaks.Heap.Tests;
 public class SnapshotGarbageTests
 {
     [Fact(Timeout = 60_000)]
-    public void Pending_work_that_became_garbage_is_not_in_the_snapshot()
+    public async Task Pending_work_that_became_garbage_is_not_in_the_snapshot()
     {
         // A heap scope switches the abandoned-method listener on: boxes created from now on are finalizable.
         LeakScope.Begin("listener on", new NoLeaksOptions { Source = LeakSource.Heap }).Dispose();
@@ -33,7 +33,7 @@ public class SnapshotGarbageTests
         Assert.Contains(snapshot.Operations, o => o.StateMachineType?.Name.Contains(nameof(LiveAsync), StringComparison.Ordinal) == true);
         Assert.DoesNotContain(snapshot.Operations, o => o.StateMachineType?.Name.Contains(nameof(GarbageAsync), StringComparison.Ordinal) == true);
         kept.SetResult();
-        live.GetAwaiter().GetResult();
+        await live.WaitAsync(TestContext.Current.CancellationToken);
     }
 
     // Not inlined: nothing of the garbage may stay on this method's stack.

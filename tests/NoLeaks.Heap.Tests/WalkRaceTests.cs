@@ -22,7 +22,7 @@ public class WalkRaceTests
         {
             var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var scope = LeakScope.Begin($"task run {i}", new NoLeaksOptions { Source = LeakSource.Heap, GracePeriod = TimeSpan.Zero });
-            var work = Task.Run(async () => await release.Task);
+            var work = Task.Run(async () => await release.Task, cancel);
             var report = await scope.EndAsync(cancellationToken: cancel);
             release.SetResult();
             await work.WaitAsync(cancel);

@@ -15,7 +15,7 @@ public class CleanPatternTests
         // The work is still pending when the scope ends, and ends (released by the test) while the scope waits.
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var scope = LeakScope.Begin("fire and forget", Scopes.Options(TimeSpan.FromSeconds(20)));
-        _ = Task.Run(async () => await release.Task);
+        _ = Task.Run(async () => await release.Task, Cancel);
         var ending = scope.EndAsync(cancellationToken: Cancel);
         release.SetResult();
         var report = await ending;
