@@ -31,6 +31,10 @@ internal static class HeapReading
         {
             var owners = scope.SelfAndUnendedDescendants().Select(s => s.Id).ToHashSet();
             var scopeOfContext = new Dictionary<ulong, long>();
+            var emptyContexts = new Dictionary<ulong, bool>();
+            bool IsEmpty(ulong context) => emptyContexts.TryGetValue(context, out var empty)
+                ? empty
+                : emptyContexts[context] = Safely(() => heap.IsEmptyContext(context), false);
             var included = new HashSet<HeapOperation>();
             var queue = new Queue<HeapOperation>();
             foreach (var operation in snapshot.Operations)
@@ -45,7 +49,7 @@ internal static class HeapReading
                 // context): the scope's when the creation events say one of its scopes made it. A context that carries
                 // values but not the scope is not: the scope was left there (code running after it ended).
                 if (id == 0 && creatorOf is not null && operation.TaskId != 0
-                    && (operation.Context == 0 || Safely(() => heap.IsEmptyContext(operation.Context), false)))
+                    && (operation.Context == 0 || IsEmpty(operation.Context)))
                 {
                     id = creatorOf(operation.TaskId);
                 }

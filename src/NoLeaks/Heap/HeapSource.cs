@@ -74,7 +74,7 @@ internal sealed class HeapSource : IPendingOperationSource
 
         // Garbage left by earlier code is finalized now, so that its abandoned methods are not this scope's.
         heap.CollectGarbage();
-        state.Began = state.Life.Began = Stopwatch.GetTimestamp();
+        state.Life.Began = Stopwatch.GetTimestamp();
         var snapshot = heap.Capture();
         state.PendingAtBegin = snapshot.Operations.Count;
         foreach (var operation in snapshot.Operations)
@@ -186,35 +186,24 @@ internal sealed class HeapSource : IPendingOperationSource
 
     private void OnCreated(int taskId)
     {
-        long owner;
-        if (LeakScope.RawCurrent is { } current)
-        {
-            var scope = current.RegistrationTarget;
-            if (!ReferenceEquals(scope.Source, this))
-            {
-                return;
-            }
-
-            owner = scope.Id;
-        }
-        else if (Task.CurrentId is not int parent)
+        // Created where a scope is current (one of ours), or else by a task: then the owner of that task, if any.
+        var scope = LeakScope.RawCurrent?.RegistrationTarget;
+        var parent = scope is null ? Task.CurrentId : null;
+        if (scope is null ? parent is null : !ReferenceEquals(scope.Source, this))
         {
             return;
-        }
-        else
-        {
-            lock (_creators)
-            {
-                if (!_creators.TryGetValue(parent, out owner))
-                {
-                    return;
-                }
-            }
         }
 
         lock (_creators)
         {
-            _creators[taskId] = owner;
+            if (scope is not null)
+            {
+                _creators[taskId] = scope.Id;
+            }
+            else if (_creators.TryGetValue(parent!.Value, out var owner))
+            {
+                _creators[taskId] = owner;
+            }
         }
     }
 
@@ -356,7 +345,7 @@ internal sealed class HeapSource : IPendingOperationSource
 
     private sealed class ScopeState
     {
-        public long Began { get; set; }
+        public long Began => Life.Began;
 
         public int PendingAtBegin { get; set; }
 

@@ -26,7 +26,7 @@ internal sealed partial class ProcessHeap
         /// <summary>The heap's helper, started on first use; null when no thread could be started (one thread walks).</summary>
         public static WalkHelper? For(ProcessHeap heap)
         {
-            if (heap._walkHelper is { } existing || heap._walkHelperFailed)
+            if (heap._walkHelper is not null || heap._walkHelperFailed)
             {
                 return heap._walkHelper;
             }
