@@ -82,6 +82,7 @@ internal static class TestLeakCheck
             // a clean scope ends synchronously.
             var ending = check.Scope.EndAsync();
             var report = ending.IsCompletedSuccessfully ? ending.Result : ending.AsTask().GetAwaiter().GetResult();
+            LeakRun.Add(report, context.CurrentTest?.TypeInfo?.Assembly);
             Record(report, result);
         }
         catch (Exception exception)
@@ -137,16 +138,16 @@ internal static class TestLeakCheck
 
         var text = report.ToString();
         result.OutWriter.WriteLine(text);
-        AssertionStatus? status = report.ShouldFail ? AssertionStatus.Failed
-            : report.Action == LeakAction.Warn ? AssertionStatus.Warning
-            : null;
-        if (status is null)
+
+        // Warn mode leaves the result alone: an NUnit warning would turn a passing test into Warning (which runners
+        // show as skipped or not executed). The report is in the test's output, the run summary lists it.
+        if (!report.ShouldFail)
         {
             return;
         }
 
         KeepOwnOutcome(result);
-        result.RecordAssertion(status.Value, text);
+        result.RecordAssertion(AssertionStatus.Failed, text);
         result.RecordTestCompletion();
     }
 

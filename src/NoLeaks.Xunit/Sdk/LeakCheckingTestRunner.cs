@@ -38,7 +38,8 @@ internal sealed class LeakCheckingTestRunner(ITest test, IMessageBus messageBus,
             aggregator.Add(outcome.Failure);
         }
 
-        var extra = string.Join(Environment.NewLine, new[] { warning, outcome.Output, outcome.Warning }.Where(text => text is not null));
+        // A warned test's output already holds the report that its warning line starts.
+        var extra = string.Join(Environment.NewLine, new[] { warning, outcome.Output, outcome.Output is null ? outcome.Warning : null }.Where(text => text is not null));
         return extra.Length == 0 ? result : Tuple.Create(result.Item1, Append(result.Item2, extra));
     }
 

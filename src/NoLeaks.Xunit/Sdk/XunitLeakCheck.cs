@@ -16,11 +16,13 @@ internal sealed class XunitLeakCheck
     private static readonly ConcurrentDictionary<ICustomAttributeProvider, object[]> ClassAndAssemblyAttributes = new();
 
     private readonly LeakScope _scope;
+    private readonly Assembly _testAssembly;
 
-    private XunitLeakCheck(LeakScope scope, object? owner)
+    private XunitLeakCheck(LeakScope scope, object? owner, Assembly testAssembly)
     {
         _scope = scope;
         Owner = owner;
+        _testAssembly = testAssembly;
     }
 
     /// <summary>The check of the test running in this execution context, if any.</summary>
@@ -48,7 +50,7 @@ internal sealed class XunitLeakCheck
                 return null;
             }
 
-            var check = new XunitLeakCheck(LeakScope.Begin(testName, options), owner);
+            var check = new XunitLeakCheck(LeakScope.Begin(testName, options), owner, testClass.Assembly);
             CurrentCheck.Value = check;
             return check;
         }
@@ -85,14 +87,16 @@ internal sealed class XunitLeakCheck
         try
         {
             var report = _scope.EndAsync().AsTask().GetAwaiter().GetResult();
+            LeakRun.Add(report, _testAssembly);
             if (report.IsClean)
             {
                 return report.Warnings.Count == 0 ? XunitLeakOutcome.Clean : new(null, null, report.ToString());
             }
 
+            // Warn mode: the report goes to the test's output (and so to TRX files), its first line to the warnings.
             return report.ShouldFail
                 ? new(LeakFailure.For(report, testAlreadyFailed), report.ToString(), null)
-                : new(null, null, report.ToString());
+                : new(null, report.ToString(), report.ToString().Split('\n', 2)[0].TrimEnd());
         }
         catch (Exception exception)
         {

@@ -1,0 +1,3 @@
+using NoLeaks.Reporting;
+
+return ReportCommand.Run(args, Environment.GetEnvironmentVariable, Console.Out, Console.Error);

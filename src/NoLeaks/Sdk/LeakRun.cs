@@ -1,0 +1,26 @@
+using System.Reflection;
+using NoLeaks.Reporting;
+
+namespace NoLeaks.Sdk;
+
+/// <summary>
+/// The leaks of the whole test run, for framework adapters: each checked test's report is added here. When a test
+/// leaked, the process prints the run's summary when it exits, writes <c>NOLEAKS_REPORT</c>, and under GitHub
+/// Actions annotates the await sites; a test in warn mode also gets one line on the console at once.
+/// </summary>
+public static class LeakRun
+{
+    /// <summary>Adds the report of one checked test, made in <paramref name="testAssembly"/>. Never throws.</summary>
+    public static void Add(LeakReport report, Assembly? testAssembly)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        try
+        {
+            RunSummary.Add(report, testAssembly);
+        }
+        catch (Exception)
+        {
+            // The run summary is extra: the test's own report already carries everything.
+        }
+    }
+}
