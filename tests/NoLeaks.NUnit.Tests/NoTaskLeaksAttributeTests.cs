@@ -270,14 +270,27 @@ public sealed class NoTaskLeaksAttributeTests
     [Theory(Timeout = Timeout)]
     [InlineData("NUnit4Fixture")]
     [InlineData("NUnit5Fixture")]
-    public async Task NOLEAKS_ACTION_warn_records_a_warning_instead_of_a_failure(string fixture)
+    public async Task NOLEAKS_ACTION_warn_keeps_the_test_passed_and_prints_a_console_line(string fixture)
     {
         var run = await FixtureRun.Of(fixture, "warn");
 
+        // An NUnit warning would make the test Warning, which runners show as skipped: the test stays Passed.
         var leak = run["FixtureLevelTests.Leak_in_body"];
-        Assert.Equal("Warning", leak.Outcome);
-        Assert.Contains("FixtureLevelTests.WaitInBodyAsync", Assert.Single(leak.Warnings));
+        Assert.Equal("Passed", leak.Outcome);
+        Assert.Empty(leak.Warnings);
         Assert.Contains(AwaitLine(FixtureLevel, "fixture-body"), leak.Output);
+        Assert.Contains("This is a warning only", leak.Output);
+        var line = Assert.Single(run.StandardError.Split('\n'), line => line.StartsWith($"NoLeaks warning: {leak.Name} left ", StringComparison.Ordinal));
+        Assert.EndsWith(
+            $"left 1 async operation behind, first FixtureLevelTests.WaitInBodyAsync at tests/Fixtures/{FixtureLevel}:{SourceLine.Of("fixture-body", FixtureRun.SourceOf(FixtureLevel))} (the test keeps its result)",
+            line.TrimEnd('\r'));
+
+        // One line per warned test: exactly the tests whose output holds a warn-mode report.
+        var warned = run.Tests.Where(test => test.Output.Contains("This is a warning only", StringComparison.Ordinal)).Select(test => test.Name).Order();
+        var lines = run.StandardError.Split('\n').Where(l => l.StartsWith("NoLeaks warning: ", StringComparison.Ordinal))
+            .Select(l => l["NoLeaks warning: ".Length..l.LastIndexOf(" left ", l.IndexOf(" async operation", StringComparison.Ordinal), StringComparison.Ordinal)]);
+        Assert.Equal(warned, lines.Order());
+        Assert.Contains($"NoLeaks: {warned.Count()} of ", run.StandardError);
         var throws = run["FixtureLevelTests.Test_that_throws_and_leaks"];
         Assert.Equal("Failed", throws.Outcome);
         Assert.Contains("the test's own failure", throws.Message);

@@ -75,9 +75,10 @@ internal sealed class XunitLeakCheck
     /// <summary>
     /// Ends the check: waits up to the grace period (blocking is safe, the grace period runs on a timer) and says
     /// what the test must do with the report. When the test already failed on its own, its failure message will list
-    /// both failures: the leak's then names the report in the test's output instead of repeating it.
+    /// both failures: the leak's then names the report in the test's output instead of repeating it. A test skipped at
+    /// run time is not checked: its report stays out of the run summary.
     /// </summary>
-    public XunitLeakOutcome End(bool testAlreadyFailed)
+    public XunitLeakOutcome End(bool testAlreadyFailed, bool testSkipped = false)
     {
         if (ReferenceEquals(CurrentCheck.Value, this))
         {
@@ -87,7 +88,11 @@ internal sealed class XunitLeakCheck
         try
         {
             var report = _scope.EndAsync().AsTask().GetAwaiter().GetResult();
-            LeakRun.Add(report, _testAssembly);
+            if (!testSkipped)
+            {
+                LeakRun.Add(report, _testAssembly);
+            }
+
             if (report.IsClean)
             {
                 return report.Warnings.Count == 0 ? XunitLeakOutcome.Clean : new(null, null, report.ToString());

@@ -54,7 +54,7 @@ public sealed class LeakCheckFixture : INotifyTestLifecycle
         }
 
         var result = TestContext.Current.TestState?.Result;
-        var outcome = check.End(testAlreadyFailed: result == TestResult.Failed);
+        var outcome = check.End(testAlreadyFailed: result == TestResult.Failed, testSkipped: result == TestResult.Skipped);
         if (result != TestResult.Skipped)
         {
             // A test skipped at run time (Assert.Skip) is not checked.

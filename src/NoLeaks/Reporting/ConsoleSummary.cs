@@ -28,7 +28,7 @@ internal static class ConsoleSummary
         {
             var tests = site.Tests.Count;
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"  {tests,4} test{(tests == 1 ? " " : "s")}  {site.Where}  {site.First.Method} ({Describe(site.First.Kind)}){(site.AnyFailed ? "" : ", warned")}");
+                $"  {tests,4} test{(tests == 1 ? " " : "s")}  {site.Where}  {site.First.Method}, {Describe(site.First.Kind)}");
         }
 
         if (sites.Count > MaxSites)

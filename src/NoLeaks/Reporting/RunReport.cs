@@ -33,7 +33,8 @@ internal sealed record RunReport
                 group.Select(leak => leak.Test).Distinct(StringComparer.Ordinal).ToList(),
                 group.Sum(leak => leak.Count),
                 group.Any(leak => leak.Action == "fail")))
-            .OrderByDescending(site => site.Tests.Count).ThenBy(site => site.Where, StringComparer.Ordinal)
+            .OrderByDescending(site => site.Tests.Count)
+            .ThenBy(site => site.First.File ?? "\uffff", StringComparer.Ordinal).ThenBy(site => site.First.Line).ThenBy(site => site.First.Method, StringComparer.Ordinal)
             .ToList();
 
     /// <summary>Reports of several processes as one.</summary>

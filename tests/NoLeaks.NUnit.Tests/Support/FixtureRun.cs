@@ -9,12 +9,15 @@ namespace NoLeaks.NUnit.Tests.Support;
 public sealed record FixtureTestResult(string Name, string Outcome, string? Message, string Output, string[] Warnings);
 
 /// <summary>The results of running one NUnit fixture program (tests/Fixtures) in a child process.</summary>
-public sealed class FixtureRun(string fixture, IReadOnlyList<FixtureTestResult> tests)
+public sealed class FixtureRun(string fixture, IReadOnlyList<FixtureTestResult> tests, string standardError = "")
 {
     private static readonly ConcurrentDictionary<string, Lazy<Task<FixtureRun>>> Runs = new();
 
     /// <summary>The fixture program's name, e.g. <c>NUnit4Fixture</c>.</summary>
     public string Fixture { get; } = fixture;
+
+    /// <summary>What the program wrote to its standard error (NoLeaks' console lines go there).</summary>
+    public string StandardError { get; } = standardError;
 
     /// <summary>Every test the program ran.</summary>
     public IReadOnlyList<FixtureTestResult> Tests { get; } = tests;
@@ -44,7 +47,7 @@ public sealed class FixtureRun(string fixture, IReadOnlyList<FixtureTestResult> 
 
         try
         {
-            return new FixtureRun(fixture, JsonSerializer.Deserialize<List<FixtureTestResult>>(await File.ReadAllTextAsync(json))!);
+            return new FixtureRun(fixture, JsonSerializer.Deserialize<List<FixtureTestResult>>(await File.ReadAllTextAsync(json))!, error);
         }
         finally
         {

@@ -17,8 +17,16 @@ internal static class FixtureProcess
         testAssembly.GetCustomAttributes<AssemblyMetadataAttribute>().SingleOrDefault(a => a.Key == "Fixture:" + fixture)?.Value
         ?? throw new InvalidOperationException($"the test project does not reference the fixture {fixture}");
 
-    /// <summary>Runs <c>dotnet</c> with the arguments; kills the child (and throws) after two minutes.</summary>
-    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(string fixture, IEnumerable<string> arguments, string? action)
+    // What makes a test process write its run summary elsewhere: the outer run (in CI) may carry them, and a fixture's
+    // deliberate leaks must not land in the outer job's summary or annotations.
+    private static readonly string[] ReportVariables = ["NOLEAKS_REPORT", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE"];
+
+    /// <summary>
+    /// Runs <c>dotnet</c> with the arguments; kills the child (and throws) after two minutes. The child gets
+    /// <paramref name="environment"/> and none of the outer run's report variables.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(
+        string fixture, IEnumerable<string> arguments, string? action, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(DotnetHost)
         {
@@ -37,6 +45,16 @@ internal static class FixtureProcess
         if (action is not null)
         {
             start.Environment[ActionVariable] = action;
+        }
+
+        foreach (var variable in ReportVariables)
+        {
+            start.Environment.Remove(variable);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
 
         using var process = Process.Start(start)!;

@@ -18,15 +18,23 @@ public sealed class FixtureRun
 {
     private static readonly ConcurrentDictionary<string, Lazy<Task<FixtureRun>>> Runs = new();
 
-    private FixtureRun(IReadOnlyList<FixtureTest> tests, string console)
+    private FixtureRun(IReadOnlyList<FixtureTest> tests, string console, string standardOutput, string standardError)
     {
         Tests = tests;
         Console = console;
+        StandardOutput = standardOutput;
+        StandardError = standardError;
     }
 
     public IReadOnlyList<FixtureTest> Tests { get; }
 
     public string Console { get; }
+
+    /// <summary>What the process wrote to its standard output (GitHub Actions commands go there).</summary>
+    public string StandardOutput { get; }
+
+    /// <summary>What the process wrote to its standard error (NoLeaks' console lines go there).</summary>
+    public string StandardError { get; }
 
     public IEnumerable<string> Failed => Tests.Where(t => t.Outcome == "Failed").Select(t => ShortName(t.Name)).Order();
 
@@ -42,15 +50,20 @@ public sealed class FixtureRun
     private static string ShortName(string name) =>
         name.StartsWith("NoLeaks.Fixtures.", StringComparison.Ordinal) ? name["NoLeaks.Fixtures.".Length..] : name;
 
-    private static async Task<FixtureRun> RunAsync(string fixture, string? action)
+    /// <summary>
+    /// Runs a fixture in a process of its own, not shared with other tests: with <paramref name="environment"/> added to
+    /// the child's, and <paramref name="extraArguments"/> after the runner's own (an xunit v3 filter such as <c>-class</c>).
+    /// </summary>
+    public static async Task<FixtureRun> RunAsync(
+        string fixture, string? action, IReadOnlyDictionary<string, string>? environment = null, IEnumerable<string>? extraArguments = null)
     {
         var path = FixtureProcess.PathOf(typeof(FixtureRun).Assembly, fixture);
         var results = Path.Combine(Path.GetTempPath(), $"noleaks-{fixture}-{Guid.NewGuid():N}");
         var isV3 = fixture.StartsWith("XunitV3", StringComparison.Ordinal);
         string[] arguments = isV3
-            ? ["exec", path, "-noLogo", "-noColor", "-noAutoReporters", "-reporter", "quiet", "-result-xml", results]
-            : ["exec", path, "--json", results];
-        var (exitCode, output, error) = await FixtureProcess.RunAsync(fixture, arguments, action);
+            ? ["exec", path, "-noLogo", "-noColor", "-noAutoReporters", "-reporter", "quiet", "-result-xml", results, .. extraArguments ?? []]
+            : ["exec", path, "--json", results, .. extraArguments ?? []];
+        var (exitCode, output, error) = await FixtureProcess.RunAsync(fixture, arguments, action, environment);
         var console = $"exit code {exitCode}\n{output}\n{error}";
         if (!File.Exists(results))
         {
@@ -59,7 +72,7 @@ public sealed class FixtureRun
 
         try
         {
-            return new(isV3 ? FromXml(XDocument.Load(results)) : FromJson(File.ReadAllText(results)), console);
+            return new(isV3 ? FromXml(XDocument.Load(results)) : FromJson(File.ReadAllText(results)), console, output, error);
         }
         finally
         {

@@ -1,0 +1,142 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using NoLeaks.Reporting;
+
+namespace NoLeaks.Tests.Reporting;
+
+public class RunReportTests
+{
+    private static LeakEntry Leak(string test, string? file, int line, string action = "fail", string method = "OrderQueue.PumpAsync") => new()
+    {
+        Test = test,
+        Action = action,
+        Kind = nameof(LeakKind.AsyncMethod),
+        Method = method,
+        MethodFullName = "Shop." + method,
+        File = file,
+        Line = line,
+        WaitingOn = "Channel<Order>.Reader.ReadAsync()",
+        CreatedBy = "test " + test,
+    };
+
+    private static RunReport Run(int checkedTests, params LeakEntry[] leaks) =>
+        new() { Runs = [new ProcessRun("Shop.Tests", checkedTests, "2026-12-01T00:00:00.0000000+00:00", 42)], Leaks = [.. leaks] };
+
+    [Fact]
+    public void Console_block_lists_await_sites_by_number_of_tests_most_first()
+    {
+        var report = Run(1204,
+            Leak("A", "src/Shop/Mailer.cs", 9, method: "Mailer.SendAsync"),
+            Leak("B", "src/Shop/OrderQueue.cs", 42),
+            Leak("C", "src/Shop/OrderQueue.cs", 42),
+            Leak("C", "src/Shop/Audit.cs", 100, method: "Audit.FlushAsync"),
+            Leak("D", null, 0, method: "Cache.RefreshAsync"));
+
+        var lines = ConsoleSummary.Format(report).Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+
+        Assert.Equal(
+        [
+            "NoLeaks: 4 of 1,204 tests left async work behind",
+            "     2 tests  src/Shop/OrderQueue.cs:42  OrderQueue.PumpAsync, suspended",
+            "     1 test   src/Shop/Audit.cs:100  Audit.FlushAsync, suspended",
+            "     1 test   src/Shop/Mailer.cs:9  Mailer.SendAsync, suspended",
+            "     1 test   Cache.RefreshAsync  Cache.RefreshAsync, suspended",
+        ], lines);
+    }
+
+    [Fact]
+    public void Json_round_trips_and_merging_sums_runs_and_keeps_every_leak()
+    {
+        var first = Run(10, Leak("A", "src/Shop/OrderQueue.cs", 42));
+        var second = Run(5, Leak("B", "src/Shop/OrderQueue.cs", 42, action: "warn"), Leak("B", null, 0));
+
+        var read = JsonReport.Parse(JsonReport.Format(first), "first");
+        var merged = RunReport.Merge([read, JsonReport.Parse(JsonReport.Format(second), "second")]);
+
+        Assert.Equal(first.Leaks, read.Leaks);
+        Assert.Equal(first.Runs, read.Runs);
+        Assert.Equal(15, merged.TestsChecked);
+        Assert.Equal(2, merged.TestsWithLeaks);
+        Assert.Equal([.. first.Leaks, .. second.Leaks], merged.Leaks);
+        var site = merged.BySite()[0];
+        Assert.Equal(("src/Shop/OrderQueue.cs:42", 2, true), (site.Where, site.Tests.Count, site.AnyFailed));
+    }
+
+    [Fact]
+    public void Json_uses_the_documented_field_names()
+    {
+        using var json = JsonDocument.Parse(JsonReport.Format(Run(3, Leak("A", "src/Shop/OrderQueue.cs", 42))));
+
+        var root = json.RootElement;
+        Assert.Equal(["version", "runs", "leaks"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["assembly", "testsChecked", "startedAt", "processId"], root.GetProperty("runs")[0].EnumerateObject().Select(p => p.Name));
+        Assert.Equal(
+            ["test", "action", "kind", "method", "methodFullName", "file", "line", "waitingOn", "createdBy", "count", "chain"],
+            root.GetProperty("leaks")[0].EnumerateObject().Select(p => p.Name));
+    }
+
+    [Fact]
+    public void A_report_of_another_version_or_not_a_report_is_refused()
+    {
+        Assert.Contains("version 2", Assert.Throws<InvalidDataException>(() => JsonReport.Parse("""{"version":2,"runs":[],"leaks":[]}""", "x.json")).Message);
+        Assert.Contains("not a NoLeaks report", Assert.Throws<InvalidDataException>(() => JsonReport.Parse("[1,2]", "x.json")).Message);
+    }
+
+    [Fact]
+    public void Annotations_are_one_per_await_site_escaped_and_at_most_fifty()
+    {
+        var leaks = Enumerable.Range(1, 60).Select(i => Leak($"T{i}", "src/a,b:c.cs", i)).Append(Leak("T0", "src/a,b:c.cs", 1, action: "warn")).ToArray();
+        var lines = GitHubAnnotations.Lines(Run(100, leaks)).ToList();
+
+        Assert.Equal(GitHubAnnotations.MaxAnnotations + 1, lines.Count);
+        Assert.Equal(
+            "::error file=src/a%2Cb%3Ac.cs,line=1,title=NoLeaks%3A 2 tests left OrderQueue.PumpAsync behind::OrderQueue.PumpAsync (AsyncMethod) waiting on Channel<Order>.Reader.ReadAsync(). Tests: T1, T0",
+            lines[0]);
+        Assert.Equal("::warning title=NoLeaks::10 more await sites with leaks are not annotated; see the job summary or the JSON report.", lines[^1]);
+        Assert.StartsWith("::warning file=", GitHubAnnotations.Lines(Run(1, Leak("W", "x.cs", 3, action: "warn"))).Single());
+    }
+
+    [Fact]
+    public void Source_paths_are_relative_to_the_repository_or_full_outside_one()
+    {
+        var thisFile = ThisFile();
+
+        Assert.Equal("tests/NoLeaks.Tests/Reporting/RunReportTests.cs", SourcePaths.Display(thisFile));
+        Assert.Equal("src/Shop/OrderQueue.cs", SourcePaths.Display("/_/src/Shop/OrderQueue.cs"));
+        var outside = Path.Combine(Path.GetTempPath(), $"noleaks-{Guid.NewGuid():N}", "Outside.cs");
+        Assert.Equal(outside.Replace('\\', '/'), SourcePaths.Display(outside));
+    }
+
+    [Fact]
+    public void Outputs_write_nothing_for_a_run_without_leaks()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"noleaks-{Guid.NewGuid():N}");
+        var console = new StringWriter();
+        var environment = new Dictionary<string, string?>
+        {
+            ["NOLEAKS_REPORT"] = folder,
+            ["GITHUB_ACTIONS"] = "true",
+            ["GITHUB_STEP_SUMMARY"] = Path.Combine(folder, "summary.md"),
+        };
+
+        new RunOutputs(name => environment.GetValueOrDefault(name), console, console).Publish(Run(50), inTestProcess: true);
+
+        Assert.Equal("", console.ToString());
+        Assert.False(Directory.Exists(folder));
+    }
+
+    [Fact]
+    public void Merge_command_refuses_what_it_cannot_read()
+    {
+        var error = new StringWriter();
+        Assert.Equal(2, ReportCommand.Run(["merge"], _ => null, TextWriter.Null, error));
+        Assert.Contains("Usage: noleaks merge", error.ToString());
+        Assert.Equal(2, ReportCommand.Run(["merge", "/no/such/folder"], _ => null, TextWriter.Null, error));
+        Assert.Contains("no report file or folder /no/such/folder", error.ToString());
+        var empty = Directory.CreateTempSubdirectory("noleaks-").FullName;
+        Assert.Equal(2, ReportCommand.Run(["merge", empty, "--output", "report.txt"], _ => null, TextWriter.Null, error));
+        Assert.Contains("--output must name a .json or .md file", error.ToString());
+    }
+
+    private static string ThisFile([CallerFilePath] string path = "") => path;
+}
