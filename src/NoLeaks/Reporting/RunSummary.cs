@@ -125,6 +125,13 @@ internal sealed class RunOutputs(Func<string, string?> environment, TextWriter c
 
         if (environment("GITHUB_ACTIONS") == "true" && !(inTestProcess && toFolder))
         {
+            if (inTestProcess)
+            {
+                // `dotnet test` (Microsoft.Testing.Platform) prints a failed test process's output after a
+                // "Standard output:" label on the same line: the commands start on the next one.
+                commands.WriteLine("NoLeaks: GitHub Actions annotations");
+            }
+
             foreach (var line in GitHubAnnotations.Lines(report))
             {
                 commands.WriteLine(line);
