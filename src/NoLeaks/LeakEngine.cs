@@ -213,6 +213,7 @@ internal sealed class LeakEngine
         }
 
         var kept = new List<TaskLeak>(leaks.Count);
+        LeakScope? firstOwner = null;
         for (var i = 0; i < leaks.Count; i++)
         {
             if (holders[i] < 0)
@@ -222,14 +223,23 @@ internal sealed class LeakEngine
             }
 
             var ownerScope = owners[holders[i]].ScopeFor(options);
-            var operations = leaks[i].Operations;
-            var ids = operations.Select(o => o.TaskId).Concat(operations.Select(o => o.AwaitedKey).OfType<Task>().Select(t => t.Id)).Where(id => id != 0);
-            tracking.HandOver(scope, ownerScope, ids);
-            scope.HandedTo ??= ownerScope;
+            tracking.HandOver(scope, ownerScope, TaskIds(leaks[i]));
+            firstOwner ??= ownerScope;
+        }
+
+        if (firstOwner is not null)
+        {
+            tracking.HandOverRest(scope, firstOwner, kept.SelectMany(TaskIds).ToHashSet());
         }
 
         return kept;
     }
+
+    /// <summary>The task ids of a leak's stack and of the tasks its operations await.</summary>
+    private static IEnumerable<int> TaskIds(TaskLeak leak) =>
+        leak.Operations.Select(o => o.TaskId)
+            .Concat(leak.Operations.Select(o => o.AwaitedKey).OfType<Task>().Select(t => t.Id))
+            .Where(id => id != 0);
 
     /// <summary>Adds what keeps each leak alive and whether it can resume, from the heap, within the options' budget.</summary>
     private List<TaskLeak> Enrich(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)

@@ -90,7 +90,7 @@ public sealed class TaskLeak
 
     // One entry per distinct place in the code: two lambdas of one method share a full name but not a line.
     internal string StackKey =>
-        string.Join(" <- ", AwaitChain.Select(f => $"{f.QualifiedMethod}@{f.AwaitSite?.FilePath}:{f.AwaitSite?.Line}#{f.AwaitSite?.State}"))
+        string.Join(" <- ", AwaitChain.Select(f => $"{f.Code ?? f.QualifiedMethod}@{f.AwaitSite?.FilePath}:{f.AwaitSite?.Line}#{f.AwaitSite?.State}"))
         + " | " + Kind + " | " + WaitingOn;
 
     /// <summary>The innermost operation and the ones above it in the chain, as the source saw them (first of the stack).</summary>

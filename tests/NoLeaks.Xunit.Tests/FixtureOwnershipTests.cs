@@ -44,9 +44,9 @@ public sealed class FixtureOwnershipTests
 
         Assert.Equal(("Passed", ""), Outcome(run["ForgetfulHostTests.Test_that_starts_a_host_its_fixture_never_stops_passes"]));
         var error = Assert.Single(run.Errors);
-        Assert.Contains("NoLeaks: 1 leaked async operation from class fixture ForgetfulHostFixture", error);
-        Assert.Contains($"Pinger.ExecuteAsync  suspended at FixtureOwnershipTests.cs:{Line("pinger-delay", "FixtureOwnershipTests.cs")}", error);
-        Assert.Contains("created by  test NoLeaks.Fixtures.ForgetfulHostTests.Test_that_starts_a_host_its_fixture_never_stops_passes", error);
+        Assert.True(error.Contains("NoLeaks: 1 leaked async operation from class fixture ForgetfulHostFixture", StringComparison.Ordinal), error);
+        Assert.True(error.Contains($"Pinger.ExecuteAsync  suspended at FixtureOwnershipTests.cs:{Line("pinger-delay", "FixtureOwnershipTests.cs")}", StringComparison.Ordinal), error);
+        Assert.True(error.Contains("created by  test NoLeaks.Fixtures.ForgetfulHostTests.Test_that_starts_a_host_its_fixture_never_stops_passes", StringComparison.Ordinal), error);
     }
 
     private static (string, string) Outcome(FixtureTest test) => (test.Outcome, test.Message);

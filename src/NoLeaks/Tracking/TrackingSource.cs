@@ -647,6 +647,29 @@ internal sealed class TrackingSource : IPendingOperationSource
     }
 
     /// <summary>
+    /// After some of an ending scope's work went to <paramref name="owner"/>: the rest of its pending work, except
+    /// <paramref name="keep"/> (the leaks it reports itself), goes there too, and so does whatever its leftovers create
+    /// from now on. What the held work started while ownership was being decided is thereby not lost.
+    /// </summary>
+    public void HandOverRest(LeakScope from, LeakScope owner, IReadOnlySet<int> keep)
+    {
+        lock (_tracking.Gate)
+        {
+            from.HandedTo ??= owner;
+        }
+
+        HandOver(from, owner, from.SelfAndUnendedDescendants().SelectMany(s => LockedIds(s)).Where(id => !keep.Contains(id)).ToList());
+    }
+
+    private List<int> LockedIds(LeakScope scope)
+    {
+        lock (_tracking.Gate)
+        {
+            return [.. scope.Operations.Keys];
+        }
+    }
+
+    /// <summary>
     /// The fallback when creation events do not arrive: every pending task whose captured ExecutionContext carries
     /// the scope. Slower (it looks at every pending task in the process) and blind to SuppressFlow.
     /// </summary>
