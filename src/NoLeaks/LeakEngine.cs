@@ -88,7 +88,10 @@ internal sealed class LeakEngine
 
     private Task<LeakReport> Wait(LeakScope scope, NoLeaksOptions options, LeakAction action, CancellationToken cancellation)
     {
-        GracePeriod? wait = null;
+        // Not the wait's own clock: its callbacks can run before Start returns (a token cancelled already runs the
+        // final check at once), when `wait` is still null.
+        var started = Stopwatch.GetTimestamp();
+        TimeSpan Elapsed() => Stopwatch.GetElapsedTime(started);
         var engineObjects = new HashSet<object>(ReferenceEqualityComparer.Instance);
         var fingerprint = Source.PendingFingerprint(scope);
 
@@ -103,7 +106,7 @@ internal sealed class LeakEngine
             fingerprint = now;
             var warnings = new List<string>();
             var (leaks, ignored) = Check(scope, options, warnings, engineObjects, NoCallers);
-            return leaks.Count == 0 ? new LeakReport(scope.Name, leaks, warnings, action, wait!.Elapsed, ignored) : null;
+            return leaks.Count == 0 ? new LeakReport(scope.Name, leaks, warnings, action, Elapsed(), ignored) : null;
         }
 
         LeakReport Final()
@@ -115,11 +118,11 @@ internal sealed class LeakEngine
                 warnings.Add("the grace period was cut short: the end of the scope was cancelled.");
             }
 
-            return new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, wait!.Elapsed, ignored, options.GracePeriod);
+            return new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, Elapsed(), ignored, options.GracePeriod);
         }
 
-        wait = GracePeriod.Start(
-            CheckAgain, Final, e => Failed(scope, action, [], e, wait!.Elapsed), options.GracePeriod, cancellation, scope.Complete);
+        var wait = GracePeriod.Start(
+            CheckAgain, Final, e => Failed(scope, action, [], e, Elapsed()), options.GracePeriod, cancellation, scope.Complete);
         engineObjects.Add(wait.Task);
 
         // Given its id now, before any snapshot reads it: a heap source recognises the engine's task by id.
@@ -203,8 +206,42 @@ internal sealed class LeakEngine
 
     private static LeakReport Failed(LeakScope scope, LeakAction action, List<string> warnings, Exception e, TimeSpan waited)
     {
-        warnings.Add($"the leak check failed unexpectedly and reports nothing for this scope: {e.GetType().Name}: {e.Message}");
+        warnings.Add($"the leak check failed unexpectedly and reports nothing for this scope: {e.GetType().Name}: {e.Message}{ThrownAt(e)}");
         return new LeakReport(scope.Name, [], warnings, action, waited, 0);
+    }
+
+    /// <summary>
+    /// " (thrown at Type.Method, in NoLeaks.Type.Method)": the innermost frame, and the innermost of NoLeaks' own when
+    /// that is not it, so that a failure seen once in someone's suite can be located.
+    /// </summary>
+    internal static string ThrownAt(Exception e)
+    {
+        try
+        {
+            string? innermost = null;
+            foreach (var frame in new StackTrace(e, fNeedFileInfo: false).GetFrames())
+            {
+                if (frame.GetMethod() is not { } method)
+                {
+                    continue;
+                }
+
+                var name = $"{method.DeclaringType?.FullName ?? "?"}.{method.Name}";
+                if (method.DeclaringType?.Namespace?.StartsWith("NoLeaks", StringComparison.Ordinal) == true)
+                {
+                    return innermost is null ? $" (thrown at {name})" : $" (thrown at {innermost}, in {name})";
+                }
+
+                innermost ??= name;
+            }
+
+            return innermost is null ? "" : $" (thrown at {innermost})";
+        }
+        catch (Exception)
+        {
+            // The stack is a clue, not the report.
+            return "";
+        }
     }
 
     private static LeakAction EffectiveAction(NoLeaksOptions options, List<string> warnings)

@@ -1,0 +1,62 @@
+using NoLeaks.Analysis;
+using NoLeaks.Tests.Support;
+
+namespace NoLeaks.Tests;
+
+/// <summary>The engine's own failures: each test is a bug found by the fuzz harness or in a real suite, named after what broke.</summary>
+public class LeakEngineTests
+{
+    private const int TestTimeout = 30_000;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private static async Task AwaitAsync(Task never) => await never;
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Ending_with_a_token_already_cancelled_reports_the_leak_instead_of_failing_the_check()
+    {
+        // The grace period's cancellation callback ran at once, inside its own start, and read the wait it belonged
+        // to before it was assigned: a NullReferenceException, and the check reported nothing.
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        var scope = LeakScope.Begin("cancelled before the end", Scopes.Options(TimeSpan.FromMinutes(10)));
+        _ = AwaitAsync(never.Task);
+        var report = await scope.EndAsync(cancellationToken: cancelled.Token).AsTask().WaitAsync(Cancel);
+        never.SetResult();
+
+        Assert.Equal("LeakEngineTests.AwaitAsync", Scopes.Single(report).Method);
+        Assert.DoesNotContain(report.Warnings, w => w.Contains("failed unexpectedly"));
+    }
+
+    private sealed class SourceThatFailsInsideTheRuntime : IPendingOperationSource
+    {
+        public string Name => "failing source";
+
+        public string? UnavailableReason => null;
+
+        public void OnScopeBegun(LeakScope scope)
+        {
+        }
+
+        public IReadOnlyList<PendingOperation> CollectPending(LeakScope scope, ICollection<string> warnings) =>
+            [new Dictionary<int, PendingOperation>()[42]];
+
+        public long PendingFingerprint(LeakScope scope) => 0;
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task A_failed_check_says_where_the_exception_was_thrown()
+    {
+        // A NullReferenceException seen once in a real suite could not be located: the warning had no frame.
+        var scope = LeakScope.Begin("failing", Scopes.Options(), new LeakEngine(new SourceThatFailsInsideTheRuntime()));
+
+        var report = await scope.EndAsync(cancellationToken: Cancel);
+
+        var warning = Assert.Single(report.Warnings);
+        Assert.Contains("the leak check failed unexpectedly", warning);
+        Assert.Contains("KeyNotFoundException", warning);
+        Assert.Contains("(thrown at System.", warning);
+        Assert.EndsWith($", in {typeof(SourceThatFailsInsideTheRuntime).FullName}.CollectPending)", warning);
+    }
+}
