@@ -73,7 +73,13 @@ internal sealed class LeakEngine
         try
         {
             var (leaks, ignored) = Check(scope, options, warnings, EmptySet, RunningStateMachines);
-            if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero)
+            if (leaks.Count > 0 && cancellation.IsCancellationRequested && options.GracePeriod > TimeSpan.Zero)
+            {
+                // Cancelled already: no grace period, and this check (which knows the caller's running frames) is final.
+                warnings.Add(CutShort);
+            }
+
+            if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero || cancellation.IsCancellationRequested)
             {
                 return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, ignored, options.GracePeriod));
             }
@@ -115,7 +121,7 @@ internal sealed class LeakEngine
             var (leaks, ignored) = Check(scope, options, warnings, engineObjects, NoCallers);
             if (cancellation.IsCancellationRequested && leaks.Count > 0)
             {
-                warnings.Add("the grace period was cut short: the end of the scope was cancelled.");
+                warnings.Add(CutShort);
             }
 
             return new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, Elapsed(), ignored, options.GracePeriod);
@@ -254,6 +260,8 @@ internal sealed class LeakEngine
 
         return fromEnvironment ?? options.Action;
     }
+
+    private const string CutShort = "the grace period was cut short: the end of the scope was cancelled.";
 
     private static readonly ISet<object> EmptySet = new HashSet<object>();
     private static readonly IReadOnlySet<Type> NoTypes = new HashSet<Type>();
