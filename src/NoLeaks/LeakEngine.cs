@@ -67,7 +67,11 @@ internal sealed class LeakEngine
         if (Source.UnavailableReason is { } unavailable)
         {
             warnings.Add($"{unavailable}. Leaks cannot be detected in this process.");
-            return new(new LeakReport(scope.Name, [], warnings, action, TimeSpan.Zero, 0));
+            return new(new LeakReport(scope.Name, [], warnings, action, TimeSpan.Zero, 0)
+            {
+                CheckError = unavailable,
+                FailsOnCheckError = options.EffectiveFailOnCheckError,
+            });
         }
 
         try
@@ -88,7 +92,7 @@ internal sealed class LeakEngine
         }
         catch (Exception e)
         {
-            return new(Failed(scope, action, warnings, e, TimeSpan.Zero));
+            return new(Failed(scope, options, action, warnings, e, TimeSpan.Zero));
         }
     }
 
@@ -128,7 +132,7 @@ internal sealed class LeakEngine
         }
 
         var wait = GracePeriod.Start(
-            CheckAgain, Final, e => Failed(scope, action, [], e, Elapsed()), options.GracePeriod, cancellation, scope.Complete);
+            CheckAgain, Final, e => Failed(scope, options, action, [], e, Elapsed()), options.GracePeriod, cancellation, scope.Complete);
         engineObjects.Add(wait.Task);
 
         // Given its id now, before any snapshot reads it: a heap source recognises the engine's task by id.
@@ -139,6 +143,11 @@ internal sealed class LeakEngine
     private (List<TaskLeak> Leaks, int Ignored) Check(
         LeakScope scope, NoLeaksOptions options, List<string> warnings, ISet<object> engineObjects, Func<IReadOnlySet<Type>> callers)
     {
+        if (InjectCheckFailure)
+        {
+            throw new InvalidOperationException($"a check failure injected by {InjectCheckFailureVariable}=1");
+        }
+
         if (options.UseDefaultFilters && Source.IsOnlyFrameworkWork(scope, out var frameworkMethods))
         {
             // Nothing pending, or only what the built-in filters allow: no inspection, no analysis.
@@ -210,10 +219,15 @@ internal sealed class LeakEngine
         return true;
     }
 
-    private static LeakReport Failed(LeakScope scope, LeakAction action, List<string> warnings, Exception e, TimeSpan waited)
+    private static LeakReport Failed(LeakScope scope, NoLeaksOptions options, LeakAction action, List<string> warnings, Exception e, TimeSpan waited)
     {
-        warnings.Add($"the leak check failed unexpectedly and reports nothing for this scope: {e.GetType().Name}: {e.Message}{ThrownAt(e)}");
-        return new LeakReport(scope.Name, [], warnings, action, waited, 0);
+        var error = $"{e.GetType().Name}: {e.Message}{ThrownAt(e)}";
+        warnings.Add($"the leak check failed unexpectedly and reports nothing for this scope: {error}");
+        return new LeakReport(scope.Name, [], warnings, action, waited, 0)
+        {
+            CheckError = "the leak check failed unexpectedly: " + error,
+            FailsOnCheckError = options.EffectiveFailOnCheckError,
+        };
     }
 
     /// <summary>
@@ -260,6 +274,14 @@ internal sealed class LeakEngine
 
         return fromEnvironment ?? options.Action;
     }
+
+    /// <summary>
+    /// <c>NOLEAKS_INJECT_CHECK_FAILURE=1</c> makes every check fail, to see (and test end to end) what a failed check
+    /// does to a test run: a warning, or a failure under <c>NOLEAKS_STRICT=1</c>. Read once per process.
+    /// </summary>
+    internal const string InjectCheckFailureVariable = "NOLEAKS_INJECT_CHECK_FAILURE";
+
+    private static readonly bool InjectCheckFailure = Environment.GetEnvironmentVariable(InjectCheckFailureVariable) == "1";
 
     private const string CutShort = "the grace period was cut short: the end of the scope was cancelled.";
 

@@ -82,4 +82,45 @@ public class LeakEngineTests
         Assert.Contains("(thrown at System.", warning);
         Assert.EndsWith($", in {typeof(SourceThatFailsInsideTheRuntime).FullName}.CollectPending)", warning);
     }
+
+    [Theory(Timeout = TestTimeout)]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_failed_check_is_visible_and_fails_the_test_only_when_asked(bool failOnCheckError)
+    {
+        var options = Scopes.Options();
+        options.FailOnCheckError = failOnCheckError;
+        var scope = LeakScope.Begin("not checked", options, new LeakEngine(new SourceThatFailsInsideTheRuntime()));
+
+        var report = await scope.EndAsync(cancellationToken: Cancel);
+
+        Assert.True(report.IsClean);
+        Assert.StartsWith("the leak check failed unexpectedly: KeyNotFoundException", report.CheckError);
+        Assert.Equal(failOnCheckError, report.ShouldFail);
+        var text = report.ToString();
+        Assert.StartsWith("NoLeaks: not checked was not checked for leaked async operations.", text);
+        Assert.Contains(failOnCheckError ? "This fails the test because NOLEAKS_STRICT=1" : "Set NOLEAKS_STRICT=1", text);
+        if (failOnCheckError)
+        {
+            Assert.Contains("KeyNotFoundException", Assert.Throws<TaskLeakException>(report.ThrowIfFailed).Message);
+        }
+        else
+        {
+            report.ThrowIfFailed();
+        }
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task A_failed_check_under_the_warn_action_never_fails_the_test()
+    {
+        var options = Scopes.Options();
+        options.FailOnCheckError = true;
+        options.Action = LeakAction.Warn;
+        var scope = LeakScope.Begin("warned", options, new LeakEngine(new SourceThatFailsInsideTheRuntime()));
+
+        var report = await scope.EndAsync(cancellationToken: Cancel);
+
+        Assert.NotNull(report.CheckError);
+        Assert.False(report.ShouldFail);
+    }
 }

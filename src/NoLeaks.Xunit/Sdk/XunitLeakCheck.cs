@@ -84,14 +84,12 @@ internal sealed class XunitLeakCheck
         try
         {
             var report = _scope.EndAsync().AsTask().GetAwaiter().GetResult();
-            if (report.IsClean)
+            if (report.ShouldFail)
             {
-                return report.Warnings.Count == 0 ? XunitLeakOutcome.Clean : new(null, null, report.ToString());
+                return new(new TaskLeakException(report), report.ToString(), null);
             }
 
-            return report.ShouldFail
-                ? new(new TaskLeakException(report), report.ToString(), null)
-                : new(null, null, report.ToString());
+            return report.IsClean && report.Warnings.Count == 0 ? XunitLeakOutcome.Clean : new(null, null, report.ToString());
         }
         catch (Exception exception)
         {

@@ -4,10 +4,18 @@ using System.Globalization;
 namespace NoLeaks.Tests.Fuzz;
 
 /// <summary>
+/// The fuzz and stress runs load every core and the thread pool on purpose: alone, so that they neither slow the
+/// timing of other tests nor are slowed by them.
+/// </summary>
+[CollectionDefinition(nameof(Reliability), DisableParallelization = true)]
+public sealed class Reliability;
+
+/// <summary>
 /// Property-based test of the whole check: random task graphs in a scope (see <see cref="FuzzCase"/>), judged by
 /// <see cref="FuzzRunner"/>. Reproducible: case i of a run with seed S is the case with seed S + i, so a failing case
 /// runs alone with <c>NOLEAKS_FUZZ_SEED=&lt;case seed&gt; NOLEAKS_FUZZ_CASES=1</c>. docs/reliability.md has the commands.
 /// </summary>
+[Collection(nameof(Reliability))]
 public class AnalysisFuzzTests
 {
     /// <summary>The seed of the run; a random one when unset (printed either way).</summary>
@@ -20,7 +28,7 @@ public class AnalysisFuzzTests
     public const string SecondsVariable = "NOLEAKS_FUZZ_SECONDS";
 
     private const int DefaultCases = 2000;
-    private const int DefaultSeconds = 30;
+    private const int DefaultSeconds = 20;
     private const int Parallelism = 8;
 
     [Fact(Timeout = 600_000)]

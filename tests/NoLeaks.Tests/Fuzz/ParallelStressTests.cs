@@ -11,6 +11,7 @@ namespace NoLeaks.Tests.Fuzz;
 /// right: no failed check, no false positive, no miss, no leak named in another scope. docs/reliability.md has the
 /// full run's figures and command.
 /// </summary>
+[Collection(nameof(Reliability))]
 public class ParallelStressTests
 {
     /// <summary>How many scopes (default <see cref="DefaultScopes"/>; longer runs locally).</summary>
