@@ -88,7 +88,11 @@ internal sealed class Strand
             Leaf.ContinueWithOnMethod => () => FuzzShapes.ContinueWithOnMethod(gate, ContinuationOptions, scheduler),
             Leaf.WhenAllOfTwo => () => FuzzShapes.WhenAllLeaf(gate),
             Leaf.WhenAnyWithOneDone => () => FuzzShapes.WhenAnyDoneLeaf(gate),
-            _ => () => FuzzShapes.WhenAnyLeaf(gate),
+            Leaf.WhenAnyOfTwo => () => FuzzShapes.WhenAnyLeaf(gate),
+            Leaf.SocketReceive => () => FuzzShapes.SocketLeaf(gate),
+            Leaf.PipeRead => () => FuzzShapes.PipeLeaf(gate),
+            Leaf.WithCancellationHelper => () => FuzzShapes.WithCancellationLeaf(gate),
+            _ => () => FuzzShapes.StartAsyncVoid(gate),
         };
 
         foreach (var (value, free) in Wrappers)
@@ -109,11 +113,20 @@ internal sealed class Strand
         if (early)
         {
             // Without a grace period the check sees the strand as it is at that instant: work queued and not run yet
-            // is pending as the delegate that will run it (the launcher's, the leaf's, or the runtime's own task
-            // resuming an await on a custom scheduler). Only names foreign to the case would be wrong.
+            // is pending as the delegate that will run it (the launcher's, a continuation, the runtime's own task
+            // resuming an await on a custom scheduler), and a method whose awaited work just finished has not resumed
+            // yet. Only names foreign to the case would be wrong.
             return WhenStarted(optional: true)
                 .Select(e => e with { Kind = null, Optional = true })
-                .Append(new(["FuzzShapes.Launch (lambda)", "Strand.Start (lambda)", "TaskSchedulerAwaitTaskContinuation.Run (lambda)"], null, Optional: true, "queued work, not run yet"));
+                .Append(new(
+                    [
+                        "FuzzShapes.Launch (lambda)", "Strand.Start (lambda)", "TaskSchedulerAwaitTaskContinuation.Run (lambda)",
+                        FuzzShapes.Name(nameof(FuzzShapes.Wrap)), FuzzShapes.Name(nameof(FuzzShapes.WrapValue)),
+                        FuzzShapes.Lambda(nameof(FuzzShapes.ContinueWithOnMethod)), FuzzShapes.Lambda(nameof(FuzzShapes.ContinueWithLeaf)),
+                    ],
+                    null,
+                    Optional: true,
+                    "work in flight"));
         }
 
         return WhenStarted(optional);
@@ -169,11 +182,21 @@ internal sealed class Strand
                 yield return new([FuzzShapes.Lambda(nameof(FuzzShapes.LongRunningLeaf))], LeakKind.DelegateTask, optional, why);
                 break;
             case Leaf.ContinueWithOnPromise:
-                // A continuation never started on a promise nobody completes ("dormant"): whether it is a leak is the
-                // engine's policy, so it may be absent; when reported, by itself or by the method awaiting it.
-                yield return new(
-                    nearest is null ? [FuzzShapes.Lambda(nameof(FuzzShapes.ContinueWithLeaf))] : [FuzzShapes.Lambda(nameof(FuzzShapes.ContinueWithLeaf)), nearest],
-                    null, Optional: true, why + " (dormant continuation)");
+                // A continuation never started on a promise nobody completes: dormant, listed apart from the leaks.
+                yield return new([FuzzShapes.Lambda(nameof(FuzzShapes.ContinueWithLeaf))], LeakKind.DormantContinuation, optional, why + " (dormant)");
+                break;
+            case Leaf.SocketReceive:
+                yield return Method(nameof(FuzzShapes.SocketLeaf));
+                break;
+            case Leaf.PipeRead:
+                // On Unix a pipe is a socket: the innermost pending method is the runtime's own PipeStream.ReadAsyncCore.
+                yield return new(["PipeStream.ReadAsyncCore", FuzzShapes.Name(nameof(FuzzShapes.PipeLeaf))], LeakKind.AsyncMethod, optional, why);
+                break;
+            case Leaf.WithCancellationHelper:
+                yield return Method(nameof(FuzzShapes.WithCancellation));
+                break;
+            case Leaf.AsyncVoid:
+                yield return Method(nameof(FuzzShapes.VoidLeaf));
                 break;
             case Leaf.WhenAllOfTwo or Leaf.WhenAnyOfTwo:
                 yield return Method(nameof(FuzzShapes.PromiseLeaf));
@@ -208,8 +231,9 @@ internal sealed class FuzzCase
         TaskContinuationOptions.NotOnRanToCompletion, TaskContinuationOptions.NotOnFaulted, TaskContinuationOptions.NotOnCanceled,
     ];
 
-    private FuzzCase(int seed, List<Strand> strands, bool endInsideContinuation, bool cancelledEnd)
+    private FuzzCase(int seed, List<Strand> strands, bool endInsideContinuation, bool cancelledEnd, bool countDormant)
     {
+        CountDormant = countDormant;
         Seed = seed;
         Strands = strands;
         EndInsideContinuation = endInsideContinuation;
@@ -222,6 +246,9 @@ internal sealed class FuzzCase
 
     /// <summary>The scope is ended from inside a ContinueWith(ExecuteSynchronously) continuation the scope owns.</summary>
     public bool EndInsideContinuation { get; }
+
+    /// <summary>NoLeaksOptions.CountDormantContinuations: dormant continuations are leaks.</summary>
+    public bool CountDormant { get; }
 
     /// <summary>The scope is ended with a token that is already cancelled (no grace period).</summary>
     public bool CancelledEnd { get; }
@@ -271,11 +298,11 @@ internal sealed class FuzzCase
                 WithState = random.Next(2) == 0,
                 OpenInline = random.Next(2) == 0,
                 DelayMilliseconds = random.Next(0, 11),
-                Gate = new Gate(random.Next(2) == 0, random.Next(2) == 0),
+                Gate = new Gate(random.Next(2) == 0, random.Next(2) == 0, io: leaf is Leaf.SocketReceive or Leaf.PipeRead),
             });
         }
 
-        return new FuzzCase(seed, strands, endInsideContinuation: random.Next(10) == 0, cancelledEnd: random.Next(20) == 0);
+        return new FuzzCase(seed, strands, endInsideContinuation: random.Next(10) == 0, cancelledEnd: random.Next(20) == 0, countDormant: random.Next(10) == 0);
     }
 
     private static TaskContinuationOptions Flags(Random random, TaskContinuationOptions[] flags)
@@ -315,6 +342,11 @@ internal sealed class FuzzCase
         if (CancelledEnd)
         {
             text.Append(", ended with a cancelled token");
+        }
+
+        if (CountDormant)
+        {
+            text.Append(", dormant continuations counted");
         }
 
         foreach (var strand in Strands)

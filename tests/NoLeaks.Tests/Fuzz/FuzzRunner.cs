@@ -19,7 +19,7 @@ internal static class FuzzRunner
     public static async Task<string?> RunAsync(FuzzCase fuzzCase)
     {
         var name = $"fuzz case {fuzzCase.Seed}";
-        var options = new NoLeaksOptions { GracePeriod = Grace };
+        var options = new NoLeaksOptions { GracePeriod = Grace, CountDormantContinuations = fuzzCase.CountDormant };
         var fromFilter = fuzzCase.Strands.Where(s => s.Ending == Ending.OpenedFromFilter).ToList();
         if (fromFilter.Count > 0)
         {
@@ -79,7 +79,18 @@ internal static class FuzzRunner
             scope.Dispose();
         }
 
-        return Judge(fuzzCase, name, report, reportedAt);
+        var verdict = Judge(fuzzCase, name, report, reportedAt);
+        foreach (var strand in fuzzCase.Strands)
+        {
+            if (!await Observe(strand.Root!).WaitAsync(StrandTimeout).ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default))
+            {
+                verdict = $"{verdict}{fuzzCase}\n  ✗ the harness: a strand did not finish {StrandTimeout.TotalSeconds} s after its gate opened: {strand}\n";
+            }
+
+            strand.Gate.Dispose();
+        }
+
+        return verdict;
     }
 
     private static bool OpenFromFilter(List<Strand> strands)
@@ -160,10 +171,16 @@ internal static class FuzzRunner
             }
         }
 
+        // Dormant continuations are listed apart unless the options count them as leaks.
+        if (fuzzCase.CountDormant ? report.DormantContinuations.Count > 0 : report.Leaks.Any(l => l.Kind == LeakKind.DormantContinuation))
+        {
+            problems.Add($"dormant continuations in the wrong list (counted: {fuzzCase.CountDormant})");
+        }
+
         // Each reported operation is matched to a distinct piece of pending work; identical stacks may be merged, so
         // a group of identical expectations needs at least one report, at most one per operation.
         var groups = expected.GroupBy(e => e.Key).Select(g => new Group(g.First(), g.Count(), g.Count(e => !e.Optional))).ToList();
-        foreach (var leak in report.Leaks)
+        foreach (var leak in report.Leaks.Concat(report.DormantContinuations))
         {
             if (leak.ScopeName != name)
             {

@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 
 namespace NoLeaks.Tests.Fuzz;
@@ -23,6 +24,10 @@ internal enum Leaf
     WhenAllOfTwo,
     WhenAnyWithOneDone,
     WhenAnyOfTwo,
+    SocketReceive,
+    PipeRead,
+    WithCancellationHelper,
+    AsyncVoid,
 }
 
 /// <summary>How the top of a strand is started from the test's code.</summary>
@@ -60,6 +65,45 @@ internal static class FuzzShapes
     public static async Task AwaiterLeaf(Gate gate) => await gate.Awaitable;
 
     public static async Task WaitAsyncLeaf(Gate gate) => await gate.Promise.Task.WaitAsync(TimeSpan.FromHours(1));
+
+    public static async Task SocketLeaf(Gate gate) => await gate.Socket.ReceiveAsync(new byte[1], SocketFlags.None);
+
+    public static async Task PipeLeaf(Gate gate) => await gate.Pipe.ReadAsync(new byte[1]);
+
+    public static async Task WithCancellationLeaf(Gate gate) => await WithCancellation(gate.Promise.Task, gate.Token);
+
+    /// <summary>The usual "await a task that does not take a token" helper (vs-threading's WithCancellation and kin).</summary>
+    public static async Task WithCancellation(Task task, CancellationToken cancellation)
+    {
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (cancellation.Register(static s => ((TaskCompletionSource)s!).TrySetResult(), cancelled))
+        {
+            if (await Task.WhenAny(task, cancelled.Task).ConfigureAwait(false) != task)
+            {
+                throw new OperationCanceledException(cancellation);
+            }
+        }
+
+        await task.ConfigureAwait(false);
+    }
+
+    public static Task StartAsyncVoid(Gate gate)
+    {
+        VoidLeaf(gate);
+        return Task.CompletedTask;
+    }
+
+    public static async void VoidLeaf(Gate gate)
+    {
+        try
+        {
+            await gate.Promise.Task;
+        }
+        catch (Exception)
+        {
+            // An async void method's exception would end the process: faulted and cancelled gates stop here.
+        }
+    }
 
     public static async Task IteratorConsumer(Gate gate)
     {

@@ -1,3 +1,6 @@
+using System.IO.Pipes;
+using System.Net;
+using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using System.Threading.Tasks.Sources;
@@ -16,13 +19,24 @@ internal enum GateOutcome
 /// Everything a generated strand of work can block on, opened all at once. Opening a primitive nobody waits on does
 /// nothing, so every strand shares one kind of gate whatever its leaf.
 /// </summary>
-internal sealed class Gate
+internal sealed class Gate : IDisposable
 {
     private readonly CancellationTokenSource _cancel = new();
     private int _opened;
+    private (Socket Mine, Socket Peer)? _sockets;
+    private (AnonymousPipeServerStream Reader, AnonymousPipeClientStream Writer)? _pipe;
 
-    public Gate(bool runContinuationsAsynchronously, bool sourceRunsContinuationsAsynchronously)
+    /// <param name="runContinuationsAsynchronously">For the promise.</param>
+    /// <param name="sourceRunsContinuationsAsynchronously">For the value-task source.</param>
+    /// <param name="io">Makes the socket pair and the pipe now: a launcher may start the strand after the gate opened.</param>
+    public Gate(bool runContinuationsAsynchronously, bool sourceRunsContinuationsAsynchronously, bool io)
     {
+        if (io)
+        {
+            _ = Socket;
+            _ = Pipe;
+        }
+
         Promise = new TaskCompletionSource<int>(
             runContinuationsAsynchronously ? TaskCreationOptions.RunContinuationsAsynchronously : TaskCreationOptions.None);
         Source = new ManualSource(sourceRunsContinuationsAsynchronously);
@@ -41,6 +55,40 @@ internal sealed class Gate
     public ManualSource Source { get; }
 
     public ManualAwaitable Awaitable { get; } = new();
+
+    /// <summary>A connected loopback TCP pair; the gate sends a byte from the peer.</summary>
+    public Socket Socket
+    {
+        get
+        {
+            if (_sockets is null)
+            {
+                using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                listener.Listen(1);
+                var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                peer.Connect(listener.LocalEndPoint!);
+                _sockets = (listener.Accept(), peer);
+            }
+
+            return _sockets.Value.Mine;
+        }
+    }
+
+    /// <summary>The reading end of an anonymous pipe; the gate writes a byte to it.</summary>
+    public Stream Pipe
+    {
+        get
+        {
+            if (_pipe is null)
+            {
+                var reader = new AnonymousPipeServerStream(PipeDirection.In);
+                _pipe = (reader, new AnonymousPipeClientStream(PipeDirection.Out, reader.ClientSafePipeHandle));
+            }
+
+            return _pipe.Value.Reader;
+        }
+    }
 
     /// <summary>When the gate was opened (Stopwatch ticks), or 0.</summary>
     public long OpenedAt { get; private set; }
@@ -65,6 +113,28 @@ internal sealed class Gate
         Event.Set();
         Source.Open();
         Awaitable.Open();
+        _sockets?.Peer.Send([1]);
+        _pipe?.Writer.Write([1]);
+    }
+
+    /// <summary>Closes the sockets and pipes (after the gate is open and the case judged).</summary>
+    public void Dispose()
+    {
+        if (_sockets is { } sockets)
+        {
+            sockets.Peer.Dispose();
+            sockets.Mine.Dispose();
+        }
+
+        if (_pipe is { } pipe)
+        {
+            pipe.Writer.Dispose();
+            pipe.Reader.Dispose();
+        }
+
+        Semaphore.Dispose();
+        Event.Dispose();
+        _cancel.Dispose();
     }
 }
 
