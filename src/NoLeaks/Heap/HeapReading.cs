@@ -149,6 +149,15 @@ internal static class HeapReading
         string waitingOn;
         var awaited = operation.Awaited;
         var activity = OperationActivity.Unknown;
+        AwaitedObject? awaitedObject = null;
+
+        // Read once per operation: the description and whether a timer will fire both come from it.
+        string Described(ulong address, string unreadable)
+        {
+            awaitedObject = Safely(() => heap.AwaitedObjectAt(snapshot, address), null);
+            return awaitedObject is { } known ? AwaitedNames.Describe(known) : unreadable;
+        }
+
         switch (kind)
         {
             case OperationKind.AsyncMethod when operation.State == -1:
@@ -156,7 +165,7 @@ internal static class HeapReading
                 waitingOn = "nothing: it is running";
                 break;
             case OperationKind.AsyncMethod:
-                waitingOn = awaited != 0 ? Safely(() => heap.DescribeAwaited(snapshot, awaited), "an object that could not be read")
+                waitingOn = awaited != 0 ? Described(awaited, "an object that could not be read")
                     : operation.AwaitsYield ? "Task.Yield()"
                     : "an awaiter it does not expose";
                 break;
@@ -168,7 +177,7 @@ internal static class HeapReading
                     OperationActivity.Running => "nothing: it is running",
                     OperationActivity.Queued => "a thread to run on (queued, not started)",
                     _ when awaited == 0 => "its antecedent",
-                    _ => $"its antecedent, {Safely(() => heap.DescribeAwaited(snapshot, awaited), "an object that could not be read")}",
+                    _ => $"its antecedent, {Described(awaited, "an object that could not be read")}",
                 };
                 break;
             case OperationKind.DelegateTask:
@@ -176,16 +185,11 @@ internal static class HeapReading
                 waitingOn = operation.IsRunning ? "nothing: its delegate is still running" : "a thread to run on (queued, not started)";
                 break;
             default:
-                awaited = operation.Address;
-                waitingOn = Safely(() => heap.DescribeAwaited(snapshot, operation.Address), "a task that could not be read");
+                waitingOn = Described(operation.Address, "a task that could not be read");
                 break;
         }
 
-        var waitsOnTimer = awaited != 0 && Safely(() => heap.AwaitedObjectAt(snapshot, awaited) is { IsSystemTimer: true }, false);
-        if (kind == OperationKind.Promise)
-        {
-            awaited = 0;
-        }
+        var waitsOnTimer = awaitedObject is { IsSystemTimer: true };
 
         return new PendingOperation
         {
