@@ -357,5 +357,5 @@ internal sealed class FuzzCase
     }
 
     /// <summary>Ticks from a strand's opening to the report after which its work is surely finished.</summary>
-    public static readonly long SettleTicks = Stopwatch.Frequency / 25;
+    public static readonly long SettleTicks = Stopwatch.Frequency / 10;
 }

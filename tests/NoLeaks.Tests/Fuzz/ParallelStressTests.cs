@@ -19,7 +19,7 @@ public class ParallelStressTests
 
     private const int DefaultScopes = 1000;
     private const int Workers = 16;
-    private static readonly TimeSpan Grace = TimeSpan.FromMilliseconds(150);
+    private static readonly TimeSpan Grace = TimeSpan.FromMilliseconds(250);
 
     [Fact(Timeout = 600_000)]
     public async Task Parallel_scopes_with_churn_report_exactly_their_own_leaks()
