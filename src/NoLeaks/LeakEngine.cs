@@ -37,6 +37,12 @@ internal sealed class LeakEngine
 
     public IPendingOperationSource Source { get; }
 
+    /// <summary>
+    /// How long past its grace period (and heap search budget) a check may run before its test is let go with a
+    /// warning (a failure under NOLEAKS_STRICT): a source hung in a re-check must not hang the test run.
+    /// </summary>
+    internal TimeSpan WatchdogMargin { get; init; } = TimeSpan.FromSeconds(30);
+
     public void OnScopeBegun(LeakScope scope)
     {
         try
@@ -129,7 +135,13 @@ internal sealed class LeakEngine
         }
 
         var wait = GracePeriod.Start(
-            CheckAgain, Final, e => Failed(scope, options, action, [], e, Elapsed()), options.GracePeriod, cancellation, scope.Complete);
+            CheckAgain,
+            Final,
+            e => Failed(scope, options, action, [], e, Elapsed()),
+            options.GracePeriod,
+            cancellation,
+            scope.Complete,
+            overrun: options.GracePeriod + (options.RetentionBudget > TimeSpan.Zero ? options.RetentionBudget : TimeSpan.Zero) + WatchdogMargin);
         engineObjects.Add(wait.Task);
 
         // Given its id now, before any snapshot reads it: a heap source recognises the engine's task by id.

@@ -123,4 +123,67 @@ public class LeakEngineTests
         Assert.NotNull(report.CheckError);
         Assert.False(report.ShouldFail);
     }
+
+    /// <summary>Reports one running delegate, then hangs in every later look until released.</summary>
+    private sealed class SourceThatHangsInARecheck(ManualResetEventSlim release) : IPendingOperationSource
+    {
+        private int _looks;
+
+        public string Name => "hanging source";
+
+        public string? UnavailableReason => null;
+
+        public void OnScopeBegun(LeakScope scope)
+        {
+        }
+
+        public IReadOnlyList<PendingOperation> CollectPending(LeakScope scope, ICollection<string> warnings)
+        {
+            if (Interlocked.Increment(ref _looks) > 1)
+            {
+                release.Wait();
+            }
+
+            return
+            [
+                new PendingOperation
+                {
+                    Keys = [new object()],
+                    Kind = OperationKind.DelegateTask,
+                    DelegateMethod = typeof(LeakEngineTests).GetMethod(nameof(AwaitAsync), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static),
+                    WaitingOn = "nothing: its delegate is still running",
+                    ScopeName = scope.Name,
+                },
+            ];
+        }
+
+        public long PendingFingerprint(LeakScope scope) => Interlocked.Increment(ref _looks);
+    }
+
+    [Theory(Timeout = TestTimeout)]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_check_that_hangs_lets_its_test_go_after_its_bound(bool failOnCheckError)
+    {
+        using var release = new ManualResetEventSlim();
+        var engine = new LeakEngine(new SourceThatHangsInARecheck(release)) { WatchdogMargin = TimeSpan.FromMilliseconds(300) };
+        var options = Scopes.Options(TimeSpan.FromMilliseconds(100));
+        options.FailOnCheckError = failOnCheckError;
+        var scope = LeakScope.Begin("hung check", options, engine);
+        try
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var report = await scope.EndAsync(cancellationToken: Cancel).AsTask().WaitAsync(TimeSpan.FromSeconds(20), Cancel);
+
+            Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(350), TimeSpan.FromSeconds(15));
+            Assert.Contains("TimeoutException: the check did not finish within", report.CheckError);
+            Assert.Contains("the test was let go", Assert.Single(report.Warnings));
+            Assert.Equal(failOnCheckError, report.ShouldFail);
+            Assert.Same(report, await scope.EndAsync(cancellationToken: Cancel));
+        }
+        finally
+        {
+            release.Set();
+        }
+    }
 }
