@@ -454,7 +454,8 @@ internal sealed class TrackingSource : IPendingOperationSource
             operations = new List<PendingOperation>(pending.Count);
             foreach (var (task, record) in pending)
             {
-                operations.Add(TaskInspector.Inspect(task, record, scope.Name, CreatorOf(record, scope)));
+                var createdBy = record.CreatedInTest is { } test ? $"test {test}" : CreatorOf(record, scope);
+                operations.Add(TaskInspector.Inspect(task, record, scope.Name, createdBy));
             }
 
             if (!pending.Exists(p => p.Task.IsCompleted))
@@ -614,6 +615,35 @@ internal sealed class TrackingSource : IPendingOperationSource
         }
 
         return adopted;
+    }
+
+    /// <summary>
+    /// Moves the records of <paramref name="taskIds"/> from a scope that is ending to <paramref name="owner"/>'s scope,
+    /// which checks them when the owner ends. Returns how many were moved.
+    /// </summary>
+    public int HandOver(LeakScope from, LeakScope owner, IEnumerable<int> taskIds)
+    {
+        var moved = 0;
+        lock (_tracking.Gate)
+        {
+            foreach (var id in taskIds)
+            {
+                if (!from.Operations.Remove(id, out var record))
+                {
+                    continue;
+                }
+
+                var handed = new OperationRecord(id, owner, record.CreatedTimestamp, record.CreatorTaskId, record.CreationStack)
+                {
+                    CreatedInTest = record.CreatedInTest ?? from.Name,
+                };
+                _records[id] = handed;
+                owner.Operations[id] = handed;
+                moved++;
+            }
+        }
+
+        return moved;
     }
 
     /// <summary>
