@@ -209,7 +209,7 @@ internal static class TestLeakCheck
 
     private static void Record(LeakReport report, TestResult result)
     {
-        if (report.IsClean)
+        if (report.IsClean && !report.ShouldFail)
         {
             foreach (var warning in report.Warnings)
             {

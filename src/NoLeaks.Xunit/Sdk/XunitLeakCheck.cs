@@ -129,14 +129,12 @@ internal sealed class XunitLeakCheck
         try
         {
             var report = _scope.EndAsync().AsTask().GetAwaiter().GetResult();
-            if (report.IsClean)
+            if (report.ShouldFail)
             {
-                return report.Warnings.Count == 0 ? XunitLeakOutcome.Clean : new(null, null, report.ToString());
+                return new(LeakFailure.For(report, testAlreadyFailed), report.ToString(), null);
             }
 
-            return report.ShouldFail
-                ? new(LeakFailure.For(report, testAlreadyFailed), report.ToString(), null)
-                : new(null, null, report.ToString());
+            return report.IsClean && report.Warnings.Count == 0 ? XunitLeakOutcome.Clean : new(null, null, report.ToString());
         }
         catch (Exception exception)
         {

@@ -39,14 +39,17 @@ public sealed class FixtureRun
         Tests.SingleOrDefault(t => ShortName(t.Name) == shortName)
         ?? throw new InvalidOperationException($"no test {shortName} in:\n{string.Join('\n', Tests.Select(t => t.Name))}\n{Console}");
 
-    /// <summary>Runs a fixture once per test process (results are shared); <paramref name="action"/> sets NOLEAKS_ACTION.</summary>
-    public static Task<FixtureRun> Of(string fixture, string? action = null) =>
-        Runs.GetOrAdd($"{fixture}|{action}", _ => new(() => RunAsync(fixture, action))).Value;
+    /// <summary>
+    /// Runs a fixture once per test process (results are shared); <paramref name="action"/> sets NOLEAKS_ACTION,
+    /// <paramref name="environment"/> other variables (NAME=value).
+    /// </summary>
+    public static Task<FixtureRun> Of(string fixture, string? action = null, params string[] environment) =>
+        Runs.GetOrAdd($"{fixture}|{action}|{string.Join(';', environment)}", _ => new(() => RunAsync(fixture, action, environment))).Value;
 
     private static string ShortName(string name) =>
         name.StartsWith("NoLeaks.Fixtures.", StringComparison.Ordinal) ? name["NoLeaks.Fixtures.".Length..] : name;
 
-    private static async Task<FixtureRun> RunAsync(string fixture, string? action)
+    private static async Task<FixtureRun> RunAsync(string fixture, string? action, string[] environment)
     {
         var path = FixtureProcess.PathOf(typeof(FixtureRun).Assembly, fixture);
         var results = Path.Combine(Path.GetTempPath(), $"noleaks-{fixture}-{Guid.NewGuid():N}");
@@ -54,7 +57,8 @@ public sealed class FixtureRun
         string[] arguments = isV3
             ? ["exec", path, "-noLogo", "-noColor", "-noAutoReporters", "-reporter", "quiet", "-result-xml", results]
             : ["exec", path, "--json", results];
-        var (exitCode, output, error) = await FixtureProcess.RunAsync(fixture, arguments, action);
+        var variables = environment.Select(v => v.Split('=', 2)).ToDictionary(v => v[0], v => v[1]);
+        var (exitCode, output, error) = await FixtureProcess.RunAsync(fixture, arguments, action, variables);
         var console = $"exit code {exitCode}\n{output}\n{error}";
         if (!File.Exists(results))
         {
