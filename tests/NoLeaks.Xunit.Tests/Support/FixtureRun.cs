@@ -18,13 +18,17 @@ public sealed class FixtureRun
 {
     private static readonly ConcurrentDictionary<string, Lazy<Task<FixtureRun>>> Runs = new();
 
-    private FixtureRun(IReadOnlyList<FixtureTest> tests, string console, string standardOutput, string standardError)
+    private FixtureRun(IReadOnlyList<FixtureTest> tests, IReadOnlyList<string> errors, string console, string standardOutput, string standardError)
     {
         Tests = tests;
+        Errors = errors;
         Console = console;
         StandardOutput = standardOutput;
         StandardError = standardError;
     }
+
+    /// <summary>Failures outside any test (a class's or collection's cleanup), as "kind: message".</summary>
+    public IReadOnlyList<string> Errors { get; }
 
     public IReadOnlyList<FixtureTest> Tests { get; }
 
@@ -43,19 +47,25 @@ public sealed class FixtureRun
         Tests.SingleOrDefault(t => ShortName(t.Name) == shortName)
         ?? throw new InvalidOperationException($"no test {shortName} in:\n{string.Join('\n', Tests.Select(t => t.Name))}\n{Console}");
 
-    /// <summary>Runs a fixture once per test process (results are shared); <paramref name="action"/> sets NOLEAKS_ACTION.</summary>
-    public static Task<FixtureRun> Of(string fixture, string? action = null) =>
-        Runs.GetOrAdd($"{fixture}|{action}", _ => new(() => RunAsync(fixture, action))).Value;
+    /// <summary>
+    /// Runs a fixture once per test process (results are shared); <paramref name="action"/> sets NOLEAKS_ACTION,
+    /// <paramref name="environment"/> other variables (NAME=value).
+    /// </summary>
+    public static Task<FixtureRun> Of(string fixture, string? action = null, params string[] environment) =>
+        Runs.GetOrAdd($"{fixture}|{action}|{string.Join(';', environment)}", _ => new(() => RunAsync(fixture, action, environment))).Value;
 
     private static string ShortName(string name) =>
         name.StartsWith("NoLeaks.Fixtures.", StringComparison.Ordinal) ? name["NoLeaks.Fixtures.".Length..] : name;
+
+    private static Task<FixtureRun> RunAsync(string fixture, string? action, string[] environment) =>
+        RunAsync(fixture, action, environment.Select(v => v.Split('=', 2)).ToDictionary(v => v[0], v => v[1]));
 
     /// <summary>
     /// Runs a fixture in a process of its own, not shared with other tests: with <paramref name="environment"/> added to
     /// the child's, and <paramref name="extraArguments"/> after the runner's own (an xunit v3 filter such as <c>-class</c>).
     /// </summary>
     public static async Task<FixtureRun> RunAsync(
-        string fixture, string? action, IReadOnlyDictionary<string, string>? environment = null, IEnumerable<string>? extraArguments = null)
+        string fixture, string? action, IReadOnlyDictionary<string, string> environment, IEnumerable<string>? extraArguments = null)
     {
         var path = FixtureProcess.PathOf(typeof(FixtureRun).Assembly, fixture);
         var results = Path.Combine(Path.GetTempPath(), $"noleaks-{fixture}-{Guid.NewGuid():N}");
@@ -72,7 +82,14 @@ public sealed class FixtureRun
 
         try
         {
-            return new(isV3 ? FromXml(XDocument.Load(results)) : FromJson(File.ReadAllText(results)), console, output, error);
+            if (isV3)
+            {
+                var xml = XDocument.Load(results);
+                return new(FromXml(xml), ErrorsFromXml(xml), console, output, error);
+            }
+
+            var (tests, errors) = FromJson(File.ReadAllText(results));
+            return new(tests, errors, console, output, error);
         }
         finally
         {
@@ -91,16 +108,14 @@ public sealed class FixtureRun
             StackTrace = (string?)test.Element("failure")?.Element("stack-trace") ?? "",
         }).ToList();
 
-    private static List<FixtureTest> FromJson(string results)
+    private static List<string> ErrorsFromXml(XDocument results) =>
+        results.Descendants("error").Select(error => $"{(string?)error.Attribute("type")}: {(string?)error.Element("failure")?.Element("message")}").ToList();
+
+    private static (List<FixtureTest> Tests, List<string> Errors) FromJson(string results)
     {
         using var document = JsonDocument.Parse(results);
-        var errors = document.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString()).ToList();
-        if (errors.Count > 0)
-        {
-            throw new InvalidOperationException("fixture errors: " + string.Join('\n', errors));
-        }
-
-        return document.RootElement.GetProperty("tests").EnumerateArray().Select(test => new FixtureTest(
+        var errors = document.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString() ?? "").ToList();
+        return (document.RootElement.GetProperty("tests").EnumerateArray().Select(test => new FixtureTest(
             test.GetProperty("Name").GetString()!,
             test.GetProperty("Outcome").GetString()!,
             test.GetProperty("Message").GetString() ?? "",
@@ -108,7 +123,7 @@ public sealed class FixtureRun
             [])
         {
             StackTrace = test.TryGetProperty("StackTrace", out var trace) ? trace.GetString() ?? "" : "",
-        }).ToList();
+        }).ToList(), errors);
     }
 
     // The `dotnet` host running this process: <root>/shared/Microsoft.NETCore.App/<version>/System.Private.CoreLib.dll.
