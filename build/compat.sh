@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Compatibility and footprint check of the packed packages, as a user installs them: test projects of each supported
+# framework version and target framework restore NoLeaks from a package folder (no project reference), and
+#  - a leaking test fails with the report, a clean test passes, the heap source (ClrMD inside NoLeaks) explains a leak;
+#  - adding NoLeaks changes the resolved version of no package the project resolves without it, and puts no
+#    Azure, MSAL, NETCore.Client or AntiSSRF assembly in the output;
+#  - an unsupported version or the wrong xunit adapter fails the build with a message naming what to use.
+# Run by build/test.sh; alone: build/compat.sh [consumer name …]. Logs: artifacts/compat/logs/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+repo="$(pwd)"
+version=0.0.0-compat
+sdk=10.0.100
+
+# Each consumer: name | target framework | packages (id=version …) | NoLeaks package | expected: report, or the
+# error code its build must fail with.
+consumers=(
+  "nunit-4.1-net8|net8.0|NUnit=4.1.0 NUnit3TestAdapter=5.2.0 Microsoft.NET.Test.Sdk=17.14.1 Microsoft.Extensions.Hosting.Abstractions=3.1.8 Microsoft.Extensions.Logging.Abstractions=6.0.0|NoLeaks.NUnit|report"
+  "nunit-4.3.2-net10|net10.0|NUnit=4.3.2 NUnit3TestAdapter=5.2.0 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.NUnit|report"
+  "nunit-5.0-net9|net9.0|NUnit=5.0.0 NUnit3TestAdapter=5.2.0 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.NUnit|report"
+  "xunit-2.4.2-net8|net8.0|xunit=2.4.2 xunit.runner.visualstudio=2.4.5 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.Xunit|report"
+  "xunit-2.9.3-net10|net10.0|xunit=2.9.3 xunit.runner.visualstudio=3.1.4 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.Xunit|report"
+  "xunit.v3-4.0.2-net8|net8.0|xunit.v3=4.0.2|NoLeaks.XunitV3|report"
+  "xunit.v3-4.0.2-net10|net10.0|xunit.v3=4.0.2|NoLeaks.XunitV3|report"
+  "xunit.v3-3.2.2|net10.0|xunit.v3=3.2.2|NoLeaks.XunitV3|NOLEAKS002"
+  "xunit-2.9.3-with-v3-adapter|net10.0|xunit=2.9.3 xunit.runner.visualstudio=3.1.4 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.XunitV3|NOLEAKS001"
+  "xunit.v3-4.0.2-with-v2-adapter|net10.0|xunit.v3=4.0.2|NoLeaks.Xunit|NOLEAKS001"
+  "nunit-3.14|net10.0|NUnit=3.14.0 NUnit3TestAdapter=5.2.0 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.NUnit|NU1605"
+)
+forbidden='^(Azure\.|Microsoft\.Identity|Microsoft\.Diagnostics\.NETCore\.Client|Microsoft\.Security\.AntiSSRF|Microsoft\.Extensions\.)'
+
+out="$repo/artifacts/compat"
+logs="$out/logs"
+work="$out/work"
+packages="$out/packages"
+rm -rf "$logs" "$work" "$packages"
+mkdir -p "$logs" "$work" "$packages"
+
+dotnet="$(build/install-runtimes.sh)"
+build/pack.sh "$packages" "$version" > "$logs/pack.log" 2>&1 || { cat "$logs/pack.log"; exit 1; }
+# The consumers' own NuGet cache, without any earlier NoLeaks package: a stale one cannot stand in for this build's.
+export NUGET_PACKAGES="$out/nuget-cache"
+rm -rf "$NUGET_PACKAGES"/noleaks*
+
+# Outside the repository's Directory.Build.props, Directory.Packages.props and global.json: as in a user's repository.
+cat > "$work/global.json" <<JSON
+{ "sdk": { "version": "$sdk", "rollForward": "latestFeature" } }
+JSON
+for file in Directory.Build.props Directory.Build.targets Directory.Packages.props; do echo '<Project />' > "$work/$file"; done
+# What the README tells users: the package folder as a source, mapped for NoLeaks* only.
+cat > "$work/nuget.config" <<XML
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources>
+    <add key="noleaks" value="$packages" />
+  </packageSources>
+  <packageSourceMapping>
+    <packageSource key="noleaks"><package pattern="NoLeaks*" /></packageSource>
+    <packageSource key="nuget.org"><package pattern="*" /></packageSource>
+  </packageSourceMapping>
+</configuration>
+XML
+
+resolved() { grep -oE '"[A-Za-z0-9_.-]+/[0-9][A-Za-z0-9_.+-]*": \{' "$1/obj/project.assets.json" | tr -d '"{: ' | sort -u; }
+
+failures=0
+selected=("$@")
+for consumer in "${consumers[@]}"; do
+  IFS='|' read -r name tfm references adapter expected <<< "$consumer"
+  if [ "${#selected[@]}" -gt 0 ] && [[ ! " ${selected[*]} " == *" $name "* ]]; then continue; fi
+  dir="$work/$name"
+  log="$logs/$name.log"
+  mkdir -p "$dir"
+  sources="$repo/tests/Compatibility/Xunit/*.cs"
+  [[ "$adapter" == NoLeaks.NUnit ]] && sources="$repo/tests/Compatibility/NUnit/*.cs"
+  {
+    echo '<Project Sdk="Microsoft.NET.Sdk">'
+    echo "  <PropertyGroup><TargetFramework>$tfm</TargetFramework><ImplicitUsings>enable</ImplicitUsings><Nullable>enable</Nullable><IsPackable>false</IsPackable><IsTestProject>true</IsTestProject></PropertyGroup>"
+    [[ "$references" == *xunit.v3=* ]] && echo '  <PropertyGroup><OutputType>Exe</OutputType></PropertyGroup>'
+    echo '  <ItemGroup>'
+    for reference in $references; do echo "    <PackageReference Include=\"${reference%%=*}\" Version=\"${reference#*=}\" />"; done
+    echo "    <PackageReference Include=\"$adapter\" Version=\"$version\" Condition=\"'\$(WithoutNoLeaks)' != 'true'\" />"
+    echo "    <Compile Include=\"$sources;$repo/tests/Compatibility/HeapCheck.cs\" Condition=\"'\$(WithoutNoLeaks)' != 'true'\" />"
+    echo '  </ItemGroup>'
+    echo '</Project>'
+  } > "$dir/$name.csproj"
+
+  started=$SECONDS
+  verdict=""
+  if [ "$expected" != report ]; then
+    if (cd "$dir" && "$dotnet" build -c Release) > "$log" 2>&1; then
+      verdict="built, but $expected was expected"
+    elif ! grep -q "error $expected" "$log"; then
+      verdict="failed without $expected (see $log)"
+    fi
+    [ -z "$verdict" ] && verdict="ok: $(grep -oE "error $expected: [^[]*" "$log" | head -1)"
+  else
+    (cd "$dir" && "$dotnet" restore -p:WithoutNoLeaks=true) > "$log" 2>&1 && resolved "$dir" | grep -v '^NoLeaks' > "$dir/without.txt"
+    (cd "$dir" && "$dotnet" restore) >> "$log" 2>&1 && resolved "$dir" | grep -v '^NoLeaks' > "$dir/with.txt"
+    status=0
+    (cd "$dir" && timeout 600 "$dotnet" test -c Release --no-restore) >> "$log" 2>&1 || status=$?
+    output="$dir/bin/Release/$tfm"
+    if ! diff "$dir/without.txt" "$dir/with.txt" >> "$log"; then
+      verdict="adding $adapter changed resolved packages (diff in $log)"
+    elif ls "$output" | grep -E "$forbidden" >> "$log"; then
+      verdict="output holds assemblies NoLeaks must not bring (listed in $log)"
+    elif [ "$status" -eq 0 ]; then
+      verdict="the leaking test passed (see $log)"
+    elif ! grep -q "NoLeaks: 1 leaked async operation from .*Leaks" "$log"; then
+      verdict="no leak report in the output (see $log)"
+    elif ! grep -qiE "failed:? +1, +passed:? +2|total: +3, +errors: +0, +failed: +1" "$log"; then
+      verdict="not exactly the leaking test failed (see $log)"
+    else
+      verdict="ok: leak reported, 2 tests passed, $(wc -l < "$dir/with.txt") packages unchanged, $(ls "$output" | grep -c '\.dll$') assemblies, $(du -sm "$output" | cut -f1) MB"
+    fi
+  fi
+  [[ "$verdict" == ok:* ]] || failures=$((failures + 1))
+  printf '%-32s %4ss  %s\n' "$name" $((SECONDS - started)) "$verdict"
+done
+
+if [ "$failures" -gt 0 ]; then
+  echo "compatibility: $failures consumer(s) failed" >&2
+  exit 1
+fi
+echo "compatibility: every consumer behaved as expected"
