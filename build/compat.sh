@@ -93,11 +93,6 @@ for consumer in "${consumers[@]}"; do
     echo '</Project>'
   } > "$dir/$name.csproj"
 
-  # xunit v3 runs on Microsoft.Testing.Platform, which `dotnet test` on the .NET 10 SDK uses only when global.json says so.
-  if [[ "$references" == *xunit.v3=* ]]; then
-    echo "{ \"sdk\": { \"version\": \"$sdk\", \"rollForward\": \"latestFeature\" }, \"test\": { \"runner\": \"Microsoft.Testing.Platform\" } }" > "$dir/global.json"
-  fi
-
   # VSTest starts its test host with the SDK's own dotnet unless told otherwise: this one has the .NET 8 and 9 runtimes.
   test_arguments=()
   [[ "$references" == *Microsoft.NET.Test.Sdk=* ]] && test_arguments=(-- "RunConfiguration.DotNetHostPath=$dotnet")
@@ -115,8 +110,13 @@ for consumer in "${consumers[@]}"; do
     (cd "$dir" && "$dotnet" restore -p:WithoutNoLeaks=true) > "$log" 2>&1 && resolved "$dir" | grep -v '^NoLeaks' > "$dir/without.txt"
     (cd "$dir" && "$dotnet" restore) >> "$log" 2>&1 && resolved "$dir" | grep -v '^NoLeaks' > "$dir/with.txt"
     status=0
-    (cd "$dir" && timeout 600 "$dotnet" test -c Release --no-restore "${test_arguments[@]}") >> "$log" 2>&1 || status=$?
     output="$dir/bin/Release/$tfm"
+    if [[ "$references" == *xunit.v3=* ]]; then
+      # A Microsoft.Testing.Platform app run by this dotnet (`dotnet test` would start it with the SDK's own).
+      { (cd "$dir" && "$dotnet" build -c Release --no-restore) && timeout 600 "$dotnet" "$output/$name.dll"; } >> "$log" 2>&1 || status=$?
+    else
+      (cd "$dir" && timeout 600 "$dotnet" test -c Release --no-restore "${test_arguments[@]}") >> "$log" 2>&1 || status=$?
+    fi
     if ! diff "$dir/without.txt" "$dir/with.txt" >> "$log"; then
       verdict="adding $adapter changed resolved packages (diff in $log)"
     elif ls "$output" | grep -E "$forbidden" >> "$log"; then
@@ -125,7 +125,7 @@ for consumer in "${consumers[@]}"; do
       verdict="the leaking test passed (see $log)"
     elif ! grep -q "NoLeaks: 1 leaked async operation from .*Leaks" "$log"; then
       verdict="no leak report in the output (see $log)"
-    elif ! { grep -qE "Failed: +1, Passed: +2," "$log" || { grep -qE "^ +failed: 1$" "$log" && grep -qE "^ +succeeded: 2$" "$log"; }; }; then
+    elif ! grep -qE "Failed: +1, Passed: +2,|Total: 3, Errors: 0, Failed: 1," "$log"; then
       verdict="not exactly the leaking test failed (see $log)"
     else
       verdict="ok: leak reported, 2 tests passed, $(wc -l < "$dir/with.txt") packages unchanged, $(ls "$output" | grep -c '\.dll$') assemblies, $(du -sm "$output" | cut -f1) MB"
