@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using NoLeaks.Sdk;
+using NUnit.Framework;
 using NUnit.Framework.Interfaces;
 using NUnit.Framework.Internal;
 
@@ -42,6 +43,12 @@ internal static class TestLeakCheck
             if (PlanFor(test).Options is { } options && options.EffectiveAction != LeakAction.Off)
             {
                 check.Scope = LeakScope.Begin(test.FullName, options);
+                if (test.TypeInfo?.Type is { } fixture && IsBuiltPerTest(fixture))
+                {
+                    // NUnit built this test's fixture instance before any action ran, in the test's own execution
+                    // context: the work its constructor started belongs to the test.
+                    EarlyWork.AdoptInto(check.Scope, () => TestExecutionContext.CurrentContext.CurrentTest == test);
+                }
             }
         }
         catch (Exception exception)
@@ -82,6 +89,13 @@ internal static class TestLeakCheck
             WriteProblem(result, "could not finish the leak check", exception);
         }
     }
+
+    private static readonly ConcurrentDictionary<Type, bool> BuiltPerTest = new();
+
+    // [FixtureLifeCycle(LifeCycle.InstancePerTestCase)] on the fixture (or a base class) or on its assembly.
+    private static bool IsBuiltPerTest(Type fixture) => BuiltPerTest.GetOrAdd(fixture, static type =>
+        (type.GetCustomAttribute<FixtureLifeCycleAttribute>(inherit: true) ?? type.Assembly.GetCustomAttribute<FixtureLifeCycleAttribute>())
+            is { LifeCycle: LifeCycle.InstancePerTestCase });
 
     private static LeakCheckPlan PlanFor(ITest test)
     {

@@ -82,6 +82,15 @@ public sealed class LeakScope : IDisposable
     /// <summary>What went wrong when the source learnt of the scope, for the report.</summary>
     internal string? BeginFailure { get; set; }
 
+    /// <summary>
+    /// Ids of tasks this scope's code awaited that it did not create (a pooled async method's box awaiting one is seen
+    /// only from the task's side). Guarded by the source's gate; bounded by <see cref="MaxAwaitedElsewhere"/>.
+    /// </summary>
+    internal HashSet<int>? AwaitedElsewhere;
+
+    /// <summary>How many awaited-elsewhere ids a scope keeps; more are not recorded (a check prunes completed ones).</summary>
+    internal const int MaxAwaitedElsewhere = 256;
+
     /// <summary>The operations this scope created that have not completed, by task id. Guarded by the source's gate.</summary>
     internal Dictionary<int, OperationRecord> Operations { get; } = new();
 

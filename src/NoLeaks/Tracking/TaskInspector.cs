@@ -40,6 +40,8 @@ internal static class TaskInspector
         Type? stateMachineType = null;
         var state = -1;
         MethodBase? delegateMethod = null;
+        var activity = OperationActivity.Unknown;
+        var waitsOnTimer = false;
 
         if (shape.StateMachineField?.GetValue(task) is IAsyncStateMachine stateMachine)
         {
@@ -53,32 +55,52 @@ internal static class TaskInspector
 
             var machine = ShapeOf(stateMachineType);
             state = machine.StateField?.GetValue(stateMachine) is int s ? s : -1;
-            (awaited, waitingOn) = CurrentAwait(stateMachine, machine);
+            if (state == -1)
+            {
+                // -1: executing its code right now (between two awaits), not suspended.
+                activity = OperationActivity.Running;
+                waitingOn = "nothing: it is running";
+            }
+            else
+            {
+                (awaited, waitingOn) = CurrentAwait(stateMachine, machine);
+                waitsOnTimer = awaited is not null && AwaitedObjectOf(awaited).IsSystemTimer;
+            }
         }
         else if (shape.IsContinuationTask)
         {
             kind = OperationKind.Continuation;
             delegateMethod = (TaskAction?.GetValue(task) as Delegate)?.Method;
+            activity = ActivityOf(task);
+
+            // m_antecedent is cleared when the continuation starts to run.
             awaited = shape.AntecedentField?.GetValue(task);
-            waitingOn = awaited is null
-                ? "its antecedent task"
-                : $"its antecedent, {Describe(awaited)}";
+            waitsOnTimer = awaited is not null && AwaitedObjectOf(awaited).IsSystemTimer;
+            waitingOn = activity switch
+            {
+                OperationActivity.Running => "nothing: it is running",
+                OperationActivity.Queued => "a thread to run on (queued, not started)",
+                _ when awaited is not null => $"its antecedent, {Describe(awaited)}",
+                _ => "its antecedent",
+            };
         }
         else if (TaskAction?.GetValue(task) is Delegate action)
         {
             kind = OperationKind.DelegateTask;
             delegateMethod = action.Method;
-            waitingOn = task.Status switch
+            activity = ActivityOf(task);
+            waitingOn = activity switch
             {
-                TaskStatus.Running => "nothing: its delegate is still running",
-                TaskStatus.WaitingToRun or TaskStatus.WaitingForActivation or TaskStatus.Created =>
-                    "a thread to run on (queued, not started)",
+                OperationActivity.Running => "nothing: its delegate is still running",
+                OperationActivity.Queued or OperationActivity.NotStarted => "a thread to run on (queued, not started)",
                 _ => task.Status.ToString(),
             };
         }
         else
         {
-            waitingOn = Describe(task);
+            var promise = AwaitedObjectOf(task);
+            waitsOnTimer = promise.IsSystemTimer;
+            waitingOn = AwaitedNames.Describe(promise);
         }
 
         return new PendingOperation
@@ -91,6 +113,8 @@ internal static class TaskInspector
             DelegateMethod = delegateMethod,
             AwaitedKey = awaited,
             WaitingOn = waitingOn,
+            Activity = activity,
+            WaitsOnTimer = waitsOnTimer,
             ContinuationKeys = ContinuationsOf(task),
             CreatedTimestamp = record?.CreatedTimestamp ?? 0,
             CreatedBy = createdBy,
@@ -98,6 +122,14 @@ internal static class TaskInspector
             ScopeName = scopeName,
         };
     }
+
+    private static OperationActivity ActivityOf(Task task) => task.Status switch
+    {
+        TaskStatus.Running => OperationActivity.Running,
+        TaskStatus.WaitingToRun => OperationActivity.Queued,
+        TaskStatus.WaitingForActivation or TaskStatus.Created => OperationActivity.NotStarted,
+        _ => OperationActivity.Unknown,
+    };
 
     /// <summary>
     /// The code a pending task runs, found without reading its state: the state machine type of an async-method box
@@ -196,30 +228,87 @@ internal static class TaskInspector
     private static bool IsValueTaskSource(Type type) => ShapeOf(type).IsValueTaskSource;
 
     /// <summary>Names what is awaited the way the user wrote it.</summary>
-    public static string Describe(object awaited)
+    public static string Describe(object awaited) => AwaitedNames.Describe(AwaitedObjectOf(awaited));
+
+    /// <summary>What the namer needs to know of a live awaited object.</summary>
+    private static AwaitedObject AwaitedObjectOf(object awaited)
     {
         var type = awaited.GetType();
         Type? stateMachine = null;
         MethodBase? action = null;
         bool? timerIsNull = null;
+        Type? timerType = null;
         if (awaited is Task task)
         {
             var shape = ShapeOf(type);
             stateMachine = (shape.StateMachineField?.GetValue(task) as IAsyncStateMachine)?.GetType();
             action = (TaskAction?.GetValue(task) as Delegate)?.Method;
 
-            // DelayPromise._timer (.NET 5 – 11) is null exactly when the delay is infinite.
+            // DelayPromise._timer (.NET 5 – 11) is null exactly when the delay is infinite; its type says whose clock
+            // it runs on (TimerQueueTimer for the system's, a TimeProvider's own timer otherwise).
             if (type.Name.StartsWith("DelayPromise", StringComparison.Ordinal) && shape.AllFields.FirstOrDefault(f => f.Name == "_timer") is { } timer)
             {
-                timerIsNull = timer.GetValue(task) is null;
+                var value = timer.GetValue(task);
+                timerIsNull = value is null;
+                timerType = value?.GetType();
             }
         }
 
-        return AwaitedNames.Describe(new AwaitedObject(type, stateMachine, action, timerIsNull));
+        else if (ShapeOf(type).PooledStateMachineField is { } pooled)
+        {
+            // A pooled async method's box: named by its method, though not a task.
+            stateMachine = pooled.GetValue(awaited)?.GetType();
+        }
+
+        return new AwaitedObject(type, stateMachine, action, timerIsNull, timerType);
+    }
+
+    /// <summary>
+    /// True for the box of an async method built with PoolingAsyncValueTaskMethodBuilder
+    /// (<c>PoolingAsyncValueTaskMethodBuilder&lt;T&gt;.StateMachineBox&lt;TStateMachine&gt;</c>, .NET 6 – 11): an
+    /// IValueTaskSource, not a task, reused from a pool once its result is read.
+    /// </summary>
+    public static bool IsPooledMethodBox(object value) => ShapeOf(value.GetType()).PooledStateMachineField is not null;
+
+    /// <summary>The execution context a pooled method's box captured at its last await (its public field <c>Context</c>).</summary>
+    public static ExecutionContext? PooledBoxContext(object box) => ShapeOf(box.GetType()).PooledContextField?.GetValue(box) as ExecutionContext;
+
+    /// <summary>
+    /// A pooled async method's box as a pending operation; null when the box holds no state machine (its method has
+    /// finished and the box went back to the pool) or the method is not suspended.
+    /// </summary>
+    public static PendingOperation? InspectPooledMethod(object box, string scopeName)
+    {
+        if (ShapeOf(box.GetType()).PooledStateMachineField?.GetValue(box) is not IAsyncStateMachine stateMachine)
+        {
+            return null;
+        }
+
+        var machine = ShapeOf(stateMachine.GetType());
+        var state = machine.StateField?.GetValue(stateMachine) is int s ? s : -1;
+        if (state < 0)
+        {
+            // -2: finished, its result not read yet (the box is not back in the pool); -1: running right now.
+            return null;
+        }
+
+        var (awaited, waitingOn) = CurrentAwait(stateMachine, machine);
+        List<object> keys = stateMachine.GetType().IsValueType ? [box] : [box, stateMachine];
+        return new PendingOperation
+        {
+            Keys = keys,
+            Kind = OperationKind.AsyncMethod,
+            StateMachineType = stateMachine.GetType(),
+            State = state,
+            AwaitedKey = awaited,
+            WaitingOn = waitingOn,
+            WaitsOnTimer = awaited is not null && AwaitedObjectOf(awaited).IsSystemTimer,
+            ScopeName = scopeName,
+        };
     }
 
     /// <summary>Who continues when this task completes: boxes, promises and continuation tasks.</summary>
-    private static IReadOnlyList<object> ContinuationsOf(Task task)
+    public static IReadOnlyList<object> ContinuationsOf(Task task)
     {
         var value = TaskContinuation?.GetValue(task);
         if (value is null)
@@ -245,6 +334,9 @@ internal static class TaskInspector
                 // A box's MoveNextAction: its target is the box.
                 AddContinuation(callback.Target, keys, depth + 1);
                 return;
+            case not null when IsPooledMethodBox(value):
+                keys.Add(value);
+                return;
             case List<object?> list:
                 lock (list)
                 {
@@ -257,9 +349,11 @@ internal static class TaskInspector
                 return;
         }
 
-        // TaskContinuation wrappers (AwaitTaskContinuation.m_action, ContinueWithTaskContinuation.m_task …): look
-        // one level inside the runtime's own wrapper types for a task or a delegate.
-        if (depth < 3 && value.GetType().Namespace is "System.Threading.Tasks" or "System.Threading")
+        // TaskContinuation wrappers (AwaitTaskContinuation.m_action, ContinueWithTaskContinuation.m_task …) and, while
+        // tracking is on, the wrapper around an await's continuation (AsyncMethodBuilderCore.ContinuationWrapper, in
+        // System.Runtime.CompilerServices): look inside the runtime's own wrapper types for a task or a delegate.
+        if (depth < 3 && value.GetType().Assembly == typeof(Task).Assembly
+            && value.GetType().Namespace is "System.Threading.Tasks" or "System.Threading" or "System.Runtime.CompilerServices")
         {
             foreach (var field in ShapeOf(value.GetType()).AllFields)
             {
@@ -304,6 +398,16 @@ internal static class TaskInspector
             IsContinuationTask = type.Name.StartsWith("Continuation", StringComparison.Ordinal) && typeof(Task).IsAssignableFrom(type);
             AntecedentField = IsContinuationTask ? AllFields.FirstOrDefault(f => f.Name == "m_antecedent") : null;
 
+            // PoolingAsyncValueTaskMethodBuilder<T>.StateMachineBox<TStateMachine> (.NET 6 – 11): public fields
+            // StateMachine (null once the box is back in its pool) and Context. Missing: pooled methods are found by the
+            // heap source only.
+            if (type.IsGenericType && type.Name.StartsWith("StateMachineBox", StringComparison.Ordinal)
+                && type.DeclaringType?.Name.StartsWith("PoolingAsyncValueTaskMethodBuilder", StringComparison.Ordinal) == true)
+            {
+                PooledStateMachineField = AllFields.FirstOrDefault(f => f.Name == "StateMachine" && typeof(IAsyncStateMachine).IsAssignableFrom(f.FieldType));
+                PooledContextField = AllFields.FirstOrDefault(f => f.Name == "Context" && f.FieldType == typeof(ExecutionContext));
+            }
+
             IsValueTaskSource = typeof(IValueTaskSource).IsAssignableFrom(type) || type.GetInterfaces().Any(
                 i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IValueTaskSource<>));
         }
@@ -321,5 +425,9 @@ internal static class TaskInspector
         public FieldInfo? AntecedentField { get; }
 
         public bool IsValueTaskSource { get; }
+
+        public FieldInfo? PooledStateMachineField { get; }
+
+        public FieldInfo? PooledContextField { get; }
     }
 }
