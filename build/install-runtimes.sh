@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Lays out a dotnet root that runs .NET 8 and 9 test projects beside the installed SDK's own runtime:
+# Lays out a dotnet root that runs .NET 8, 9 and 11 test projects beside the installed SDK's own runtime:
 # install-runtimes.sh [folder]   (default artifacts/dotnet; prints the folder's `dotnet`).
 # The runtimes come from the runtime packs on the NuGet feed (Microsoft.NETCore.App.Runtime.linux-x64), laid out as
 # shared/Microsoft.NETCore.App/<version>; the SDK, host and .NET 10 runtime are linked from the installed SDK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="${1:-artifacts/dotnet}"
-versions=(8.0.34 9.0.23)
+versions=(8.0.34 9.0.23 11.0.0)
 rid=linux-x64
 sdk_root="$(dirname "$(readlink -f "$(command -v dotnet)")")"
 
