@@ -30,7 +30,8 @@ consumers=(
   "nunit-3.14|net10.0|NUnit=3.14.0 NUnit3TestAdapter=5.2.0 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.NUnit|NU1605"
 )
 # Microsoft.Extensions.* assemblies may be the project's own: that their versions stay is the resolved-package check.
-# Known to fail, run only when named: on the .NET 11 runtime the leaking test passes (the heap check finds its leak).
+# Run only when named: the net10.0 build on the .NET 11 runtime. Its leaking test passed once in eight runs (the first,
+# right after the build), which CI would turn into a flaky failure; not diagnosed yet.
 known_failing=(
   "xunit.v3-4.0.2-net10-on-net11|net10.0|xunit.v3=4.0.2|NoLeaks.XunitV3|report"
 )
