@@ -2,6 +2,7 @@ using System.Diagnostics;
 using NoLeaks.Analysis;
 using NoLeaks.Heap;
 using NoLeaks.Policy;
+using NoLeaks.Sdk;
 using NoLeaks.Tracking;
 
 namespace NoLeaks;
@@ -37,6 +38,12 @@ internal sealed class LeakEngine
 
     public IPendingOperationSource Source { get; }
 
+    /// <summary>
+    /// How long past its grace period (and heap search budget) a check may run before its test is let go with a
+    /// warning (a failure under NOLEAKS_STRICT): a source hung in a re-check must not hang the test run.
+    /// </summary>
+    internal TimeSpan WatchdogMargin { get; init; } = TimeSpan.FromSeconds(30);
+
     public void OnScopeBegun(LeakScope scope)
     {
         try
@@ -67,7 +74,11 @@ internal sealed class LeakEngine
         if (Source.UnavailableReason is { } unavailable)
         {
             warnings.Add($"{unavailable}. Leaks cannot be detected in this process.");
-            return new(new LeakReport(scope.Name, [], warnings, action, TimeSpan.Zero, 0));
+            return new(new LeakReport(scope.Name, [], warnings, action, TimeSpan.Zero, 0)
+            {
+                CheckError = unavailable,
+                FailsOnCheckError = options.EffectiveFailOnCheckError,
+            });
         }
 
         try
@@ -76,6 +87,12 @@ internal sealed class LeakEngine
             // count as left behind in this check or in any re-check of the grace period.
             var runningHere = RunningHere.OnThisThread();
             var (leaks, dormant, ignored) = Check(scope, options, warnings, EmptySet, runningHere);
+            if (leaks.Count > 0 && scope.Owners is { Count: > 0 } owners)
+            {
+                // Held by a fixture that outlives the test: the fixture's, checked when it ends; no grace period needed.
+                leaks = HandToOwners(scope, owners, leaks, options, warnings);
+            }
+
             if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero)
             {
                 return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, ignored, options.GracePeriod, dormant));
@@ -85,13 +102,16 @@ internal sealed class LeakEngine
         }
         catch (Exception e)
         {
-            return new(Failed(scope, action, warnings, e, TimeSpan.Zero));
+            return new(Failed(scope, options, action, warnings, e, TimeSpan.Zero));
         }
     }
 
     private Task<LeakReport> Wait(LeakScope scope, NoLeaksOptions options, LeakAction action, RunningHere runningHere, CancellationToken cancellation)
     {
-        GracePeriod? wait = null;
+        // Not the wait's own clock: its callbacks can run before Start returns (a token cancelled already runs the
+        // final check at once), when `wait` is still null.
+        var started = Stopwatch.GetTimestamp();
+        TimeSpan Elapsed() => Stopwatch.GetElapsedTime(started);
         var engineObjects = new HashSet<object>(ReferenceEqualityComparer.Instance);
         var fingerprint = Source.PendingFingerprint(scope);
 
@@ -106,7 +126,7 @@ internal sealed class LeakEngine
             fingerprint = now;
             var warnings = new List<string>();
             var (leaks, dormant, ignored) = Check(scope, options, warnings, engineObjects, runningHere);
-            return leaks.Count == 0 ? new LeakReport(scope.Name, leaks, warnings, action, wait!.Elapsed, ignored, dormantContinuations: dormant) : null;
+            return leaks.Count == 0 ? new LeakReport(scope.Name, leaks, warnings, action, Elapsed(), ignored, dormantContinuations: dormant) : null;
         }
 
         LeakReport Final()
@@ -115,14 +135,20 @@ internal sealed class LeakEngine
             var (leaks, dormant, ignored) = Check(scope, options, warnings, engineObjects, runningHere);
             if (cancellation.IsCancellationRequested && leaks.Count > 0)
             {
-                warnings.Add("the grace period was cut short: the end of the scope was cancelled.");
+                warnings.Add(CutShort);
             }
 
-            return new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, wait!.Elapsed, ignored, options.GracePeriod, dormant);
+            return new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, Elapsed(), ignored, options.GracePeriod, dormant);
         }
 
-        wait = GracePeriod.Start(
-            CheckAgain, Final, e => Failed(scope, action, [], e, wait!.Elapsed), options.GracePeriod, cancellation, scope.Complete);
+        var wait = GracePeriod.Start(
+            CheckAgain,
+            Final,
+            e => Failed(scope, options, action, [], e, Elapsed()),
+            options.GracePeriod,
+            cancellation,
+            scope.Complete,
+            overrun: options.GracePeriod + (options.RetentionBudget > TimeSpan.Zero ? options.RetentionBudget : TimeSpan.Zero) + WatchdogMargin);
         engineObjects.Add(wait.Task);
 
         // Given its id now, before any snapshot reads it: a heap source recognises the engine's task by id.
@@ -133,6 +159,11 @@ internal sealed class LeakEngine
     private (List<TaskLeak> Leaks, List<TaskLeak> Dormant, int Ignored) Check(
         LeakScope scope, NoLeaksOptions options, List<string> warnings, ISet<object> engineObjects, RunningHere runningHere)
     {
+        if (InjectCheckFailure)
+        {
+            throw new InvalidOperationException($"a check failure injected by {InjectCheckFailureVariable}=1");
+        }
+
         if (options.UseDefaultFilters && Source.IsOnlyFrameworkWork(scope, out var frameworkMethods))
         {
             // Nothing pending, or only what the built-in filters allow: no inspection, no analysis.
@@ -160,6 +191,79 @@ internal sealed class LeakEngine
 
         return (kept.FindAll(leak => leak.Kind != LeakKind.DormantContinuation), kept.FindAll(leak => leak.Kind == LeakKind.DormantContinuation), ignored);
     }
+
+    /// <summary>How long the search for fixtures holding a test's pending work may take, per test that left work behind.</summary>
+    internal static readonly TimeSpan OwnershipBudget = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Hands each leak that one of <paramref name="owners"/> reaches through object references to that owner, and
+    /// returns the others. Runs only when a test left work behind and has owners; a search that cannot run leaves every
+    /// leak the test's, with a warning.
+    /// </summary>
+    private List<TaskLeak> HandToOwners(LeakScope scope, List<LeakOwner> owners, List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
+    {
+        if (Source is not TrackingSource tracking)
+        {
+            warnings.Add("whether a fixture holds the leaked work is decided in the default mode (runtime task tracking) only.");
+            return leaks;
+        }
+
+        var targets = leaks.Select(leak => (IReadOnlyList<object>)leak.Operations.SelectMany(o => o.Keys).ToList()).ToList();
+        int[]? holders = null;
+        var complete = false;
+        try
+        {
+            var heap = SharedHeap.Get();
+            for (var attempt = 0; attempt < 3 && holders is null; attempt++)
+            {
+                holders = heap.Reach(owners.Select(o => o.Instance).ToList(), targets, OwnershipBudget, out complete);
+            }
+        }
+        catch (Exception e)
+        {
+            warnings.Add($"whether a fixture holds the leaked work could not be decided: {e.GetType().Name}: {e.Message}");
+            return leaks;
+        }
+
+        if (holders is null)
+        {
+            warnings.Add("whether a fixture holds the leaked work could not be decided: the heap kept changing while it was read.");
+            return leaks;
+        }
+
+        if (!complete)
+        {
+            warnings.Add($"the search for fixtures holding the leaked work ran out of its budget ({OwnershipBudget.TotalSeconds:0.#} s); what it did not reach is reported.");
+        }
+
+        var kept = new List<TaskLeak>(leaks.Count);
+        LeakScope? firstOwner = null;
+        for (var i = 0; i < leaks.Count; i++)
+        {
+            if (holders[i] < 0)
+            {
+                kept.Add(leaks[i]);
+                continue;
+            }
+
+            var ownerScope = owners[holders[i]].ScopeFor(options);
+            tracking.HandOver(scope, ownerScope, TaskIds(leaks[i]));
+            firstOwner ??= ownerScope;
+        }
+
+        if (firstOwner is not null)
+        {
+            tracking.HandOverRest(scope, firstOwner, kept.SelectMany(TaskIds).ToHashSet());
+        }
+
+        return kept;
+    }
+
+    /// <summary>The task ids of a leak's stack and of the tasks its operations await.</summary>
+    private static IEnumerable<int> TaskIds(TaskLeak leak) =>
+        leak.Operations.Select(o => o.TaskId)
+            .Concat(leak.Operations.Select(o => o.AwaitedKey).OfType<Task>().Select(t => t.Id))
+            .Where(id => id != 0);
 
     /// <summary>Adds what keeps each leak alive and whether it can resume, from the heap, within the options' budget.</summary>
     private List<TaskLeak> Enrich(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
@@ -209,10 +313,49 @@ internal sealed class LeakEngine
         return true;
     }
 
-    private static LeakReport Failed(LeakScope scope, LeakAction action, List<string> warnings, Exception e, TimeSpan waited)
+    private static LeakReport Failed(LeakScope scope, NoLeaksOptions options, LeakAction action, List<string> warnings, Exception e, TimeSpan waited)
     {
-        warnings.Add($"the leak check failed unexpectedly and reports nothing for this scope: {e.GetType().Name}: {e.Message}");
-        return new LeakReport(scope.Name, [], warnings, action, waited, 0);
+        var error = $"{e.GetType().Name}: {e.Message}{ThrownAt(e)}";
+        warnings.Add($"the leak check failed unexpectedly and reports nothing for this scope: {error}");
+        return new LeakReport(scope.Name, [], warnings, action, waited, 0)
+        {
+            CheckError = "the leak check failed unexpectedly: " + error,
+            FailsOnCheckError = options.EffectiveFailOnCheckError,
+        };
+    }
+
+    /// <summary>
+    /// " (thrown at Type.Method, in NoLeaks.Type.Method)": the innermost frame, and the innermost of NoLeaks' own when
+    /// that is not it, so that a failure seen once in someone's suite can be located.
+    /// </summary>
+    internal static string ThrownAt(Exception e)
+    {
+        try
+        {
+            string? innermost = null;
+            foreach (var frame in new StackTrace(e, fNeedFileInfo: false).GetFrames())
+            {
+                if (frame.GetMethod() is not { } method)
+                {
+                    continue;
+                }
+
+                var name = $"{method.DeclaringType?.FullName ?? "?"}.{method.Name}";
+                if (method.DeclaringType?.Namespace?.StartsWith("NoLeaks", StringComparison.Ordinal) == true)
+                {
+                    return innermost is null ? $" (thrown at {name})" : $" (thrown at {innermost}, in {name})";
+                }
+
+                innermost ??= name;
+            }
+
+            return innermost is null ? "" : $" (thrown at {innermost})";
+        }
+        catch (Exception)
+        {
+            // The stack is a clue, not the report.
+            return "";
+        }
     }
 
     private static LeakAction EffectiveAction(NoLeaksOptions options, List<string> warnings)
@@ -225,6 +368,16 @@ internal sealed class LeakEngine
 
         return fromEnvironment ?? options.Action;
     }
+
+    /// <summary>
+    /// <c>NOLEAKS_INJECT_CHECK_FAILURE=1</c> makes every check fail, to see (and test end to end) what a failed check
+    /// does to a test run: a warning, or a failure under <c>NOLEAKS_STRICT=1</c>. Read once per process.
+    /// </summary>
+    internal const string InjectCheckFailureVariable = "NOLEAKS_INJECT_CHECK_FAILURE";
+
+    private static readonly bool InjectCheckFailure = Environment.GetEnvironmentVariable(InjectCheckFailureVariable) == "1";
+
+    private const string CutShort = "the grace period was cut short: the end of the scope was cancelled.";
 
     private static readonly ISet<object> EmptySet = new HashSet<object>();
 }

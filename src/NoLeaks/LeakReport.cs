@@ -59,8 +59,20 @@ public sealed class LeakReport
     /// <summary>How many distinct stacks were left behind but allowed by a filter.</summary>
     public int IgnoredCount { get; }
 
-    /// <summary>True when the report should fail the test: leaks, and the action is <see cref="LeakAction.Fail"/>.</summary>
-    public bool ShouldFail => !IsClean && Action == LeakAction.Fail;
+    /// <summary>
+    /// Why the scope was not checked (the engine failed, or the runtime cannot be inspected), or null when it was. A
+    /// report with a check error lists no leaks, whatever the scope left behind; its warnings say more.
+    /// </summary>
+    public string? CheckError { get; internal init; }
+
+    /// <summary>Whether a <see cref="CheckError"/> fails the test (<see cref="NoLeaksOptions.FailOnCheckError"/>, <c>NOLEAKS_STRICT</c>).</summary>
+    public bool FailsOnCheckError { get; internal init; }
+
+    /// <summary>
+    /// True when the report should fail the test: the action is <see cref="LeakAction.Fail"/> and there are leaks, or
+    /// the check could not be made and <see cref="FailsOnCheckError"/>.
+    /// </summary>
+    public bool ShouldFail => Action == LeakAction.Fail && (!IsClean || (CheckError is not null && FailsOnCheckError));
 
     /// <summary>Throws <see cref="TaskLeakException"/> when <see cref="ShouldFail"/>.</summary>
     public void ThrowIfFailed()

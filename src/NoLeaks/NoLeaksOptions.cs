@@ -8,6 +8,9 @@ public sealed class NoLeaksOptions
     /// <summary>The environment variable that overrides <see cref="Action"/>: <c>fail</c>, <c>warn</c> or <c>off</c>.</summary>
     public const string ActionEnvironmentVariable = "NOLEAKS_ACTION";
 
+    /// <summary>The environment variable that overrides <see cref="FailOnCheckError"/>: <c>1</c> (or <c>true</c>) or <c>0</c> (or <c>false</c>).</summary>
+    public const string StrictEnvironmentVariable = "NOLEAKS_STRICT";
+
     /// <summary>The options used when none are given.</summary>
     public static NoLeaksOptions Default { get; } = new();
 
@@ -28,6 +31,16 @@ public sealed class NoLeaksOptions
     /// Acts when given to <see cref="LeakScope.Begin(string, NoLeaksOptions?)"/>.
     /// </summary>
     public bool CaptureCreationStacks { get; set; }
+
+    /// <summary>
+    /// Whether a check that could not be made (the engine failed, or this runtime cannot be inspected) fails the test
+    /// like a leak, when the action is <see cref="LeakAction.Fail"/>. Default: false, a warning in the test's output.
+    /// <c>NOLEAKS_STRICT=1</c> overrides it.
+    /// </summary>
+    public bool FailOnCheckError { get; set; }
+
+    /// <summary><see cref="FailOnCheckError"/> unless <c>NOLEAKS_STRICT</c> says otherwise (read once per process).</summary>
+    public bool EffectiveFailOnCheckError => StrictFromEnvironment() ?? FailOnCheckError;
 
     /// <summary>Where pending work is looked for. Acts when given to <see cref="LeakScope.Begin(string, NoLeaksOptions?)"/>.</summary>
     public LeakSource Source { get; set; } = LeakSource.Auto;
@@ -64,6 +77,7 @@ public sealed class NoLeaksOptions
         CaptureCreationStacks = CaptureCreationStacks,
         Source = Source,
         RetentionBudget = RetentionBudget,
+        FailOnCheckError = FailOnCheckError,
         CountDormantContinuations = CountDormantContinuations,
     };
 
@@ -88,8 +102,37 @@ public sealed class NoLeaksOptions
 
     private static StrongBox<string?>? s_environmentAction;
 
-    /// <summary>Reads <c>NOLEAKS_ACTION</c> again on next use (tests that change it).</summary>
-    internal static void RereadEnvironment() => s_environmentAction = null;
+    /// <summary><c>NOLEAKS_STRICT</c> as the process started with it, read once.</summary>
+    internal static string? RawStrictFromEnvironment
+    {
+        get
+        {
+            var read = s_environmentStrict;
+            if (read is null)
+            {
+                read = new StrongBox<string?>(Environment.GetEnvironmentVariable(StrictEnvironmentVariable));
+                s_environmentStrict = read;
+            }
+
+            return read.Value;
+        }
+    }
+
+    private static StrongBox<string?>? s_environmentStrict;
+
+    /// <summary>Reads <c>NOLEAKS_ACTION</c> and <c>NOLEAKS_STRICT</c> again on next use (tests that change them).</summary>
+    internal static void RereadEnvironment()
+    {
+        s_environmentAction = null;
+        s_environmentStrict = null;
+    }
+
+    internal static bool? StrictFromEnvironment() => RawStrictFromEnvironment?.Trim().ToLowerInvariant() switch
+    {
+        "1" or "true" => true,
+        "0" or "false" => false,
+        _ => null,
+    };
 
     internal static LeakAction? ActionFromEnvironment() => RawActionFromEnvironment?.Trim().ToLowerInvariant() switch
     {

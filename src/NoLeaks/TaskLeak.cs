@@ -72,7 +72,8 @@ public sealed class TaskLeak
     public string? RetentionPath { get; }
 
     /// <summary>
-    /// Whether the work can still resume: "can never resume — …" when nothing outside its own await chain can complete
+    /// Whether the work can still resume: "nothing on the heap outside its own chain can complete what it awaits (…)"
+    /// when no object outside its own await chain can complete
     /// what it awaits, "still reachable from …" otherwise, or why no verdict was reached; null when not searched.
     /// </summary>
     public string? Verdict { get; }
@@ -89,7 +90,7 @@ public sealed class TaskLeak
 
     // One entry per distinct place in the code: two lambdas of one method share a full name but not a line.
     internal string StackKey =>
-        string.Join(" <- ", AwaitChain.Select(f => $"{f.QualifiedMethod}@{f.AwaitSite?.FilePath}:{f.AwaitSite?.Line}#{f.AwaitSite?.State}"))
+        string.Join(" <- ", AwaitChain.Select(f => $"{f.Code ?? f.QualifiedMethod}@{f.AwaitSite?.FilePath}:{f.AwaitSite?.Line}#{f.AwaitSite?.State}"))
         + " | " + Kind + " | " + WaitingOn;
 
     /// <summary>The innermost operation and the ones above it in the chain, as the source saw them (first of the stack).</summary>

@@ -1,11 +1,11 @@
 namespace NoLeaks;
 
-/// <summary>Thrown when a test leaves asynchronous work behind; its message is the leak report.</summary>
+/// <summary>Thrown when a test leaves asynchronous work behind (or, when asked, could not be checked); its message is the leak report.</summary>
 public sealed class TaskLeakException : Exception
 {
     private readonly bool _raisedByAdapter;
 
-    /// <summary>Creates the exception for a report with leaks.</summary>
+    /// <summary>Creates the exception for a report that should fail the test.</summary>
     public TaskLeakException(LeakReport report)
         : base(report.ToString()) => Report = report;
 

@@ -177,6 +177,7 @@ public class LeakScopeTests
 
         Assert.False(tracking.IsAvailable);
         Assert.True(report.IsClean);
+        Assert.Contains("s_noSuchFlag", report.CheckError);
         var warning = Assert.Single(report.Warnings);
         Assert.Contains("runtime task tracking is unavailable", warning);
         Assert.Contains("s_noSuchFlag", warning);

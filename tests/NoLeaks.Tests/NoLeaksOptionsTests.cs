@@ -23,6 +23,29 @@ public class NoLeaksOptionsTests
         Assert.False(options.CaptureCreationStacks);
         Assert.Empty(options.Ignore);
         Assert.True(options.UseDefaultFilters);
+        Assert.False(options.FailOnCheckError);
+    }
+
+    [Theory]
+    [InlineData("1", false, true)]
+    [InlineData("true", false, true)]
+    [InlineData("0", true, false)]
+    [InlineData("maybe", true, true)]
+    [InlineData(null, false, false)]
+    public void Strict_environment_variable_overrides_fail_on_check_error(string? value, bool option, bool expected)
+    {
+        Environment.SetEnvironmentVariable(NoLeaksOptions.StrictEnvironmentVariable, value);
+        NoLeaksOptions.RereadEnvironment();
+        try
+        {
+            Assert.Equal(expected, new NoLeaksOptions { FailOnCheckError = option }.EffectiveFailOnCheckError);
+            Assert.Equal(option, new NoLeaksOptions { FailOnCheckError = option }.Clone().FailOnCheckError);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(NoLeaksOptions.StrictEnvironmentVariable, null);
+            NoLeaksOptions.RereadEnvironment();
+        }
     }
 
     [Theory(Timeout = TestTimeout)]

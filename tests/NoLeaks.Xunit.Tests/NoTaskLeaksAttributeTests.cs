@@ -20,6 +20,7 @@ public sealed class NoTaskLeaksAttributeTests
         Assert.Equal(
         [
             "ClassLevelTests.Leak_in_class_level_test_fails",
+            "LazyHostTests.Leak_of_its_own_beside_the_host_fails",
             "MethodLevelTests.Leak_in_method_level_test_fails",
             "MethodLevelTests.Leak_in_timeout_test_fails",
             "MethodLevelTests.Test_that_throws_and_leaks_keeps_its_own_failure",
@@ -164,6 +165,33 @@ public sealed class NoTaskLeaksAttributeTests
 
         Assert.Equal(["MethodLevelTests.Test_that_throws_and_leaks_keeps_its_own_failure"], run.Failed);
         Assert.DoesNotContain(run.Tests, test => test.Output.Contains("NoLeaks", StringComparison.Ordinal));
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task A_check_that_fails_is_a_warning_by_default()
+    {
+        var run = await FixtureRun.Of("XunitV3Fixture", action: null, "NOLEAKS_INJECT_CHECK_FAILURE=1");
+
+        Assert.Equal(["MethodLevelTests.Test_that_throws_and_leaks_keeps_its_own_failure"], run.Failed);
+        var test = run["MethodLevelTests.Clean_async_test_passes"];
+        Assert.Contains("was not checked for leaked async operations", Assert.Single(test.Warnings));
+        Assert.Contains("injected by NOLEAKS_INJECT_CHECK_FAILURE=1", test.Warnings[0]);
+        Assert.Contains("Set NOLEAKS_STRICT=1", test.Warnings[0]);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task Strict_mode_fails_every_checked_test_whose_check_failed()
+    {
+        var run = await FixtureRun.Of("XunitV3Fixture", action: null, "NOLEAKS_INJECT_CHECK_FAILURE=1", "NOLEAKS_STRICT=1");
+
+        var test = run["MethodLevelTests.Clean_async_test_passes"];
+        Assert.Equal("Failed", test.Outcome);
+        Assert.Contains("was not checked for leaked async operations", test.Message);
+        Assert.Contains("This fails the test because NOLEAKS_STRICT=1", test.Message);
+        Assert.Contains("injected by NOLEAKS_INJECT_CHECK_FAILURE=1", test.Message);
+        Assert.Equal("Passed", run["MethodLevelTests.Unmarked_test_that_leaks_passes"].Outcome);
+        Assert.Equal("Passed", run["ClassLevelTests.Allowed_leak_passes"].Outcome);
+        Assert.Contains("ClassLevelTests.Clean_class_level_test_passes", run.Failed);
     }
 
     private static Task<FixtureRun> Checked(string xunit) => FixtureRun.Of($"Xunit{xunit}Fixture");

@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
@@ -155,16 +156,39 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
         if (operation.StateMachineType is { } type)
         {
             var (display, full) = TypeNames.AsyncMethod(type);
-            return new AsyncFrame(display, full, sites.Resolve(type, operation.State));
+            return new AsyncFrame(display, full, sites.Resolve(type, operation.State)) { Code = type.FullName };
         }
 
         if (operation.DelegateMethod is { } method)
         {
             var (display, full) = TypeNames.Delegate(method);
-            return new AsyncFrame(display, full, sites.FirstLine(method));
+            return new AsyncFrame(display, full, sites.FirstLine(method) ?? AsyncBodyFirstLine(method))
+            {
+                Code = $"{method.Module.ModuleVersionId}:{method.MetadataToken}",
+            };
         }
 
         return new AsyncFrame($"task #{operation.TaskId}", $"task #{operation.TaskId}", null);
+    }
+
+    /// <summary>
+    /// An async lambda's delegate is a stub with no lines of its own (its body is its state machine's MoveNext): the first
+    /// line of that body, found through the stub's <see cref="AsyncStateMachineAttribute"/>.
+    /// </summary>
+    private AwaitSite? AsyncBodyFirstLine(MethodBase method)
+    {
+        try
+        {
+            return method.GetCustomAttribute<AsyncStateMachineAttribute>()?.StateMachineType
+                .GetMethod("MoveNext", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic, Type.EmptyTypes) is { } moveNext
+                ? sites.FirstLine(moveNext)
+                : null;
+        }
+        catch (Exception)
+        {
+            // Dynamic methods and the like: no line, the frame is still named.
+            return null;
+        }
     }
 
     private static bool IsReportable(PendingOperation operation) => operation.Kind != OperationKind.Promise;

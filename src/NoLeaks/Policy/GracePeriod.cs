@@ -22,6 +22,7 @@ internal sealed class GracePeriod
     private readonly long _started = Stopwatch.GetTimestamp();
     private readonly TaskCompletionSource<LeakReport> _result = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Timer? _timer;
+    private Timer? _watchdog;
     private TimeSpan _delay = FirstDelay;
     private int _done;
 
@@ -47,17 +48,34 @@ internal sealed class GracePeriod
 
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_started);
 
+    /// <summary>Starts waiting; the first check comes after a millisecond.</summary>
+    /// <param name="check">Checks again; returns a clean report to stop waiting, or null to go on.</param>
+    /// <param name="final">Makes the report when the wait is over.</param>
+    /// <param name="failed">Makes a report out of an unexpected failure, so that nothing is thrown at the test.</param>
+    /// <param name="length">How long to wait at most.</param>
+    /// <param name="cancellation">Cuts the wait short.</param>
+    /// <param name="beforeResult">Called with the report before the wait's task completes.</param>
+    /// <param name="overrun">When set: if no report is made this long after the start (a check hung in a source), the
+    /// wait ends with <paramref name="failed"/>'s report of a <see cref="TimeoutException"/>, and the hung check is left
+    /// behind, so that no test waits forever for its check.</param>
     public static GracePeriod Start(
         Func<LeakReport?> check,
         Func<LeakReport> final,
         Func<Exception, LeakReport> failed,
         TimeSpan length,
         CancellationToken cancellation,
-        Action<LeakReport>? beforeResult = null)
+        Action<LeakReport>? beforeResult = null,
+        TimeSpan? overrun = null)
     {
         var wait = new GracePeriod(check, final, failed, length, cancellation) { _beforeResult = beforeResult };
         using (ExecutionContext.SuppressFlow())
         {
+            if (overrun is { } bound)
+            {
+                // Apart from the check's lock, which a hung check holds.
+                wait._watchdog = new Timer(static state => ((GracePeriod)state!).Overrun(), wait, bound, Timeout.InfiniteTimeSpan);
+            }
+
             wait._timer = new Timer(static state => ((GracePeriod)state!).Tick(), wait, Timeout.Infinite, Timeout.Infinite);
             if (cancellation.CanBeCanceled)
             {
@@ -120,10 +138,33 @@ internal sealed class GracePeriod
         }
     }
 
+    private void Overrun()
+    {
+        if (Volatile.Read(ref _done) != 0)
+        {
+            return;
+        }
+
+        LeakReport report;
+        try
+        {
+            report = _failed(new TimeoutException(
+                $"the check did not finish within {Elapsed.TotalSeconds:0.0} s (its grace period, the heap search's budget and a margin); the test was let go"));
+        }
+        catch (Exception)
+        {
+            // Only the report's maker can fail here; without a report the test would wait on.
+            return;
+        }
+
+        Finish(report);
+    }
+
     private void Finish(LeakReport report)
     {
         if (Interlocked.Exchange(ref _done, 1) == 0)
         {
+            _watchdog?.Dispose();
             _timer?.Dispose();
             try
             {

@@ -12,6 +12,16 @@ internal static class TextReport
     public static string Format(LeakReport report)
     {
         var text = new StringBuilder();
+        if (report.IsClean && report.CheckError is not null)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"NoLeaks: {report.ScopeName} was not checked for leaked async operations.");
+            text.AppendLine(report.ShouldFail
+                ? $"This fails the test because {NoLeaksOptions.StrictEnvironmentVariable}=1 or FailOnCheckError is set."
+                : $"Set {NoLeaksOptions.StrictEnvironmentVariable}=1 (or FailOnCheckError) to fail tests that could not be checked.");
+            AppendWarnings(text, report);
+            return text.ToString().TrimEnd();
+        }
+
         if (report.IsClean)
         {
             text.Append(CultureInfo.InvariantCulture, $"NoLeaks: no leaked async operations from {report.ScopeName}");

@@ -454,7 +454,8 @@ internal sealed class TrackingSource : IPendingOperationSource
             operations = new List<PendingOperation>(pending.Count);
             foreach (var (task, record) in pending)
             {
-                operations.Add(TaskInspector.Inspect(task, record, scope.Name, CreatorOf(record, scope)));
+                var createdBy = record.CreatedInTest is { } test ? $"test {test}" : CreatorOf(record, scope);
+                operations.Add(TaskInspector.Inspect(task, record, scope.Name, createdBy));
             }
 
             if (!pending.Exists(p => p.Task.IsCompleted))
@@ -614,6 +615,58 @@ internal sealed class TrackingSource : IPendingOperationSource
         }
 
         return adopted;
+    }
+
+    /// <summary>
+    /// Moves the records of <paramref name="taskIds"/> from a scope that is ending to <paramref name="owner"/>'s scope,
+    /// which checks them when the owner ends. Returns how many were moved.
+    /// </summary>
+    public int HandOver(LeakScope from, LeakScope owner, IEnumerable<int> taskIds)
+    {
+        var moved = 0;
+        lock (_tracking.Gate)
+        {
+            foreach (var id in taskIds)
+            {
+                if (!from.Operations.Remove(id, out var record))
+                {
+                    continue;
+                }
+
+                var handed = new OperationRecord(id, owner, record.CreatedTimestamp, record.CreatorTaskId, record.CreationStack)
+                {
+                    CreatedInTest = record.CreatedInTest ?? from.Name,
+                };
+                _records[id] = handed;
+                owner.Operations[id] = handed;
+                moved++;
+            }
+        }
+
+        return moved;
+    }
+
+    /// <summary>
+    /// After some of an ending scope's work went to <paramref name="owner"/>: the rest of its pending work, except
+    /// <paramref name="keep"/> (the leaks it reports itself), goes there too, and so does whatever its leftovers create
+    /// from now on. What the held work started while ownership was being decided is thereby not lost.
+    /// </summary>
+    public void HandOverRest(LeakScope from, LeakScope owner, IReadOnlySet<int> keep)
+    {
+        lock (_tracking.Gate)
+        {
+            from.HandedTo ??= owner;
+        }
+
+        HandOver(from, owner, from.SelfAndUnendedDescendants().SelectMany(s => LockedIds(s)).Where(id => !keep.Contains(id)).ToList());
+    }
+
+    private List<int> LockedIds(LeakScope scope)
+    {
+        lock (_tracking.Gate)
+        {
+            return [.. scope.Operations.Keys];
+        }
     }
 
     /// <summary>

@@ -17,11 +17,14 @@ public class RealSuiteTests
     public void Continuation_on_a_timer_that_will_fire() =>
         _ = Task.Delay(TimeSpan.FromHours(1)).ContinueWith(_ => Never.TrySetResult(), TaskScheduler.Default); // @nunit-timer-continuation
 
-    [Test]
-    public void Two_lambdas_on_two_lines()
+    [Test, CancelAfter(10_000)]
+    public async Task Two_lambdas_on_two_lines()
     {
-        _ = Task.Run(async () => await Never.Task); // @nunit-lambda-one
-        _ = Task.Run(async () => await Never.Task); // @nunit-lambda-two
+        // Both lambdas run before the test ends (the report then names the await each is suspended at).
+        using var started = new CountdownEvent(2);
+        _ = Task.Run(async () => { started.Signal(); await Never.Task; }); // @nunit-lambda-one
+        _ = Task.Run(async () => { started.Signal(); await Never.Task; }); // @nunit-lambda-two
+        Assert.That(await Task.Run(() => started.Wait(TimeSpan.FromSeconds(10))), "the lambdas did not start");
     }
 
     [Test]
@@ -81,3 +84,4 @@ public sealed class PerTestCaseTests : IDisposable
         }
     }
 }
+

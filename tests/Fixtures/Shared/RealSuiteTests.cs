@@ -21,8 +21,9 @@ public sealed class RealSuiteTests
     public async Task Test_that_ends_inside_a_synchronous_continuation_passes()
     {
         var done = new TaskCompletionSource<int>();
-        var first = Task.Delay(20);
-        var second = Task.Delay(30);
+        // Long enough for the test to reach its await first, also on a loaded machine.
+        var first = Task.Delay(200);
+        var second = Task.Delay(300);
         _ = Task.WhenAll(first, second).ContinueWith(
             _ =>
             {
@@ -51,11 +52,14 @@ public sealed class RealSuiteTests
     public void Continuation_on_a_timer_that_will_fire_fails() =>
         _ = Task.Delay(TimeSpan.FromHours(1)).ContinueWith(_ => LeakyWork.Gate.TrySetResult(), TaskScheduler.Default); // @timer-continuation
 
-    [Fact]
-    public void Two_lambdas_on_two_lines_are_two_entries()
+    [Fact(Timeout = 10_000)]
+    public async Task Two_lambdas_on_two_lines_are_two_entries()
     {
-        _ = Task.Run(async () => await LeakyWork.Gate.Task); // @lambda-one
-        _ = Task.Run(async () => await LeakyWork.Gate.Task); // @lambda-two
+        // Both lambdas run before the test ends (the report then names the await each is suspended at).
+        using var started = new CountdownEvent(2);
+        _ = Task.Run(async () => { started.Signal(); await LeakyWork.Gate.Task; }); // @lambda-one
+        _ = Task.Run(async () => { started.Signal(); await LeakyWork.Gate.Task; }); // @lambda-two
+        Assert.True(await Task.Run(() => started.Wait(TimeSpan.FromSeconds(10))), "the lambdas did not start");
     }
 
     [Fact]

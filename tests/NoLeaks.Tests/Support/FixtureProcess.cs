@@ -17,8 +17,12 @@ internal static class FixtureProcess
         testAssembly.GetCustomAttributes<AssemblyMetadataAttribute>().SingleOrDefault(a => a.Key == "Fixture:" + fixture)?.Value
         ?? throw new InvalidOperationException($"the test project does not reference the fixture {fixture}");
 
-    /// <summary>Runs <c>dotnet</c> with the arguments; kills the child (and throws) after two minutes.</summary>
-    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(string fixture, IEnumerable<string> arguments, string? action)
+    /// <summary>
+    /// Runs <c>dotnet</c> with the arguments; kills the child (and throws) after two minutes. <paramref name="environment"/>
+    /// adds variables for the child only.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(
+        string fixture, IEnumerable<string> arguments, string? action, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(DotnetHost)
         {
@@ -37,6 +41,11 @@ internal static class FixtureProcess
         if (action is not null)
         {
             start.Environment[ActionVariable] = action;
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
 
         using var process = Process.Start(start)!;

@@ -18,11 +18,15 @@ public sealed class FixtureRun
 {
     private static readonly ConcurrentDictionary<string, Lazy<Task<FixtureRun>>> Runs = new();
 
-    private FixtureRun(IReadOnlyList<FixtureTest> tests, string console)
+    private FixtureRun(IReadOnlyList<FixtureTest> tests, IReadOnlyList<string> errors, string console)
     {
         Tests = tests;
+        Errors = errors;
         Console = console;
     }
+
+    /// <summary>Failures outside any test (a class's or collection's cleanup), as "kind: message".</summary>
+    public IReadOnlyList<string> Errors { get; }
 
     public IReadOnlyList<FixtureTest> Tests { get; }
 
@@ -35,14 +39,17 @@ public sealed class FixtureRun
         Tests.SingleOrDefault(t => ShortName(t.Name) == shortName)
         ?? throw new InvalidOperationException($"no test {shortName} in:\n{string.Join('\n', Tests.Select(t => t.Name))}\n{Console}");
 
-    /// <summary>Runs a fixture once per test process (results are shared); <paramref name="action"/> sets NOLEAKS_ACTION.</summary>
-    public static Task<FixtureRun> Of(string fixture, string? action = null) =>
-        Runs.GetOrAdd($"{fixture}|{action}", _ => new(() => RunAsync(fixture, action))).Value;
+    /// <summary>
+    /// Runs a fixture once per test process (results are shared); <paramref name="action"/> sets NOLEAKS_ACTION,
+    /// <paramref name="environment"/> other variables (NAME=value).
+    /// </summary>
+    public static Task<FixtureRun> Of(string fixture, string? action = null, params string[] environment) =>
+        Runs.GetOrAdd($"{fixture}|{action}|{string.Join(';', environment)}", _ => new(() => RunAsync(fixture, action, environment))).Value;
 
     private static string ShortName(string name) =>
         name.StartsWith("NoLeaks.Fixtures.", StringComparison.Ordinal) ? name["NoLeaks.Fixtures.".Length..] : name;
 
-    private static async Task<FixtureRun> RunAsync(string fixture, string? action)
+    private static async Task<FixtureRun> RunAsync(string fixture, string? action, string[] environment)
     {
         var path = FixtureProcess.PathOf(typeof(FixtureRun).Assembly, fixture);
         var results = Path.Combine(Path.GetTempPath(), $"noleaks-{fixture}-{Guid.NewGuid():N}");
@@ -50,7 +57,8 @@ public sealed class FixtureRun
         string[] arguments = isV3
             ? ["exec", path, "-noLogo", "-noColor", "-noAutoReporters", "-reporter", "quiet", "-result-xml", results]
             : ["exec", path, "--json", results];
-        var (exitCode, output, error) = await FixtureProcess.RunAsync(fixture, arguments, action);
+        var variables = environment.Select(v => v.Split('=', 2)).ToDictionary(v => v[0], v => v[1]);
+        var (exitCode, output, error) = await FixtureProcess.RunAsync(fixture, arguments, action, variables);
         var console = $"exit code {exitCode}\n{output}\n{error}";
         if (!File.Exists(results))
         {
@@ -59,7 +67,14 @@ public sealed class FixtureRun
 
         try
         {
-            return new(isV3 ? FromXml(XDocument.Load(results)) : FromJson(File.ReadAllText(results)), console);
+            if (isV3)
+            {
+                var xml = XDocument.Load(results);
+                return new(FromXml(xml), ErrorsFromXml(xml), console);
+            }
+
+            var (tests, errors) = FromJson(File.ReadAllText(results));
+            return new(tests, errors, console);
         }
         finally
         {
@@ -78,16 +93,14 @@ public sealed class FixtureRun
             StackTrace = (string?)test.Element("failure")?.Element("stack-trace") ?? "",
         }).ToList();
 
-    private static List<FixtureTest> FromJson(string results)
+    private static List<string> ErrorsFromXml(XDocument results) =>
+        results.Descendants("error").Select(error => $"{(string?)error.Attribute("type")}: {(string?)error.Element("failure")?.Element("message")}").ToList();
+
+    private static (List<FixtureTest> Tests, List<string> Errors) FromJson(string results)
     {
         using var document = JsonDocument.Parse(results);
-        var errors = document.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString()).ToList();
-        if (errors.Count > 0)
-        {
-            throw new InvalidOperationException("fixture errors: " + string.Join('\n', errors));
-        }
-
-        return document.RootElement.GetProperty("tests").EnumerateArray().Select(test => new FixtureTest(
+        var errors = document.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString() ?? "").ToList();
+        return (document.RootElement.GetProperty("tests").EnumerateArray().Select(test => new FixtureTest(
             test.GetProperty("Name").GetString()!,
             test.GetProperty("Outcome").GetString()!,
             test.GetProperty("Message").GetString() ?? "",
@@ -95,7 +108,7 @@ public sealed class FixtureRun
             [])
         {
             StackTrace = test.TryGetProperty("StackTrace", out var trace) ? trace.GetString() ?? "" : "",
-        }).ToList();
+        }).ToList(), errors);
     }
 
     // The `dotnet` host running this process: <root>/shared/Microsoft.NETCore.App/<version>/System.Private.CoreLib.dll.

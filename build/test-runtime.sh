@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs a test project's program on another .NET runtime by roll-forward (Linux x64), e.g. .NET 11:
+#   build/test-runtime.sh 11.0.0 tests/NoLeaks.Tests [arguments for the xunit v3 program, such as -class …]
+# The runtime pack Microsoft.NETCore.App.Runtime.linux-x64 <version> comes from the package feed and is laid out once as
+# a DOTNET_ROOT in ${NOLEAKS_RUNTIME_ROOT:-/tmp/noleaks-dotnet-<version>}. See docs/reliability.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+version=${1:?runtime version, e.g. 11.0.0}
+project=${2:?test project folder, e.g. tests/NoLeaks.Tests}
+shift 2
+root=${NOLEAKS_RUNTIME_ROOT:-/tmp/noleaks-dotnet-$version}
+
+if [ ! -x "$root/dotnet" ]; then
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  cat > "$work/download.csproj" <<PROJECT
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+  <ItemGroup><PackageDownload Include="Microsoft.NETCore.App.Runtime.linux-x64" Version="[$version]" /></ItemGroup>
+</Project>
+PROJECT
+  dotnet restore "$work/download.csproj" --packages "$work/packages" > "$work/restore.log" || { cat "$work/restore.log"; exit 1; }
+  pack="$work/packages/microsoft.netcore.app.runtime.linux-x64/$version/runtimes/linux-x64"
+  mkdir -p "$root/shared/Microsoft.NETCore.App/$version" "$root/host/fxr/$version"
+  cp "$pack"/lib/net*/* "$pack"/native/* "$root/shared/Microsoft.NETCore.App/$version/"
+  mv "$root/shared/Microsoft.NETCore.App/$version/libhostfxr.so" "$root/host/fxr/$version/"
+  cp "$(dirname "$(readlink -f "$(command -v dotnet)")")/dotnet" "$root/dotnet"
+fi
+
+dotnet build "$project" --configuration Release > /dev/null
+name=$(basename "$project")
+DOTNET_ROOT="$root" DOTNET_ROLL_FORWARD=Major "$root/dotnet" exec "$project/bin/Release/net10.0/$name.dll" "$@"

@@ -1,0 +1,190 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Threading.Channels;
+
+namespace NoLeaks.Tests.Fuzz;
+
+/// <summary>
+/// Many scopes at once, as a parallel test run makes them: each churns through short-lived work, some leave work
+/// behind that finishes during the grace period, and every tenth leaks one known method. Every report must be exactly
+/// right: no failed check, no false positive, no miss, no leak named in another scope. docs/reliability.md has the
+/// full run's figures and command.
+/// </summary>
+[Collection(nameof(Reliability))]
+public class ParallelStressTests
+{
+    /// <summary>How many scopes (default <see cref="DefaultScopes"/>; longer runs locally).</summary>
+    public const string ScopesVariable = "NOLEAKS_STRESS_SCOPES";
+
+    private const int DefaultScopes = 1000;
+    private const int Workers = 16;
+    private static readonly TimeSpan Grace = TimeSpan.FromMilliseconds(250);
+
+    [Fact(Timeout = 600_000)]
+    public async Task Parallel_scopes_with_churn_report_exactly_their_own_leaks()
+    {
+        var scopes = int.TryParse(Environment.GetEnvironmentVariable(ScopesVariable), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : DefaultScopes;
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 2 * Workers), io);
+
+        var problems = new ConcurrentQueue<string>();
+        var counts = new ConcurrentDictionary<string, int>();
+        var clock = Stopwatch.StartNew();
+        var next = -1;
+        void Worker()
+        {
+            int index;
+            while ((index = Interlocked.Increment(ref next)) < scopes)
+            {
+                // Each thread runs its scopes one after the other and blocks on each, as a parallel test collection does.
+                var problem = RunScopeAsync(index, counts).GetAwaiter().GetResult();
+                if (problem is not null)
+                {
+                    problems.Enqueue(problem);
+                }
+            }
+        }
+
+        var threads = Enumerable.Range(0, Workers).Select(i => new Thread(Worker) { IsBackground = true, Name = $"stress {i}" }).ToList();
+        threads.ForEach(t => t.Start());
+        await Task.Run(() => threads.ForEach(t => t.Join()), TestContext.Current.CancellationToken);
+
+        var summary = $"{scopes} scopes on {Workers} threads in {clock.Elapsed.TotalSeconds:0.0} s: "
+            + string.Join(", ", new[] { "leaking", "internal exceptions", "false positives", "misses", "misattributions" }
+                .Select(k => $"{counts.GetValueOrDefault(k)} {k}"));
+        TestContext.Current.TestOutputHelper!.WriteLine(summary);
+        Assert.True(problems.IsEmpty, summary + "\n" + string.Join("\n", problems.Take(10)));
+        Assert.Equal((scopes + 9) / 10, counts.GetValueOrDefault("leaking"));
+    }
+
+    private static async Task<string?> RunScopeAsync(int index, ConcurrentDictionary<string, int> counts)
+    {
+        var random = new Random(index);
+        var name = $"stress scope {index}";
+        var leaking = index % 10 == 0;
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        LeakReport report;
+        var scope = LeakScope.Begin(name, new NoLeaksOptions { GracePeriod = Grace });
+        try
+        {
+            await ChurnAsync(random);
+            if (leaking)
+            {
+                counts.AddOrUpdate("leaking", 1, (_, c) => c + 1);
+                _ = Hold(index / 10 % 5, held.Task);
+            }
+
+            report = await scope.EndAsync();
+        }
+        finally
+        {
+            held.TrySetResult();
+        }
+
+        var problems = new List<string>();
+        void Count(string kind, string what)
+        {
+            counts.AddOrUpdate(kind, 1, (_, c) => c + 1);
+            problems.Add($"{kind}: {what}");
+        }
+
+        foreach (var warning in report.Warnings)
+        {
+            Count("internal exceptions", warning);
+        }
+
+        var expected = leaking ? HoldName(index / 10 % 5) : null;
+        foreach (var leak in report.Leaks)
+        {
+            if (leak.ScopeName != name || (expected is not null && leak.Method != expected && leak.Method.StartsWith(nameof(ParallelStressTests) + ".Hold", StringComparison.Ordinal)))
+            {
+                Count("misattributions", leak.ToString());
+            }
+            else if (leak.Method != expected || leak.Count != 1)
+            {
+                Count("false positives", leak.ToString());
+            }
+        }
+
+        if (expected is not null && !report.Leaks.Any(l => l.Method == expected && l.ScopeName == name))
+        {
+            Count("misses", expected);
+        }
+
+        return problems.Count == 0 ? null : $"{name}: {string.Join("; ", problems)}\n{report}";
+    }
+
+    /// <summary>Short-lived work of every common kind, all finished (or finishing within the grace period) by the end.</summary>
+    private static async Task ChurnAsync(Random random)
+    {
+        var steps = random.Next(5, 30);
+        for (var step = 0; step < steps; step++)
+        {
+            switch (random.Next(7))
+            {
+                case 0:
+                    await Task.Yield();
+                    break;
+                case 1:
+                    await Task.Run(() => Thread.SpinWait(100));
+                    break;
+                case 2:
+                    await Task.WhenAll(Enumerable.Range(0, random.Next(1, 5)).Select(_ => Task.Run(async () => await Task.Delay(1))));
+                    break;
+                case 3:
+                    var channel = Channel.CreateBounded<int>(1);
+                    var reader = Task.Run(async () => await channel.Reader.ReadAsync());
+                    await channel.Writer.WriteAsync(step);
+                    await reader;
+                    break;
+                case 4:
+                    // Fire and forget, finished well within the grace period: never a leak.
+                    _ = Task.Run(async () => await Task.Delay(random.Next(0, 10)));
+                    break;
+                case 5:
+                    var done = new TaskCompletionSource<int>();
+                    var continuation = done.Task.ContinueWith(t => t.Result + 1, TaskContinuationOptions.ExecuteSynchronously);
+                    done.SetResult(step);
+                    await continuation;
+                    break;
+                default:
+                    await foreach (var _ in CountAsync(random.Next(1, 4)))
+                    {
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    private static async IAsyncEnumerable<int> CountAsync(int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            await Task.Yield();
+            yield return i;
+        }
+    }
+
+    private static string HoldName(int which) => $"{nameof(ParallelStressTests)}.Hold{(char)('A' + which)}";
+
+    private static Task Hold(int which, Task held) => which switch
+    {
+        0 => HoldA(held),
+        1 => HoldB(held),
+        2 => HoldC(held),
+        3 => HoldD(held),
+        _ => HoldE(held),
+    };
+
+    private static async Task HoldA(Task held) => await held;
+
+    private static async Task HoldB(Task held) => await held;
+
+    private static async Task HoldC(Task held) => await held;
+
+    private static async Task HoldD(Task held) => await held;
+
+    private static async Task HoldE(Task held) => await held;
+}
