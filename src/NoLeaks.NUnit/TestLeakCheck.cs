@@ -39,9 +39,18 @@ internal static class TestLeakCheck
                 Running.Add(context, check);
             }
 
-            if (PlanFor(test).Options is { } options && options.EffectiveAction != LeakAction.Off)
+            var plan = PlanFor(test);
+            if (plan.Options is { } options && options.EffectiveAction != LeakAction.Off)
             {
                 check.Scope = LeakScope.Begin(test.FullName, options);
+            }
+            else
+            {
+                // A checked test's report carries the plan's warnings; this one has no report.
+                foreach (var warning in plan.Warnings)
+                {
+                    context.CurrentResult.OutWriter.WriteLine("NoLeaks warning: " + warning);
+                }
             }
         }
         catch (Exception exception)
@@ -73,7 +82,7 @@ internal static class TestLeakCheck
 
             // The grace period runs on a timer and needs no synchronization context, so blocking here is safe;
             // a clean scope ends synchronously.
-            var ending = check.Scope.EndAsync();
+            var ending = check.Scope.EndAsync(LeakCheckPlan.WithinTimeLimit(check.Scope.Options, TimeLimitOf(context)));
             var report = ending.IsCompletedSuccessfully ? ending.Result : ending.AsTask().GetAwaiter().GetResult();
             Record(report, result);
         }
@@ -82,6 +91,9 @@ internal static class TestLeakCheck
             WriteProblem(result, "could not finish the leak check", exception);
         }
     }
+
+    // [CancelAfter] and [Timeout], at any level, set the test's context's timeout (0: none).
+    private static int TimeLimitOf(TestExecutionContext context) => context.TestCaseTimeout;
 
     private static LeakCheckPlan PlanFor(ITest test)
     {

@@ -58,6 +58,7 @@ internal sealed class LeakEngine
             warnings.Add(beginFailure);
         }
 
+        warnings.AddRange(options.SettingWarnings);
         var action = EffectiveAction(options, warnings);
         if (action == LeakAction.Off)
         {
@@ -72,13 +73,15 @@ internal sealed class LeakEngine
 
         try
         {
+            // What was said so far (settings, NOLEAKS_ACTION, the source's start) belongs in every report of the scope.
+            string[] endWarnings = [.. warnings];
             var (leaks, ignored) = Check(scope, options, warnings, EmptySet, RunningStateMachines);
             if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero)
             {
                 return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, ignored, options.GracePeriod));
             }
 
-            return new(Wait(scope, options, action, cancellation));
+            return new(Wait(scope, options, action, endWarnings, cancellation));
         }
         catch (Exception e)
         {
@@ -86,7 +89,7 @@ internal sealed class LeakEngine
         }
     }
 
-    private Task<LeakReport> Wait(LeakScope scope, NoLeaksOptions options, LeakAction action, CancellationToken cancellation)
+    private Task<LeakReport> Wait(LeakScope scope, NoLeaksOptions options, LeakAction action, string[] endWarnings, CancellationToken cancellation)
     {
         GracePeriod? wait = null;
         var engineObjects = new HashSet<object>(ReferenceEqualityComparer.Instance);
@@ -101,14 +104,14 @@ internal sealed class LeakEngine
             }
 
             fingerprint = now;
-            var warnings = new List<string>();
+            var warnings = new List<string>(endWarnings);
             var (leaks, ignored) = Check(scope, options, warnings, engineObjects, NoCallers);
             return leaks.Count == 0 ? new LeakReport(scope.Name, leaks, warnings, action, wait!.Elapsed, ignored) : null;
         }
 
         LeakReport Final()
         {
-            var warnings = new List<string>();
+            var warnings = new List<string>(endWarnings);
             var (leaks, ignored) = Check(scope, options, warnings, engineObjects, NoCallers);
             if (cancellation.IsCancellationRequested && leaks.Count > 0)
             {
@@ -119,7 +122,7 @@ internal sealed class LeakEngine
         }
 
         wait = GracePeriod.Start(
-            CheckAgain, Final, e => Failed(scope, action, [], e, wait!.Elapsed), options.GracePeriod, cancellation, scope.Complete);
+            CheckAgain, Final, e => Failed(scope, action, [.. endWarnings], e, wait!.Elapsed), options.GracePeriod, cancellation, scope.Complete);
         engineObjects.Add(wait.Task);
 
         // Given its id now, before any snapshot reads it: a heap source recognises the engine's task by id.
