@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using NoLeaks.Sdk;
@@ -82,7 +83,7 @@ internal static class TestLeakCheck
 
             // The grace period runs on a timer and needs no synchronization context, so blocking here is safe;
             // a clean scope ends synchronously.
-            var ending = check.Scope.EndAsync(LeakCheckPlan.WithinTimeLimit(check.Scope.Options, TimeLimitOf(context)));
+            var ending = check.Scope.EndAsync(LeakCheckPlan.WithinTimeLimit(check.Scope.Options, TimeLimitOf(context), Stopwatch.GetElapsedTime(check.Started)));
             var report = ending.IsCompletedSuccessfully ? ending.Result : ending.AsTask().GetAwaiter().GetResult();
             Record(report, result);
         }
@@ -181,6 +182,8 @@ internal static class TestLeakCheck
     private sealed class Check
     {
         public int Depth { get; set; } = 1;
+
+        public long Started { get; } = Stopwatch.GetTimestamp();
 
         public LeakScope? Scope { get; set; }
     }

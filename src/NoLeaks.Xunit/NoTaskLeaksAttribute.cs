@@ -56,7 +56,7 @@ public sealed partial class NoTaskLeaksAttribute : BeforeAfterTestAttribute
                 .Where(attribute => typeof(ITestFrameworkAttribute).IsAssignableFrom(attribute.AttributeType)
                     && attribute.AttributeType != typeof(UseLeakCheckingTestFrameworkAttribute))
                 .Select(attribute => attribute.ConstructorArguments.FirstOrDefault().Value as string ?? attribute.AttributeType.Name)
-                .FirstOrDefault() ?? "another test framework";
+                .FirstOrDefault() ?? "xunit's own test framework";
         }
         catch (Exception)
         {
@@ -64,8 +64,8 @@ public sealed partial class NoTaskLeaksAttribute : BeforeAfterTestAttribute
         }
 
         return $"NoLeaks warning: {assembly.GetName().Name} runs on {framework}, not on NoLeaks' LeakCheckingTestFramework (xunit v2 "
-            + "honours one test framework per assembly). [NoTaskLeaks] checks each test before its class is disposed, so work "
-            + "that Dispose would stop is reported as a leak. To check after disposal, derive that framework from "
+            + "honours one test framework per assembly). [NoTaskLeaks] checks each test after its class is constructed and before "
+            + "it is disposed: work the constructor starts is not seen, and work that Dispose would stop is reported as a leak. To check after disposal, derive that framework from "
             + "NoLeaks.Xunit.Sdk.LeakCheckingTestFramework and set <NoLeaksXunitTestFramework>false</NoLeaksXunitTestFramework>.";
     }
 }

@@ -20,6 +20,8 @@ internal sealed class XunitLeakCheck
     private static readonly XunitLeakCheck NotChecked = new(null, null);
 
     private readonly LeakScope? _scope;
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
+    private int _timeLimitMilliseconds;
 
     private XunitLeakCheck(LeakScope? scope, object? owner)
     {
@@ -63,7 +65,7 @@ internal sealed class XunitLeakCheck
                 return null;
             }
 
-            var check = new XunitLeakCheck(LeakScope.Begin(testName, LeakCheckPlan.WithinTimeLimit(options, timeLimitMilliseconds)), owner);
+            var check = new XunitLeakCheck(LeakScope.Begin(testName, options), owner) { _timeLimitMilliseconds = timeLimitMilliseconds };
             CurrentCheck.Value = check;
             return check;
         }
@@ -103,7 +105,8 @@ internal sealed class XunitLeakCheck
 
         try
         {
-            var report = _scope.EndAsync().AsTask().GetAwaiter().GetResult();
+            var options = LeakCheckPlan.WithinTimeLimit(_scope.Options, _timeLimitMilliseconds, System.Diagnostics.Stopwatch.GetElapsedTime(_started));
+            var report = _scope.EndAsync(options).AsTask().GetAwaiter().GetResult();
             if (report.IsClean)
             {
                 return report.Warnings.Count == 0 ? XunitLeakOutcome.Clean : new(null, null, report.ToString());

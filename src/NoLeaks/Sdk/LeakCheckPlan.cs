@@ -104,19 +104,33 @@ public sealed class LeakCheckPlan
 
     /// <summary>
     /// The options to end a test's scope with when the test has a time limit (xunit's <c>Timeout</c>, NUnit's
-    /// <c>CancelAfter</c> or <c>Timeout</c>): the grace period is at most that limit. Zero or negative: no limit.
+    /// <c>CancelAfter</c> or <c>Timeout</c>; zero or negative: none) and began <paramref name="elapsed"/> ago: the
+    /// grace period ends before the limit does, a quarter of the limit (at most one second) ahead of it, so that the
+    /// check never makes a test overrun its limit (NUnit's <c>Timeout</c> counts the check in).
     /// </summary>
-    public static NoLeaksOptions WithinTimeLimit(NoLeaksOptions options, int timeLimitMilliseconds)
+    public static NoLeaksOptions WithinTimeLimit(NoLeaksOptions options, int timeLimitMilliseconds, TimeSpan elapsed)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (timeLimitMilliseconds <= 0)
+        {
+            return options;
+        }
+
         var limit = TimeSpan.FromMilliseconds(timeLimitMilliseconds);
-        if (timeLimitMilliseconds <= 0 || options.GracePeriod <= limit)
+        var margin = TimeSpan.FromTicks(Math.Min(limit.Ticks / 4, TimeSpan.TicksPerSecond));
+        var left = limit - margin - elapsed;
+        if (left < TimeSpan.Zero)
+        {
+            left = TimeSpan.Zero;
+        }
+
+        if (options.GracePeriod <= left)
         {
             return options;
         }
 
         var within = options.Clone();
-        within.GracePeriod = limit;
+        within.GracePeriod = left;
         return within;
     }
 
