@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using NoLeaks.Sdk;
+using NUnit.Framework;
 using NUnit.Framework.Interfaces;
 using NUnit.Framework.Internal;
 
@@ -44,6 +45,12 @@ internal static class TestLeakCheck
             if (plan.Options is { } options && options.EffectiveAction != LeakAction.Off)
             {
                 check.Scope = LeakScope.Begin(test.FullName, options);
+                if (test.TypeInfo?.Type is { } fixture && IsBuiltPerTest(fixture))
+                {
+                    // NUnit built this test's fixture instance before any action ran, in the test's own execution
+                    // context: the work its constructor started belongs to the test.
+                    EarlyWork.AdoptInto(check.Scope, () => TestExecutionContext.CurrentContext.CurrentTest == test);
+                }
             }
             else
             {
@@ -95,6 +102,13 @@ internal static class TestLeakCheck
 
     // [CancelAfter] and [Timeout], at any level, set the test's context's timeout (0: none).
     private static int TimeLimitOf(TestExecutionContext context) => context.TestCaseTimeout;
+
+    private static readonly ConcurrentDictionary<Type, bool> BuiltPerTest = new();
+
+    // [FixtureLifeCycle(LifeCycle.InstancePerTestCase)] on the fixture (or a base class) or on its assembly.
+    private static bool IsBuiltPerTest(Type fixture) => BuiltPerTest.GetOrAdd(fixture, static type =>
+        (type.GetCustomAttribute<FixtureLifeCycleAttribute>(inherit: true) ?? type.Assembly.GetCustomAttribute<FixtureLifeCycleAttribute>())
+            is { LifeCycle: LifeCycle.InstancePerTestCase });
 
     private static LeakCheckPlan PlanFor(ITest test)
     {

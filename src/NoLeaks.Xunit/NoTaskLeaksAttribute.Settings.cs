@@ -37,5 +37,5 @@ public sealed partial class NoTaskLeaksAttribute : ILeakCheckSettings
     }
 
     private XunitLeakOutcome EndFallbackCheck() =>
-        XunitLeakCheck.Current is { } check && ReferenceEquals(check.Owner, this) ? check.End() : XunitLeakOutcome.Clean;
+        XunitLeakCheck.Current is { } check && ReferenceEquals(check.Owner, this) ? check.End(testAlreadyFailed: false) : XunitLeakOutcome.Clean;
 }

@@ -11,7 +11,8 @@ public static class Ignore
 
     /// <summary>
     /// Allows leaks in which the leaked method, or any async method awaiting it, matches <paramref name="pattern"/>:
-    /// a full name <c>Namespace.Type.Method</c> in which <c>*</c> stands for any run of characters.
+    /// a full name <c>Namespace.Type.Method</c>, or the name a report shows (<c>Type.Method</c>,
+    /// <c>Type.Method (lambda)</c>), in which <c>*</c> stands for any run of characters.
     /// </summary>
     public static LeakFilter AsyncMethod(string pattern)
     {
@@ -72,7 +73,11 @@ public static class Ignore
 
         public override string Description => $"Ignore.AsyncMethod(\"{pattern}\")";
 
-        public override bool Matches(TaskLeak leak) => leak.AwaitChain.Any(frame => _regex.IsMatch(frame.FullName));
+        // The full name (Shop.OrderQueue.PumpAsync, which also covers its lambdas), the name a report's headline shows
+        // (OrderQueue.PumpAsync, OrderTests.Saves_order (lambda)) and the full name of a lambda
+        // (Shop.OrderTests.Saves_order (lambda)) are all patterns that match.
+        public override bool Matches(TaskLeak leak) => leak.AwaitChain.Any(
+            frame => _regex.IsMatch(frame.FullName) || _regex.IsMatch(frame.Method) || _regex.IsMatch(frame.QualifiedMethod));
     }
 
     private sealed class PredicateFilter(Func<TaskLeak, bool> predicate, string description) : LeakFilter

@@ -75,13 +75,17 @@ internal sealed class LeakEngine
         {
             // What was said so far (settings, NOLEAKS_ACTION, the source's start) belongs in every report of the scope.
             string[] endWarnings = [.. warnings];
-            var (leaks, ignored) = Check(scope, options, warnings, EmptySet, RunningStateMachines);
+
+            // The code on this thread runs the check: a test can end inside a continuation it started, which must not
+            // count as left behind in this check or in any re-check of the grace period.
+            var runningHere = RunningHere.OnThisThread();
+            var (leaks, dormant, ignored) = Check(scope, options, warnings, EmptySet, runningHere);
             if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero)
             {
-                return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, ignored, options.GracePeriod));
+                return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, ignored, options.GracePeriod, dormant));
             }
 
-            return new(Wait(scope, options, action, endWarnings, cancellation));
+            return new(Wait(scope, options, action, runningHere, endWarnings, cancellation));
         }
         catch (Exception e)
         {
@@ -89,7 +93,8 @@ internal sealed class LeakEngine
         }
     }
 
-    private Task<LeakReport> Wait(LeakScope scope, NoLeaksOptions options, LeakAction action, string[] endWarnings, CancellationToken cancellation)
+    private Task<LeakReport> Wait(
+        LeakScope scope, NoLeaksOptions options, LeakAction action, RunningHere runningHere, string[] endWarnings, CancellationToken cancellation)
     {
         GracePeriod? wait = null;
         var engineObjects = new HashSet<object>(ReferenceEqualityComparer.Instance);
@@ -105,20 +110,20 @@ internal sealed class LeakEngine
 
             fingerprint = now;
             var warnings = new List<string>(endWarnings);
-            var (leaks, ignored) = Check(scope, options, warnings, engineObjects, NoCallers);
-            return leaks.Count == 0 ? new LeakReport(scope.Name, leaks, warnings, action, wait!.Elapsed, ignored) : null;
+            var (leaks, dormant, ignored) = Check(scope, options, warnings, engineObjects, runningHere);
+            return leaks.Count == 0 ? new LeakReport(scope.Name, leaks, warnings, action, wait!.Elapsed, ignored, dormantContinuations: dormant) : null;
         }
 
         LeakReport Final()
         {
             var warnings = new List<string>(endWarnings);
-            var (leaks, ignored) = Check(scope, options, warnings, engineObjects, NoCallers);
+            var (leaks, dormant, ignored) = Check(scope, options, warnings, engineObjects, runningHere);
             if (cancellation.IsCancellationRequested && leaks.Count > 0)
             {
                 warnings.Add("the grace period was cut short: the end of the scope was cancelled.");
             }
 
-            return new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, wait!.Elapsed, ignored, options.GracePeriod);
+            return new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, wait!.Elapsed, ignored, options.GracePeriod, dormant);
         }
 
         wait = GracePeriod.Start(
@@ -130,30 +135,35 @@ internal sealed class LeakEngine
         return wait.Task;
     }
 
-    private (List<TaskLeak> Leaks, int Ignored) Check(
-        LeakScope scope, NoLeaksOptions options, List<string> warnings, ISet<object> engineObjects, Func<IReadOnlySet<Type>> callers)
+    private (List<TaskLeak> Leaks, List<TaskLeak> Dormant, int Ignored) Check(
+        LeakScope scope, NoLeaksOptions options, List<string> warnings, ISet<object> engineObjects, RunningHere runningHere)
     {
         if (options.UseDefaultFilters && Source.IsOnlyFrameworkWork(scope, out var frameworkMethods))
         {
             // Nothing pending, or only what the built-in filters allow: no inspection, no analysis.
-            return ([], frameworkMethods);
+            return ([], [], frameworkMethods);
         }
 
         var pending = Source.CollectPending(scope, warnings);
         if (pending.Count == 0)
         {
-            return ([], 0);
+            return ([], [], 0);
         }
 
         if (options.UseDefaultFilters && AllFrameworkWork(pending, out var frameworkStacks))
         {
             // Every innermost method would be a framework's, which the built-in filters allow: skip the analysis.
-            return ([], frameworkStacks);
+            return ([], [], frameworkStacks);
         }
 
-        var running = pending.Any(p => p.State == -1 && p.StateMachineType is not null) ? callers() : NoTypes;
-        var leaks = _analyzer.Analyze(pending, engineObjects, running, Stopwatch.GetTimestamp());
-        return FilterSet.Apply(leaks, options, warnings);
+        var found = _analyzer.Analyze(pending, engineObjects, runningHere, Stopwatch.GetTimestamp());
+        var (kept, ignored) = FilterSet.Apply(found, options, warnings);
+        if (options.CountDormantContinuations || !kept.Exists(leak => leak.Kind == LeakKind.DormantContinuation))
+        {
+            return (kept, [], ignored);
+        }
+
+        return (kept.FindAll(leak => leak.Kind != LeakKind.DormantContinuation), kept.FindAll(leak => leak.Kind == LeakKind.DormantContinuation), ignored);
     }
 
     /// <summary>Adds what keeps each leak alive and whether it can resume, from the heap, within the options' budget.</summary>
@@ -222,26 +232,4 @@ internal sealed class LeakEngine
     }
 
     private static readonly ISet<object> EmptySet = new HashSet<object>();
-    private static readonly IReadOnlySet<Type> NoTypes = new HashSet<Type>();
-    private static readonly Func<IReadOnlySet<Type>> NoCallers = () => NoTypes;
-    private static readonly Func<IReadOnlySet<Type>> RunningStateMachines = StateMachinesOnThisStack;
-
-    /// <summary>
-    /// The async methods running on this thread (the ones calling EndAsync): their boxes are pending because they
-    /// are running right now. Only walked when a pending box is in the running state, so a clean scope never pays.
-    /// </summary>
-    private static IReadOnlySet<Type> StateMachinesOnThisStack()
-    {
-        var types = new HashSet<Type>();
-        foreach (var frame in new StackTrace(fNeedFileInfo: false).GetFrames())
-        {
-            if (frame.GetMethod() is { Name: "MoveNext", DeclaringType: { } type }
-                && typeof(System.Runtime.CompilerServices.IAsyncStateMachine).IsAssignableFrom(type))
-            {
-                types.Add(type.IsGenericType ? type.GetGenericTypeDefinition() : type);
-            }
-        }
-
-        return types;
-    }
 }

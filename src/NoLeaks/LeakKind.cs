@@ -14,4 +14,11 @@ public enum LeakKind
 
     /// <summary>An unfinished async method that was garbage-collected: its <c>finally</c> blocks never ran.</summary>
     AbandonedAsyncMethod,
+
+    /// <summary>
+    /// A <c>ContinueWith</c> continuation that has not started and never will unless something completes its
+    /// antecedent, which nothing the test left running or scheduled will do. It runs no code and holds only memory:
+    /// listed in the report, not counted as a leak unless <see cref="NoLeaksOptions.CountDormantContinuations"/> says so.
+    /// </summary>
+    DormantContinuation,
 }

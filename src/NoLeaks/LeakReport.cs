@@ -12,8 +12,10 @@ public sealed class LeakReport
         LeakAction action,
         TimeSpan waited,
         int ignoredCount,
-        TimeSpan? gracePeriod = null)
+        TimeSpan? gracePeriod = null,
+        IReadOnlyList<TaskLeak>? dormantContinuations = null)
     {
+        DormantContinuations = dormantContinuations ?? [];
         GracePeriod = gracePeriod ?? waited;
         ScopeName = scopeName;
         Leaks = leaks;
@@ -28,6 +30,13 @@ public sealed class LeakReport
 
     /// <summary>The leaks, one per distinct logical async stack.</summary>
     public IReadOnlyList<TaskLeak> Leaks { get; }
+
+    /// <summary>
+    /// Continuations that have not started and never will unless something completes their antecedent, which nothing
+    /// the scope left running will do (<see cref="LeakKind.DormantContinuation"/>). Listed, not counted as leaks, unless
+    /// <see cref="NoLeaksOptions.CountDormantContinuations"/> is set (then they are in <see cref="Leaks"/>).
+    /// </summary>
+    public IReadOnlyList<TaskLeak> DormantContinuations { get; }
 
     /// <summary>True when nothing was left behind.</summary>
     public bool IsClean => Leaks.Count == 0;

@@ -48,6 +48,14 @@ public sealed class NoLeaksOptions
     public TimeSpan RetentionBudget { get; set; } = TimeSpan.Zero;
 
     /// <summary>
+    /// Whether a <c>ContinueWith</c> continuation that has not started, on an antecedent nothing the test left running
+    /// will complete (a tripwire such as <c>tcs.Task.ContinueWith(_ =&gt; throw …)</c>), counts as a leak. Default:
+    /// false — it runs no code and holds only memory, so the report lists it apart (<see cref="LeakReport.DormantContinuations"/>)
+    /// and the test passes.
+    /// </summary>
+    public bool CountDormantContinuations { get; set; }
+
+    /// <summary>
     /// The action in force: <see cref="Action"/> unless <c>NOLEAKS_ACTION</c> names another. The variable is read
     /// once per process, when the first check needs it.
     /// </summary>
@@ -63,6 +71,7 @@ public sealed class NoLeaksOptions
         CaptureCreationStacks = CaptureCreationStacks,
         Source = Source,
         RetentionBudget = RetentionBudget,
+        CountDormantContinuations = CountDormantContinuations,
         SettingWarnings = SettingWarnings,
     };
 

@@ -80,19 +80,24 @@ public sealed class TaskLeak
     /// <summary>How many operations share this exact stack.</summary>
     public int Count { get; }
 
+    /// <summary>True when the leaked work was executing code when it was seen (a running delegate or method), not waiting.</summary>
+    public bool IsRunning { get; init; }
+
     /// <summary>A one-line summary.</summary>
     public override string ToString() =>
         $"{(Count > 1 ? $"{Count} x " : "")}{Leaked} waiting on {WaitingOn}";
 
+    // One entry per distinct place in the code: two lambdas of one method share a full name but not a line.
     internal string StackKey =>
-        string.Join(" <- ", AwaitChain.Select(f => $"{f.FullName}#{f.AwaitSite?.State}")) + " | " + Kind + " | " + WaitingOn;
+        string.Join(" <- ", AwaitChain.Select(f => $"{f.QualifiedMethod}@{f.AwaitSite?.FilePath}:{f.AwaitSite?.Line}#{f.AwaitSite?.State}"))
+        + " | " + Kind + " | " + WaitingOn;
 
     /// <summary>The innermost operation and the ones above it in the chain, as the source saw them (first of the stack).</summary>
     internal IReadOnlyList<Analysis.PendingOperation> Operations { get; init; } = [];
 
     internal TaskLeak WithCount(int count) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations };
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations, IsRunning = IsRunning };
 
     internal TaskLeak WithRetention(string? retentionPath, string? verdict) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations };
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations, IsRunning = IsRunning };
 }

@@ -352,19 +352,71 @@ public class LeakPatternTests
     }
 
     [Fact(Timeout = TestTimeout)]
-    public async Task Continue_with_on_a_task_that_never_completes_is_reported()
+    public async Task Continue_with_on_a_promise_nobody_completes_is_listed_as_dormant_and_not_counted()
     {
         var never = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         var report = await Scopes.CheckAsync("continue with", async () =>
         {
+            _ = never.Task.ContinueWith(t => t.Result + 1, TaskScheduler.Default); // @dormant
+        });
+
+        never.SetResult(1);
+        Assert.True(report.IsClean, report.ToString());
+        var dormant = Assert.Single(report.DormantContinuations);
+        Assert.Equal(LeakKind.DormantContinuation, dormant.Kind);
+        Assert.Equal("LeakPatternTests.Continue_with_on_a_promise_nobody_completes_is_listed_as_dormant_and_not_counted (lambda)", dormant.Method);
+        Assert.Equal("its antecedent, TaskCompletionSource<int>.Task", dormant.WaitingOn);
+        Assert.Contains($"defined at LeakPatternTests.cs:{SourceLine.Of("dormant")}, continues TaskCompletionSource<int>.Task", report.ToString());
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Dormant_continuations_count_as_leaks_when_the_options_say_so()
+    {
+        var never = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var options = Scopes.Options();
+        options.CountDormantContinuations = true;
+        var report = await Scopes.CheckAsync("continue with, counted", async () =>
+        {
             _ = never.Task.ContinueWith(t => t.Result + 1, TaskScheduler.Default);
+        }, options);
+
+        never.SetResult(1);
+        Assert.Equal(LeakKind.DormantContinuation, Scopes.Single(report).Kind);
+        Assert.True(report.ShouldFail);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Continue_with_on_a_timer_that_will_fire_is_a_leak()
+    {
+        using var cancel = new CancellationTokenSource();
+        var report = await Scopes.CheckAsync("continue with on a timer", async () =>
+        {
+            _ = Task.Delay(TimeSpan.FromHours(1), cancel.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        });
+
+        await cancel.CancelAsync();
+        var leak = Scopes.Single(report);
+        Assert.Equal(LeakKind.Continuation, leak.Kind);
+        Assert.Equal("its antecedent, Task.Delay(…)", leak.WaitingOn);
+        Assert.Empty(report.DormantContinuations);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Continue_with_on_leaked_work_is_reported_with_that_work_and_says_it_continues()
+    {
+        var never = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Holder.Never = never;
+        var report = await Scopes.CheckAsync("continue with on a leak", async () =>
+        {
+            _ = WaitForeverAsync().ContinueWith(_ => { }, TaskScheduler.Default); // @continues
         });
 
         never.SetResult(1);
         var leak = Scopes.Single(report);
-        Assert.Equal(LeakKind.Continuation, leak.Kind);
-        Assert.Equal("LeakPatternTests.Continue_with_on_a_task_that_never_completes_is_reported (lambda)", leak.Method);
-        Assert.Equal("its antecedent, TaskCompletionSource<int>.Task", leak.WaitingOn);
+        Assert.Equal("LeakPatternTests.WaitForeverAsync", leak.Method);
+        var continuation = Assert.Single(leak.AwaitedBy);
+        Assert.True(continuation.IsContinuation);
+        Assert.Contains($"continued by  {continuation.Method} (ContinueWith), defined at LeakPatternTests.cs:{SourceLine.Of("continues")}", report.ToString());
     }
 
     [Fact(Timeout = TestTimeout)]

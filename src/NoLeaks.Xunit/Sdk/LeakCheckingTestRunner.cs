@@ -31,7 +31,7 @@ internal sealed class LeakCheckingTestRunner(ITest test, IMessageBus messageBus,
         }, null);
         var result = await invocation!;
 
-        var outcome = check?.End() ?? XunitLeakOutcome.Clean;
+        var outcome = check?.End(testAlreadyFailed: aggregator.HasExceptions) ?? XunitLeakOutcome.Clean;
         if (outcome.Failure is not null)
         {
             // Added, never replacing: a test that failed on its own reports both.

@@ -89,9 +89,10 @@ internal sealed class XunitLeakCheck
 
     /// <summary>
     /// Ends the check: waits up to the grace period (blocking is safe, the grace period runs on a timer) and says
-    /// what the test must do with the report.
+    /// what the test must do with the report. When the test already failed on its own, its failure message will list
+    /// both failures: the leak's then names the report in the test's output instead of repeating it.
     /// </summary>
-    public XunitLeakOutcome End()
+    public XunitLeakOutcome End(bool testAlreadyFailed)
     {
         if (ReferenceEquals(CurrentCheck.Value, this))
         {
@@ -113,7 +114,7 @@ internal sealed class XunitLeakCheck
             }
 
             return report.ShouldFail
-                ? new(new TaskLeakException(report), report.ToString(), null)
+                ? new(LeakFailure.For(report, testAlreadyFailed), report.ToString(), null)
                 : new(null, null, report.ToString());
         }
         catch (Exception exception)

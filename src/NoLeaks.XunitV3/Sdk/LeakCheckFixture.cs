@@ -53,8 +53,9 @@ public sealed class LeakCheckFixture : INotifyTestLifecycle
             return;
         }
 
-        var outcome = check.End();
-        if (TestContext.Current.TestState?.Result != TestResult.Skipped)
+        var result = TestContext.Current.TestState?.Result;
+        var outcome = check.End(testAlreadyFailed: result == TestResult.Failed);
+        if (result != TestResult.Skipped)
         {
             // A test skipped at run time (Assert.Skip) is not checked.
             Deliver(outcome, throwFailure: true);

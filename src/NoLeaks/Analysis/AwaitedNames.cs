@@ -8,11 +8,25 @@ namespace NoLeaks.Analysis;
 /// <param name="StateMachineType">For an async-method box: its state machine's type.</param>
 /// <param name="DelegateMethod">For a delegate task: its delegate's method.</param>
 /// <param name="DelayTimerIsNull">For a Task.Delay promise: whether its timer is null (an infinite delay).</param>
-internal readonly record struct AwaitedObject(Type Type, Type? StateMachineType, MethodBase? DelegateMethod, bool? DelayTimerIsNull);
+/// <param name="DelayTimerType">For a Task.Delay promise with a timer: the timer's type (the runtime's, or a TimeProvider's).</param>
+internal readonly record struct AwaitedObject(Type Type, Type? StateMachineType, MethodBase? DelegateMethod, bool? DelayTimerIsNull, Type? DelayTimerType = null)
+{
+    /// <summary>A Task.Delay on the system clock with a finite delay: a timer that fires by itself.</summary>
+    public bool IsSystemTimer => Type.Name.StartsWith("DelayPromise", StringComparison.Ordinal) && DelayTimerIsNull == false
+        && (DelayTimerType is null || AwaitedNames.IsSystemTimerType(DelayTimerType));
+}
 
 /// <summary>Names awaited objects the way the user wrote them: <c>TaskCompletionSource&lt;int&gt;.Task</c>, a channel read …</summary>
 internal static class AwaitedNames
 {
+    /// <summary>
+    /// The runtime's own timers: TimerQueueTimer (Task.Delay on the system clock, .NET 5 – 11) and TimeProvider.System's
+    /// timer (System.Threading.Timer or a type nested in TimeProvider). Anything else belongs to a user's TimeProvider.
+    /// </summary>
+    internal static bool IsSystemTimerType(Type timer) =>
+        timer.Assembly == typeof(object).Assembly
+        && (timer.Namespace == "System.Threading" || timer.DeclaringType == typeof(TimeProvider));
+
     public static string Describe(AwaitedObject awaited)
     {
         var type = awaited.Type;
@@ -26,7 +40,16 @@ internal static class AwaitedNames
 
             if (name.StartsWith("DelayPromise", StringComparison.Ordinal))
             {
-                return awaited.DelayTimerIsNull == true ? "Task.Delay(Timeout.Infinite)" : "Task.Delay(…)";
+                if (awaited.DelayTimerIsNull == true)
+                {
+                    return "Task.Delay(Timeout.Infinite)";
+                }
+
+                // Task.Delay(…, timeProvider) on a provider of the user's (FakeTimeProvider …): its timer fires only when
+                // that provider says so, usually when a test advances its clock.
+                return awaited.DelayTimerType is { } timer && !IsSystemTimerType(timer)
+                    ? $"Task.Delay(…) on {TypeNames.Display(timer.DeclaringType ?? timer)} (fires when that provider's clock advances)"
+                    : "Task.Delay(…)";
             }
 
             if (name == "TaskNode" && type.DeclaringType == typeof(SemaphoreSlim))

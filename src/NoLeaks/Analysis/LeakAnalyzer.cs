@@ -13,11 +13,11 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
 
     /// <param name="operations">The scope's pending operations.</param>
     /// <param name="engineObjects">The engine's own tasks: whatever awaits them is waiting for the check, not leaked.</param>
-    /// <param name="runningCallers">State machines running on the thread that ended the scope: the code calling
-    /// EndAsync, which is running, not left behind.</param>
+    /// <param name="runningHere">The code executing on the thread that ended the scope (the code calling EndAsync, a
+    /// continuation the test ended inside): running the check, not left behind.</param>
     /// <param name="now">The timestamp ages are measured to.</param>
     public List<TaskLeak> Analyze(
-        IReadOnlyList<PendingOperation> operations, ISet<object> engineObjects, IReadOnlySet<Type> runningCallers, long now)
+        IReadOnlyList<PendingOperation> operations, ISet<object> engineObjects, RunningHere runningHere, long now)
     {
         var byKey = new Dictionary<object, PendingOperation>(ReferenceEqualityComparer.Instance);
         foreach (var operation in operations)
@@ -57,6 +57,14 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             }
         }
 
+        // Work a timer will wake, and everything waiting on it: a continuation above such work will run by itself.
+        var woken = new HashSet<PendingOperation>(ReferenceEqualityComparer.Instance);
+        foreach (var operation in operations.Where(o => o.WaitsOnTimer))
+        {
+            woken.Add(operation);
+            woken.UnionWith(Ancestors(operation, parents));
+        }
+
         // The engine's own tasks by id too: a heap source names objects by address, not by the live task.
         var engineTaskIds = engineObjects.OfType<Task>().Select(t => t.Id).ToHashSet();
         var leaks = new List<TaskLeak>();
@@ -68,14 +76,18 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
                     && (engineObjects.Contains(awaited)
                         || (byKey.TryGetValue(awaited, out var awaitedOperation) && awaitedOperation.TaskId != 0
                             && engineTaskIds.Contains(awaitedOperation.TaskId))))
-                || (innermost.State == -1 && innermost.StateMachineType is { } type
-                    && runningCallers.Contains(type.IsGenericType ? type.GetGenericTypeDefinition() : type)))
+                || runningHere.Contains(innermost))
             {
-                // The caller awaiting the engine's own end-of-scope check: not work the test left behind.
+                // The caller awaiting the engine's own end-of-scope check, or code running the check right now: not
+                // work the test left behind.
                 continue;
             }
 
-            var leak = Describe(innermost, parents, now);
+            // A continuation that has not started, on an antecedent that nothing the scope left running or scheduled
+            // will complete (a tripwire on a promise nobody completes): dormant.
+            var dormant = innermost.Kind == OperationKind.Continuation && innermost.Activity == OperationActivity.NotStarted
+                && !woken.Contains(innermost);
+            var leak = Describe(innermost, parents, now, dormant);
             if (index.TryGetValue(leak.StackKey, out var at))
             {
                 leaks[at] = leaks[at].WithCount(leaks[at].Count + 1);
@@ -90,7 +102,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
         return leaks;
     }
 
-    private TaskLeak Describe(PendingOperation innermost, Dictionary<PendingOperation, List<PendingOperation>> parents, long now)
+    private TaskLeak Describe(PendingOperation innermost, Dictionary<PendingOperation, List<PendingOperation>> parents, long now, bool dormant)
     {
         var chain = new List<AsyncFrame>();
         var root = innermost;
@@ -108,7 +120,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             current = next;
             if (IsReportable(next))
             {
-                chain.Add(Frame(next));
+                chain.Add(Frame(next) with { IsContinuation = next.Kind == OperationKind.Continuation });
                 root = next;
             }
         }
@@ -118,6 +130,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
         return new TaskLeak(
             innermost.Kind switch
             {
+                OperationKind.Continuation when dormant => LeakKind.DormantContinuation,
                 OperationKind.DelegateTask => LeakKind.DelegateTask,
                 OperationKind.Continuation => LeakKind.Continuation,
                 OperationKind.AbandonedAsyncMethod => LeakKind.AbandonedAsyncMethod,
@@ -133,6 +146,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             count: 1)
         {
             Operations = [innermost, .. visited.Where(o => o != innermost)],
+            IsRunning = innermost.Activity == OperationActivity.Running,
         };
     }
 

@@ -17,6 +17,22 @@ internal enum OperationKind
     AbandonedAsyncMethod,
 }
 
+/// <summary>What a pending operation is doing, as far as its source can tell.</summary>
+internal enum OperationActivity
+{
+    /// <summary>Not known, or suspended at an await (async methods).</summary>
+    Unknown,
+
+    /// <summary>A continuation whose antecedent has not completed: it has not been queued and runs only when that completes.</summary>
+    NotStarted,
+
+    /// <summary>Queued to a scheduler, not running yet.</summary>
+    Queued,
+
+    /// <summary>Executing code right now, on some thread.</summary>
+    Running,
+}
+
 /// <summary>
 /// One unfinished operation, as a source saw it. Sources (runtime tracking, heap snapshots) fill it in; everything
 /// after them — chains, await sites, filters, the report — reads only this.
@@ -41,6 +57,12 @@ internal sealed class PendingOperation
 
     /// <summary>The identity of what this operation waits on (a task, a value-task source …), when known.</summary>
     public object? AwaitedKey { get; init; }
+
+    /// <summary>Whether it is running, queued or has not started (delegate tasks and continuations; running async methods).</summary>
+    public OperationActivity Activity { get; init; }
+
+    /// <summary>True when what it waits on is a timer that will fire (a finite Task.Delay): it will run again by itself.</summary>
+    public bool WaitsOnTimer { get; init; }
 
     /// <summary>What this operation waits on, named plainly.</summary>
     public required string WaitingOn { get; init; }

@@ -74,6 +74,13 @@ internal sealed class HeapOperation
 
     public bool IsRunning => (StateFlags & ProcessHeap.TaskStateDelegateInvoked) != 0;
 
+    /// <summary>Running, queued, or waiting for activation (a continuation whose antecedent has not completed).</summary>
+    public Analysis.OperationActivity Activity =>
+        IsRunning ? Analysis.OperationActivity.Running
+        : (StateFlags & ProcessHeap.TaskStateWaitingForActivation) != 0 ? Analysis.OperationActivity.NotStarted
+        : (StateFlags & ProcessHeap.TaskStateStarted) != 0 ? Analysis.OperationActivity.Queued
+        : Analysis.OperationActivity.Unknown;
+
     /// <summary>Every address that names this operation: the box and a class state machine.</summary>
     public IEnumerable<ulong> Addresses => StateMachineObject == 0 ? [Address] : [Address, StateMachineObject];
 }

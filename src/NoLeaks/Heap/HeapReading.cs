@@ -148,24 +148,48 @@ internal static class HeapReading
 
         string waitingOn;
         var awaited = operation.Awaited;
+        var activity = OperationActivity.Unknown;
+        AwaitedObject? awaitedObject = null;
+
+        // Read once per operation: the description and whether a timer will fire both come from it.
+        string Described(ulong address, string unreadable)
+        {
+            awaitedObject = Safely(() => heap.AwaitedObjectAt(snapshot, address), null);
+            return awaitedObject is { } known ? AwaitedNames.Describe(known) : unreadable;
+        }
+
         switch (kind)
         {
+            case OperationKind.AsyncMethod when operation.State == -1:
+                activity = OperationActivity.Running;
+                waitingOn = "nothing: it is running";
+                break;
             case OperationKind.AsyncMethod:
-                waitingOn = awaited != 0 ? Safely(() => heap.DescribeAwaited(snapshot, awaited), "an object that could not be read")
+                waitingOn = awaited != 0 ? Described(awaited, "an object that could not be read")
                     : operation.AwaitsYield ? "Task.Yield()"
                     : "an awaiter it does not expose";
                 break;
             case OperationKind.Continuation:
                 awaited = operation.Antecedent;
-                waitingOn = awaited == 0 ? "its antecedent task" : $"its antecedent, {Safely(() => heap.DescribeAwaited(snapshot, awaited), "an object that could not be read")}";
+                activity = operation.Activity;
+                waitingOn = activity switch
+                {
+                    OperationActivity.Running => "nothing: it is running",
+                    OperationActivity.Queued => "a thread to run on (queued, not started)",
+                    _ when awaited == 0 => "its antecedent",
+                    _ => $"its antecedent, {Described(awaited, "an object that could not be read")}",
+                };
                 break;
             case OperationKind.DelegateTask:
+                activity = operation.Activity;
                 waitingOn = operation.IsRunning ? "nothing: its delegate is still running" : "a thread to run on (queued, not started)";
                 break;
             default:
-                waitingOn = Safely(() => heap.DescribeAwaited(snapshot, operation.Address), "a task that could not be read");
+                waitingOn = Described(operation.Address, "a task that could not be read");
                 break;
         }
+
+        var waitsOnTimer = awaitedObject is { IsSystemTimer: true };
 
         return new PendingOperation
         {
@@ -177,6 +201,8 @@ internal static class HeapReading
             DelegateMethod = operation.Delegate != 0 ? Safely(() => heap.MethodOfDelegate(operation.Delegate), null) : null,
             AwaitedKey = awaited != 0 ? key(awaited) : null,
             WaitingOn = waitingOn,
+            Activity = activity,
+            WaitsOnTimer = waitsOnTimer,
             ContinuationKeys = [.. operation.Continuations.Select(key)],
 
             // The heap does not say when an object was made: the scope's beginning is an upper bound of its age.

@@ -82,22 +82,29 @@ internal sealed partial class ProcessHeap
     }
 
     /// <summary>Names the object at an address the way the tracking source names a live one.</summary>
-    public string DescribeAwaited(HeapSnapshot snapshot, ulong address)
+    public string DescribeAwaited(HeapSnapshot snapshot, ulong address) =>
+        AwaitedObjectAt(snapshot, address) is { } awaited ? AwaitedNames.Describe(awaited) : "an object that could not be read";
+
+    /// <summary>What the namer needs to know of the object at an address; null when its type cannot be read.</summary>
+    public AwaitedObject? AwaitedObjectAt(HeapSnapshot snapshot, ulong address)
     {
         var type = TypeAt(address);
         if (type is null)
         {
-            return "an object that could not be read";
+            return null;
         }
 
         snapshot.ByAddress.TryGetValue(address, out var operation);
         bool? timerIsNull = null;
+        Type? timerType = null;
         if (type.Name.StartsWith("DelayPromise", StringComparison.Ordinal))
         {
-            // DelayPromise._timer (.NET 5 – 11) is null exactly when the delay is infinite.
+            // DelayPromise._timer (.NET 5 – 11) is null exactly when the delay is infinite; its type says whose clock it
+            // runs on.
             if (_runtime.Heap.GetObject(address).TryReadObjectField("_timer", out var timer))
             {
                 timerIsNull = timer.IsNull || timer.Address == 0;
+                timerType = timerIsNull == true ? null : TypeAt(timer.Address);
             }
         }
 
@@ -111,7 +118,7 @@ internal sealed partial class ProcessHeap
             // Torn delegate: named without it.
         }
 
-        return AwaitedNames.Describe(new AwaitedObject(type, operation?.StateMachineType, action, timerIsNull));
+        return new AwaitedObject(type, operation?.StateMachineType, action, timerIsNull, timerType);
     }
 
     /// <summary>A short name for the object at an address, for retention paths.</summary>

@@ -16,6 +16,8 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
 {
     // Task.TaskStateFlags (.NET Core 1.0 – 11; checked against Task.Status by the heap tests).
     public const int TaskStateDelegateInvoked = 0x20000;
+    public const int TaskStateStarted = 0x10000;
+    public const int TaskStateWaitingForActivation = 0x2000000;
     public const int TaskStateCompletedMask = 0x200000 | 0x400000 | 0x1000000; // faulted | canceled | ran to completion
 
     private const int MinObjectSize = 24;

@@ -21,6 +21,7 @@ internal static class TextReport
             }
 
             text.AppendLine();
+            AppendDormant(text, report.DormantContinuations);
             AppendWarnings(text, report);
             return text.ToString().TrimEnd();
         }
@@ -52,6 +53,7 @@ internal static class TextReport
                 $"… and {rest.Count} more distinct stacks ({rest.Sum(l => l.Count)} operations), not listed.");
         }
 
+        AppendDormant(text, report.DormantContinuations);
         text.AppendLine();
         if (report.Action == LeakAction.Warn)
         {
@@ -59,28 +61,66 @@ internal static class TextReport
         }
 
         text.AppendLine("Fix: await, cancel or stop this work before the test ends (Dispose/DisposeAsync count).");
-        var name = report.Leaks[0].MethodFullName;
+        var names = AllowPatterns(report.Leaks).Select(name => $"\"{name}\"").ToList();
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"Allow it: [NoTaskLeaks(IgnoreAsyncMethods = new[] {{ \"{name}\" }})], or Ignore.AsyncMethod(\"{name}\") in NoLeaksOptions.Ignore.");
+            $"Allow it: [NoTaskLeaks(IgnoreAsyncMethods = new[] {{ {string.Join(", ", names)} }})], or {string.Join(", ", names.Select(name => $"Ignore.AsyncMethod({name})"))} in NoLeaksOptions.Ignore.");
         AppendWarnings(text, report);
         return text.ToString().TrimEnd();
     }
 
+    /// <summary>
+    /// One pattern per distinct stack that allows it: the innermost method of the user's code in the stack (a
+    /// framework or runtime method is nobody's to allow), a lambda by its own name rather than its enclosing method's.
+    /// </summary>
+    internal static IEnumerable<string> AllowPatterns(IEnumerable<TaskLeak> leaks) =>
+        leaks.Select(leak => (leak.AwaitChain.FirstOrDefault(frame => IsUserCode(frame.FullName)) ?? leak.Leaked).QualifiedMethod)
+            .Distinct(StringComparer.Ordinal);
+
+    private static bool IsUserCode(string fullName) =>
+        !fullName.StartsWith("System.", StringComparison.Ordinal) && !fullName.StartsWith("Microsoft.", StringComparison.Ordinal)
+        && !Ignore.FrameworkNamespaces.Any(ns => fullName.StartsWith(ns, StringComparison.Ordinal));
+
+    private static void AppendDormant(StringBuilder text, IReadOnlyList<TaskLeak> dormant)
+    {
+        if (dormant.Count == 0)
+        {
+            return;
+        }
+
+        var count = dormant.Sum(leak => leak.Count);
+        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"Not counted: {count} dormant continuation{(count == 1 ? "" : "s")} (ContinueWith on work that nothing the test left running will complete: it never runs and holds only memory).");
+        foreach (var leak in dormant.Take(MaxListedLeaks))
+        {
+            var times = leak.Count > 1 ? $" (x{leak.Count})" : "";
+            text.AppendLine(CultureInfo.InvariantCulture, $"  -{times} {leak.Method}{Where(leak.AwaitSite, " defined at")}, continues {Antecedent(leak.WaitingOn)}");
+        }
+    }
+
+    private static string Antecedent(string waitingOn) =>
+        waitingOn.StartsWith("its antecedent, ", StringComparison.Ordinal) ? waitingOn["its antecedent, ".Length..] : "its antecedent";
+
     private static void AppendLeak(StringBuilder text, int number, TaskLeak leak)
     {
         var times = leak.Count > 1 ? $" (x{leak.Count})" : "";
+        var state = leak.IsRunning ? "running" : null;
         var head = leak.Kind switch
         {
-            LeakKind.DelegateTask => $"[{number}]{times} {leak.Method}  delegate task{Where(leak.AwaitSite, " defined at")}",
-            LeakKind.Continuation => $"[{number}]{times} {leak.Method}  ContinueWith continuation{Where(leak.AwaitSite, " defined at")}",
+            LeakKind.DelegateTask => $"[{number}]{times} {leak.Method}  delegate task, {state ?? "queued"}{Where(leak.AwaitSite, ", defined at")}",
+            LeakKind.Continuation => $"[{number}]{times} {leak.Method}  ContinueWith continuation, {state ?? (leak.WaitingOn.StartsWith("a thread", StringComparison.Ordinal) ? "queued" : "not started")}{Where(leak.AwaitSite, ", defined at")}",
+            LeakKind.DormantContinuation => $"[{number}]{times} {leak.Method}  dormant ContinueWith continuation{Where(leak.AwaitSite, ", defined at")}",
             LeakKind.AbandonedAsyncMethod => $"[{number}]{times} {leak.Method}  abandoned (garbage-collected unfinished){Where(leak.AwaitSite, " at")}",
+            _ when leak.IsRunning => $"[{number}]{times} {leak.Method}  running (between two awaits)",
             _ => $"[{number}]{times} {leak.Method}  suspended{Where(leak.AwaitSite, " at")}",
         };
         text.AppendLine(head);
         text.AppendLine($"      waiting on  {leak.WaitingOn}");
         foreach (var frame in leak.AwaitedBy)
         {
-            text.AppendLine($"      awaited by  {frame.Method}{Where(frame.AwaitSite, "  at")}");
+            text.AppendLine(frame.IsContinuation
+                ? $"      continued by  {frame.Method} (ContinueWith){Where(frame.AwaitSite, ", defined at")}"
+                : $"      awaited by  {frame.Method}{Where(frame.AwaitSite, "  at")}");
         }
 
         text.AppendLine(CultureInfo.InvariantCulture,

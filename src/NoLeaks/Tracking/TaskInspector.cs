@@ -40,6 +40,8 @@ internal static class TaskInspector
         Type? stateMachineType = null;
         var state = -1;
         MethodBase? delegateMethod = null;
+        var activity = OperationActivity.Unknown;
+        var waitsOnTimer = false;
 
         if (shape.StateMachineField?.GetValue(task) is IAsyncStateMachine stateMachine)
         {
@@ -53,32 +55,52 @@ internal static class TaskInspector
 
             var machine = ShapeOf(stateMachineType);
             state = machine.StateField?.GetValue(stateMachine) is int s ? s : -1;
-            (awaited, waitingOn) = CurrentAwait(stateMachine, machine);
+            if (state == -1)
+            {
+                // -1: executing its code right now (between two awaits), not suspended.
+                activity = OperationActivity.Running;
+                waitingOn = "nothing: it is running";
+            }
+            else
+            {
+                (awaited, waitingOn) = CurrentAwait(stateMachine, machine);
+                waitsOnTimer = awaited is not null && AwaitedObjectOf(awaited).IsSystemTimer;
+            }
         }
         else if (shape.IsContinuationTask)
         {
             kind = OperationKind.Continuation;
             delegateMethod = (TaskAction?.GetValue(task) as Delegate)?.Method;
+            activity = ActivityOf(task);
+
+            // m_antecedent is cleared when the continuation starts to run.
             awaited = shape.AntecedentField?.GetValue(task);
-            waitingOn = awaited is null
-                ? "its antecedent task"
-                : $"its antecedent, {Describe(awaited)}";
+            waitsOnTimer = awaited is not null && AwaitedObjectOf(awaited).IsSystemTimer;
+            waitingOn = activity switch
+            {
+                OperationActivity.Running => "nothing: it is running",
+                OperationActivity.Queued => "a thread to run on (queued, not started)",
+                _ when awaited is not null => $"its antecedent, {Describe(awaited)}",
+                _ => "its antecedent",
+            };
         }
         else if (TaskAction?.GetValue(task) is Delegate action)
         {
             kind = OperationKind.DelegateTask;
             delegateMethod = action.Method;
-            waitingOn = task.Status switch
+            activity = ActivityOf(task);
+            waitingOn = activity switch
             {
-                TaskStatus.Running => "nothing: its delegate is still running",
-                TaskStatus.WaitingToRun or TaskStatus.WaitingForActivation or TaskStatus.Created =>
-                    "a thread to run on (queued, not started)",
+                OperationActivity.Running => "nothing: its delegate is still running",
+                OperationActivity.Queued or OperationActivity.NotStarted => "a thread to run on (queued, not started)",
                 _ => task.Status.ToString(),
             };
         }
         else
         {
-            waitingOn = Describe(task);
+            var promise = AwaitedObjectOf(task);
+            waitsOnTimer = promise.IsSystemTimer;
+            waitingOn = AwaitedNames.Describe(promise);
         }
 
         return new PendingOperation
@@ -91,6 +113,8 @@ internal static class TaskInspector
             DelegateMethod = delegateMethod,
             AwaitedKey = awaited,
             WaitingOn = waitingOn,
+            Activity = activity,
+            WaitsOnTimer = waitsOnTimer,
             ContinuationKeys = ContinuationsOf(task),
             CreatedTimestamp = record?.CreatedTimestamp ?? 0,
             CreatedBy = createdBy,
@@ -98,6 +122,14 @@ internal static class TaskInspector
             ScopeName = scopeName,
         };
     }
+
+    private static OperationActivity ActivityOf(Task task) => task.Status switch
+    {
+        TaskStatus.Running => OperationActivity.Running,
+        TaskStatus.WaitingToRun => OperationActivity.Queued,
+        TaskStatus.WaitingForActivation or TaskStatus.Created => OperationActivity.NotStarted,
+        _ => OperationActivity.Unknown,
+    };
 
     /// <summary>
     /// The code a pending task runs, found without reading its state: the state machine type of an async-method box
@@ -196,26 +228,33 @@ internal static class TaskInspector
     private static bool IsValueTaskSource(Type type) => ShapeOf(type).IsValueTaskSource;
 
     /// <summary>Names what is awaited the way the user wrote it.</summary>
-    public static string Describe(object awaited)
+    public static string Describe(object awaited) => AwaitedNames.Describe(AwaitedObjectOf(awaited));
+
+    /// <summary>What the namer needs to know of a live awaited object.</summary>
+    private static AwaitedObject AwaitedObjectOf(object awaited)
     {
         var type = awaited.GetType();
         Type? stateMachine = null;
         MethodBase? action = null;
         bool? timerIsNull = null;
+        Type? timerType = null;
         if (awaited is Task task)
         {
             var shape = ShapeOf(type);
             stateMachine = (shape.StateMachineField?.GetValue(task) as IAsyncStateMachine)?.GetType();
             action = (TaskAction?.GetValue(task) as Delegate)?.Method;
 
-            // DelayPromise._timer (.NET 5 – 11) is null exactly when the delay is infinite.
+            // DelayPromise._timer (.NET 5 – 11) is null exactly when the delay is infinite; its type says whose clock
+            // it runs on (TimerQueueTimer for the system's, a TimeProvider's own timer otherwise).
             if (type.Name.StartsWith("DelayPromise", StringComparison.Ordinal) && shape.AllFields.FirstOrDefault(f => f.Name == "_timer") is { } timer)
             {
-                timerIsNull = timer.GetValue(task) is null;
+                var value = timer.GetValue(task);
+                timerIsNull = value is null;
+                timerType = value?.GetType();
             }
         }
 
-        return AwaitedNames.Describe(new AwaitedObject(type, stateMachine, action, timerIsNull));
+        return new AwaitedObject(type, stateMachine, action, timerIsNull, timerType);
     }
 
     /// <summary>Who continues when this task completes: boxes, promises and continuation tasks.</summary>

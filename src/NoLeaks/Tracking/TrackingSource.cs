@@ -458,6 +458,52 @@ internal sealed class TrackingSource : IPendingOperationSource
     }
 
     /// <summary>
+    /// Gives the scope the pending work that no scope owns and that was created in an execution context for which
+    /// <paramref name="createdHere"/> (run inside that context) says yes: work a test framework started for the test
+    /// before any hook could begin the scope (NUnit builds an InstancePerTestCase fixture in the test's own context,
+    /// before its actions run). Looks at every pending task of the process once; returns how many it adopted.
+    /// </summary>
+    public int Adopt(LeakScope scope, Func<bool> createdHere)
+    {
+        if (!Volatile.Read(ref _started) || !_tracking.IsAvailable)
+        {
+            return 0;
+        }
+
+        var adopted = 0;
+        var now = Stopwatch.GetTimestamp();
+        foreach (var task in _tracking.Snapshot())
+        {
+            if (task.IsCompleted || CapturedContextOf(task) is not { } context || OwnerIn(context) is not null)
+            {
+                continue;
+            }
+
+            var here = new StrongBox<bool>();
+            ExecutionContext.Run(context, static state => { var (box, test) = ((StrongBox<bool>, Func<bool>))state!; box.Value = test(); }, (here, createdHere));
+            if (!here.Value)
+            {
+                continue;
+            }
+
+            lock (_tracking.Gate)
+            {
+                if (_records.ContainsKey(task.Id) || task.IsCompleted)
+                {
+                    continue;
+                }
+
+                var record = new OperationRecord(task.Id, scope, now, creatorTaskId: null, creationStack: null);
+                _records[task.Id] = record;
+                scope.Operations[task.Id] = record;
+                adopted++;
+            }
+        }
+
+        return adopted;
+    }
+
+    /// <summary>
     /// The fallback when creation events do not arrive: every pending task whose captured ExecutionContext carries
     /// the scope. Slower (it looks at every pending task in the process) and blind to SuppressFlow.
     /// </summary>

@@ -158,21 +158,6 @@ public sealed class InstancePerTestCaseTests : IDisposable
     }
 }
 
-/// <summary>NUnit constructs a per-test instance outside every attribute hook: its constructor's work is not the test's.</summary>
-[NoTaskLeaks(GracePeriodMilliseconds = 100)]
-[FixtureLifeCycle(LifeCycle.InstancePerTestCase)]
-public sealed class InstancePerTestCaseConstructorTests
-{
-    public InstancePerTestCaseConstructorTests() => _ = WaitFromConstructorAsync();
-
-    [Test]
-    public void Work_started_in_the_constructor()
-    {
-    }
-
-    private static async Task WaitFromConstructorAsync() => await new TaskCompletionSource().Task;
-}
-
 /// <summary>Tells the fixture tests which NUnit the program really ran on.</summary>
 public class FrameworkVersionTests
 {

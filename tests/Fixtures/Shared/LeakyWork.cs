@@ -36,6 +36,10 @@ internal static class LeakyWork
 
     public static async Task SkippedAsync() => await Gate.Task;
 
+    public static async Task ContinuedAsync() => await Gate.Task; // @continued-await
+
+    public static async Task AllowedByHeadlineAsync() => await Gate.Task;
+
     /// <summary>Work a fixture or a test class owns until it is stopped.</summary>
     public static async Task RunUntilStoppedAsync(CancellationToken stop)
     {

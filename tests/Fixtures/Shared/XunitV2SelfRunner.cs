@@ -12,7 +12,7 @@ namespace NoLeaks.Fixtures;
 /// </summary>
 public static class XunitV2SelfRunner
 {
-    public sealed record TestResult(string Name, string Outcome, string? Message, string Output);
+    public sealed record TestResult(string Name, string Outcome, string? Message, string Output, string? StackTrace = null);
 
     public static int Run(Assembly assembly, string[] args)
     {
@@ -25,7 +25,7 @@ public static class XunitV2SelfRunner
             var result = message switch
             {
                 ITestPassed passed => new TestResult(passed.Test.DisplayName, "Passed", null, passed.Output),
-                ITestFailed failed => new TestResult(failed.Test.DisplayName, "Failed", string.Join(Environment.NewLine + "---- ", failed.Messages), failed.Output),
+                ITestFailed failed => new TestResult(failed.Test.DisplayName, "Failed", string.Join(Environment.NewLine + "---- ", failed.Messages), failed.Output, string.Join(Environment.NewLine, failed.StackTraces)),
                 ITestSkipped skipped => new TestResult(skipped.Test.DisplayName, "Skipped", skipped.Reason, skipped.Output),
                 _ => null,
             };

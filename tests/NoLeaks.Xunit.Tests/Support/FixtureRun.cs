@@ -7,7 +7,11 @@ using NoLeaks.Tests.Support;
 namespace NoLeaks.Xunit.Tests.Support;
 
 /// <summary>One test's result in a fixture run: outcome, failure message, output and (xunit v3) warnings.</summary>
-public sealed record FixtureTest(string Name, string Outcome, string Message, string Output, IReadOnlyList<string> Warnings);
+public sealed record FixtureTest(string Name, string Outcome, string Message, string Output, IReadOnlyList<string> Warnings)
+{
+    /// <summary>The failure's stack trace(s), empty when there are none.</summary>
+    public string StackTrace { get; init; } = "";
+}
 
 /// <summary>The results of running a fixture program (tests/Fixtures) in its own process.</summary>
 public sealed class FixtureRun
@@ -69,7 +73,10 @@ public sealed class FixtureRun
             (string)test.Attribute("result")! switch { "Pass" => "Passed", "Fail" => "Failed", "Skip" => "Skipped", var other => other },
             (string?)test.Element("failure")?.Element("message") ?? (string?)test.Element("reason") ?? "",
             (string?)test.Element("output") ?? "",
-            test.Element("warnings")?.Elements("warning").Select(warning => (string)warning).ToList() ?? [])).ToList();
+            test.Element("warnings")?.Elements("warning").Select(warning => (string)warning).ToList() ?? [])
+        {
+            StackTrace = (string?)test.Element("failure")?.Element("stack-trace") ?? "",
+        }).ToList();
 
     private static List<FixtureTest> FromJson(string results)
     {
@@ -85,7 +92,10 @@ public sealed class FixtureRun
             test.GetProperty("Outcome").GetString()!,
             test.GetProperty("Message").GetString() ?? "",
             test.GetProperty("Output").GetString() ?? "",
-            [])).ToList();
+            [])
+        {
+            StackTrace = test.TryGetProperty("StackTrace", out var trace) ? trace.GetString() ?? "" : "",
+        }).ToList();
     }
 
     // The `dotnet` host running this process: <root>/shared/Microsoft.NETCore.App/<version>/System.Private.CoreLib.dll.

@@ -1,0 +1,70 @@
+using NoLeaks.Xunit;
+
+namespace NoLeaks.Fixtures;
+
+// Shapes met on real suites, run by tests/NoLeaks.Xunit.Tests against xunit v2 and v3. Leaked work waits on
+// LeakyWork.Gate, which nobody opens.
+
+[NoTaskLeaks(GracePeriodMilliseconds = 50)]
+public sealed class RealSuiteTests
+{
+#if XUNIT_V3
+    [ThreadStatic]
+    private static bool s_insideContinuation;
+
+    // xunit v3 only: xunit v2 runs async tests on a SynchronizationContext of its own, so the test resumes there.
+    // No Timeout on purpose: with one, xunit runs the test on a task of its own and it no longer resumes inline.
+    // The test resumes inside the continuation that completes `done` (ExecuteSynchronously, no
+    // RunContinuationsAsynchronously) once both delays have fired, and xunit ends it on that stack: the check runs
+    // inside the continuation.
+    [Fact]
+    public async Task Test_that_ends_inside_a_synchronous_continuation_passes()
+    {
+        var done = new TaskCompletionSource<int>();
+        var first = Task.Delay(20);
+        var second = Task.Delay(30);
+        _ = Task.WhenAll(first, second).ContinueWith(
+            _ =>
+            {
+                s_insideContinuation = true;
+                done.TrySetResult(0);
+                s_insideContinuation = false;
+            },
+            TaskContinuationOptions.ExecuteSynchronously);
+        await done.Task;
+
+        // The shape under test: this test now runs inside the continuation, which stays running until the test ends.
+        Assert.True(s_insideContinuation, "the test did not resume inside the continuation");
+    }
+#endif
+
+    // Libraries of async primitives test "this never completes" with a tripwire: it never runs.
+    [Fact]
+    public void Tripwire_on_a_promise_nobody_completes_passes()
+    {
+        var never = new TaskCompletionSource<int>();
+        _ = never.Task.ContinueWith(_ => throw new InvalidOperationException("must never run"), TaskScheduler.Default); // @tripwire
+    }
+
+    // A continuation on a timer will run by itself: that is work left behind.
+    [Fact]
+    public void Continuation_on_a_timer_that_will_fire_fails() =>
+        _ = Task.Delay(TimeSpan.FromHours(1)).ContinueWith(_ => LeakyWork.Gate.TrySetResult(), TaskScheduler.Default); // @timer-continuation
+
+    [Fact]
+    public void Two_lambdas_on_two_lines_are_two_entries()
+    {
+        _ = Task.Run(async () => await LeakyWork.Gate.Task); // @lambda-one
+        _ = Task.Run(async () => await LeakyWork.Gate.Task); // @lambda-two
+    }
+
+    [Fact]
+    public void Continuation_of_a_leaked_method_says_it_continues() =>
+        _ = LeakyWork.ContinuedAsync().ContinueWith(_ => { }, TaskScheduler.Default); // @continued-by
+
+    [Fact, NoTaskLeaks(GracePeriodMilliseconds = 50, IgnoreAsyncMethods = new[] { "LeakyWork.AllowedByHeadlineAsync" })]
+    public void Leak_allowed_by_the_name_its_report_shows_passes() => _ = LeakyWork.AllowedByHeadlineAsync();
+
+    [Fact, NoTaskLeaks(GracePeriodMilliseconds = 50, IgnoreAsyncMethods = new[] { "RealSuiteTests.Lambda_allowed_by_the_name_its_report_shows_passes (lambda)" })]
+    public void Lambda_allowed_by_the_name_its_report_shows_passes() => _ = Task.Run(async () => await LeakyWork.Gate.Task);
+}

@@ -1,0 +1,63 @@
+using NoLeaks.Tests.Support;
+
+namespace NoLeaks.Tests.Analysis;
+
+/// <summary>
+/// A scope can end inside code it started: a test framework ends a test on whatever stack the test resumed on, and a
+/// test can resume inside a continuation it created. That code is running the check, not left behind.
+/// </summary>
+public class RunningHereTests
+{
+    private const int TestTimeout = 30_000;
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Scope_ended_inside_its_own_running_continuation_is_clean_through_the_grace_period()
+    {
+        var gate = new TaskCompletionSource();
+        var scope = LeakScope.Begin(nameof(Scope_ended_inside_its_own_running_continuation_is_clean_through_the_grace_period), Scopes.Options());
+        LeakReport? report = null;
+        var continuation = gate.Task.ContinueWith(
+            _ => report = scope.EndAsync().AsTask().GetAwaiter().GetResult(),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        _ = LeakyAsync(); // left behind on purpose: keeps the scope waiting its grace period
+
+        gate.SetResult(); // runs the continuation here, which ends the scope on this stack
+        await continuation.WaitAsync(TestContext.Current.CancellationToken);
+
+        Never.TrySetResult();
+        var leak = Scopes.Single(report!);
+        Assert.Equal("RunningHereTests.LeakyAsync", leak.Method);
+        Assert.True(report!.Waited >= Scopes.ShortGrace * 0.9, $"the check did not wait the grace period: {report.Waited}");
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Running_work_of_the_scope_on_another_thread_is_reported_as_running()
+    {
+        using var release = new ManualResetEventSlim();
+        using var started = new ManualResetEventSlim();
+        var report = await Scopes.CheckAsync("running elsewhere", async () =>
+        {
+            _ = Task.Factory.StartNew(
+                () =>
+                {
+                    started.Set();
+                    release.Wait(TestContext.Current.CancellationToken);
+                },
+                CancellationToken.None,
+                TaskCreationOptions.LongRunning,
+                TaskScheduler.Default);
+            started.Wait(TestContext.Current.CancellationToken);
+        });
+
+        release.Set();
+        var leak = Scopes.Single(report);
+        Assert.True(leak.IsRunning);
+        Assert.Contains("delegate task, running", report.ToString());
+    }
+
+    private static readonly TaskCompletionSource Never = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private static async Task LeakyAsync() => await Never.Task;
+}

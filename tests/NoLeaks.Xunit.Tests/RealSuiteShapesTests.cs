@@ -1,0 +1,106 @@
+using System.Runtime.CompilerServices;
+using NoLeaks.Tests.Support;
+using NoLeaks.Xunit.Tests.Support;
+
+namespace NoLeaks.Xunit.Tests;
+
+// End to end, on xunit v2 and v3: shapes met on real suites (tests/Fixtures/Shared/RealSuiteTests.cs).
+public sealed class RealSuiteShapesTests
+{
+    private const int Timeout = 120_000;
+
+    // xunit v3 ends a test on the stack it resumed on; v2 resumes it on its own SynchronizationContext.
+    [Fact(Timeout = Timeout)]
+    public async Task Test_that_ends_inside_a_continuation_it_started_passes()
+    {
+        var test = (await Checked("V3"))["RealSuiteTests.Test_that_ends_inside_a_synchronous_continuation_passes"];
+
+        Assert.Equal(("Passed", ""), (test.Outcome, test.Message));
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
+    public async Task Dormant_tripwire_passes_and_a_continuation_on_a_timer_fails(string xunit)
+    {
+        var run = await Checked(xunit);
+
+        Assert.Equal("Passed", run["RealSuiteTests.Tripwire_on_a_promise_nobody_completes_passes"].Outcome);
+        var timer = run["RealSuiteTests.Continuation_on_a_timer_that_will_fire_fails"];
+        Assert.Equal("Failed", timer.Outcome);
+        Assert.Contains(
+            $"RealSuiteTests.Continuation_on_a_timer_that_will_fire_fails (lambda)  ContinueWith continuation, not started, defined at RealSuiteTests.cs:{Line("timer-continuation")}",
+            timer.Message);
+        Assert.Contains("waiting on  its antecedent, Task.Delay(…)", timer.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
+    public async Task Two_lambdas_of_one_method_are_two_entries_each_with_its_line(string xunit)
+    {
+        var test = (await Checked(xunit))["RealSuiteTests.Two_lambdas_on_two_lines_are_two_entries"];
+
+        Assert.Contains("NoLeaks: 2 leaked async operations from", test.Message);
+        Assert.DoesNotContain("(x2)", test.Message);
+        Assert.Contains($"(lambda)  suspended at RealSuiteTests.cs:{Line("lambda-one")}", test.Message);
+        Assert.Contains($"(lambda)  suspended at RealSuiteTests.cs:{Line("lambda-two")}", test.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
+    public async Task A_ContinueWith_continuation_continues_and_does_not_await(string xunit)
+    {
+        var test = (await Checked(xunit))["RealSuiteTests.Continuation_of_a_leaked_method_says_it_continues"];
+
+        Assert.Contains("LeakyWork.ContinuedAsync  suspended at LeakyWork.cs:", test.Message);
+        Assert.Contains(
+            $"continued by  RealSuiteTests.Continuation_of_a_leaked_method_says_it_continues (lambda) (ContinueWith), defined at RealSuiteTests.cs:{Line("continued-by")}",
+            test.Message);
+        Assert.DoesNotContain("awaited by", test.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
+    public async Task The_names_a_report_shows_are_patterns_that_allow_the_leak(string xunit)
+    {
+        var run = await Checked(xunit);
+
+        Assert.Equal("Passed", run["RealSuiteTests.Leak_allowed_by_the_name_its_report_shows_passes"].Outcome);
+        Assert.Equal("Passed", run["RealSuiteTests.Lambda_allowed_by_the_name_its_report_shows_passes"].Outcome);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
+    public async Task A_test_that_failed_on_its_own_gets_the_report_once_and_no_NoLeaks_frames(string xunit)
+    {
+        var test = (await Checked(xunit))["MethodLevelTests.Test_that_throws_and_leaks_keeps_its_own_failure"];
+
+        Assert.Contains("the test's own failure", test.Message);
+        Assert.Contains("NoLeaks: 1 leaked async operation from", test.Message);
+        Assert.DoesNotContain("suspended at", test.Message);
+        Assert.Single(test.Output.Split('\n'), line => line.Contains("LeakyWork.OwnFailureAsync  suspended at", StringComparison.Ordinal));
+        Assert.DoesNotContain("NoLeaks.Xunit.Sdk", test.StackTrace);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
+    public async Task A_failure_carries_the_report_without_NoLeaks_frames(string xunit)
+    {
+        var test = (await Checked(xunit))["MethodLevelTests.Leak_in_method_level_test_fails"];
+
+        Assert.Contains("LeakyWork.MethodLevelAsync  suspended at", test.Message);
+        Assert.DoesNotContain("NoLeaks.", test.StackTrace);
+    }
+
+    private static Task<FixtureRun> Checked(string xunit) => FixtureRun.Of($"Xunit{xunit}Fixture");
+
+    private static int Line(string marker) => SourceLine.Of(marker, FixtureSource());
+
+    private static string FixtureSource([CallerFilePath] string here = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "Fixtures", "Shared", "RealSuiteTests.cs"));
+}
