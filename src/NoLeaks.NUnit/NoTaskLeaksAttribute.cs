@@ -28,13 +28,30 @@ public sealed class NoTaskLeaksAttribute : Attribute, ITestAction, IWrapSetUpTea
     /// <summary>Records a stack trace where each async operation is created (slower; for hard cases).</summary>
     public bool CaptureCreationStacks { get; set; }
 
-    ActionTargets ITestAction.Targets => ActionTargets.Test;
+    // Suites too: after a fixture's (or the assembly's) OneTimeTearDown, the work its tests handed to fixtures is checked.
+    ActionTargets ITestAction.Targets => ActionTargets.Test | ActionTargets.Suite;
 
     // On a fixture or the assembly NUnit runs these outside SetUp, TearDown and Dispose; on a method, inside them,
     // which is why a method-level attribute also wraps SetUp and TearDown (below). Nested hooks share one check.
-    void ITestAction.BeforeTest(ITest test) => TestLeakCheck.Enter(test, TestExecutionContext.CurrentContext);
+    void ITestAction.BeforeTest(ITest test)
+    {
+        if (!test.IsSuite)
+        {
+            TestLeakCheck.Enter(test, TestExecutionContext.CurrentContext);
+        }
+    }
 
-    void ITestAction.AfterTest(ITest test) => TestLeakCheck.Exit(TestExecutionContext.CurrentContext);
+    void ITestAction.AfterTest(ITest test)
+    {
+        if (test.IsSuite)
+        {
+            TestLeakCheck.EndFixtures(test, TestExecutionContext.CurrentContext);
+        }
+        else
+        {
+            TestLeakCheck.Exit(TestExecutionContext.CurrentContext);
+        }
+    }
 
     TestCommand ICommandWrapper.Wrap(TestCommand command) => new LeakCheckCommand(command);
 

@@ -88,6 +88,12 @@ internal static class TestLeakCheck
                 return;
             }
 
+            // A single-instance fixture outlives its tests: work it holds is its own, checked after its OneTimeTearDown.
+            if (context.TestObject is { } fixture && context.CurrentTest.Parent is { } suite && !IsBuiltPerTest(fixture.GetType()))
+            {
+                LeakOwner.Attach(check.Scope, [OwnerOf(fixture, FixtureSuiteOf(context.CurrentTest) ?? suite)]);
+            }
+
             // The grace period runs on a timer and needs no synchronization context, so blocking here is safe;
             // a clean scope ends synchronously.
             var ending = check.Scope.EndAsync(LeakCheckPlan.WithinTimeLimit(check.Scope.Options, TimeLimitOf(context), Stopwatch.GetElapsedTime(check.Started)));
@@ -109,6 +115,76 @@ internal static class TestLeakCheck
     private static bool IsBuiltPerTest(Type fixture) => BuiltPerTest.GetOrAdd(fixture, static type =>
         (type.GetCustomAttribute<FixtureLifeCycleAttribute>(inherit: true) ?? type.Assembly.GetCustomAttribute<FixtureLifeCycleAttribute>())
             is { LifeCycle: LifeCycle.InstancePerTestCase });
+
+    // Fixture instances that received work from their tests, by the fixture's suite.
+    private static readonly ConcurrentDictionary<ITest, LeakOwner> FixtureOwners = new(ReferenceEqualityComparer.Instance);
+
+    private static LeakOwner OwnerOf(object fixture, ITest suite)
+    {
+        var owner = LeakOwner.For(fixture, $"fixture {fixture.GetType().Name}");
+        FixtureOwners.TryAdd(suite, owner);
+        return owner;
+    }
+
+    private static ITest? FixtureSuiteOf(ITest test)
+    {
+        for (var suite = test.Parent; suite is not null; suite = suite.Parent)
+        {
+            if (suite.Fixture is not null && suite.TypeInfo is not null && suite.Method is null)
+            {
+                return suite;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// When a suite ends: the work tests handed to the fixtures below it must be done; what is still pending fails the
+    /// suite's teardown, each entry naming the test that created it. A fixture's own suite is not the place: NUnit ends
+    /// its actions before the fixture's OneTimeTearDown, so only a suite above it (the assembly's, with
+    /// <c>[assembly: NoTaskLeaks]</c>) checks it.
+    /// </summary>
+    public static void EndFixtures(ITest suite, TestExecutionContext context)
+    {
+        try
+        {
+            foreach (var fixtureSuite in FixtureOwners.Keys.Where(candidate => !ReferenceEquals(candidate, suite) && IsWithin(candidate, suite)).ToList())
+            {
+                if (!FixtureOwners.TryRemove(fixtureSuite, out var owner) || !owner.HasWork)
+                {
+                    continue;
+                }
+
+                var report = owner.EndAsync().AsTask().GetAwaiter().GetResult();
+                if (report.ShouldFail)
+                {
+                    context.CurrentResult.RecordTearDownException(LeakFailure.For(report, testAlreadyFailed: false));
+                }
+                else if (!report.IsClean || report.Warnings.Count > 0)
+                {
+                    context.CurrentResult.OutWriter.WriteLine(report.ToString());
+                }
+            }
+        }
+        catch (Exception exception)
+        {
+            WriteProblem(context.CurrentResult, "could not check the work its tests left to fixtures", exception);
+        }
+    }
+
+    private static bool IsWithin(ITest test, ITest suite)
+    {
+        for (var at = test; at is not null; at = at.Parent)
+        {
+            if (ReferenceEquals(at, suite))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static LeakCheckPlan PlanFor(ITest test)
     {

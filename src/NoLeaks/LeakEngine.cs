@@ -2,6 +2,7 @@ using System.Diagnostics;
 using NoLeaks.Analysis;
 using NoLeaks.Heap;
 using NoLeaks.Policy;
+using NoLeaks.Sdk;
 using NoLeaks.Tracking;
 
 namespace NoLeaks;
@@ -80,6 +81,12 @@ internal sealed class LeakEngine
             // count as left behind in this check or in any re-check of the grace period.
             var runningHere = RunningHere.OnThisThread();
             var (leaks, dormant, ignored) = Check(scope, options, warnings, EmptySet, runningHere);
+            if (leaks.Count > 0 && scope.Owners is { Count: > 0 } owners)
+            {
+                // Held by a fixture that outlives the test: the fixture's, checked when it ends; no grace period needed.
+                leaks = HandToOwners(scope, owners, leaks, options, warnings);
+            }
+
             if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero)
             {
                 return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, ignored, options.GracePeriod, dormant));
@@ -164,6 +171,69 @@ internal sealed class LeakEngine
         }
 
         return (kept.FindAll(leak => leak.Kind != LeakKind.DormantContinuation), kept.FindAll(leak => leak.Kind == LeakKind.DormantContinuation), ignored);
+    }
+
+    /// <summary>How long the search for fixtures holding a test's pending work may take, per test that left work behind.</summary>
+    internal static readonly TimeSpan OwnershipBudget = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Hands each leak that one of <paramref name="owners"/> reaches through object references to that owner, and
+    /// returns the others. Runs only when a test left work behind and has owners; a search that cannot run leaves every
+    /// leak the test's, with a warning.
+    /// </summary>
+    private List<TaskLeak> HandToOwners(LeakScope scope, List<LeakOwner> owners, List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
+    {
+        if (Source is not TrackingSource tracking)
+        {
+            warnings.Add("whether a fixture holds the leaked work is decided in the default mode (runtime task tracking) only.");
+            return leaks;
+        }
+
+        var targets = leaks.Select(leak => (IReadOnlyList<object>)leak.Operations.SelectMany(o => o.Keys).ToList()).ToList();
+        int[]? holders = null;
+        var complete = false;
+        try
+        {
+            var heap = SharedHeap.Get();
+            for (var attempt = 0; attempt < 3 && holders is null; attempt++)
+            {
+                holders = heap.Reach(owners.Select(o => o.Instance).ToList(), targets, OwnershipBudget, out complete);
+            }
+        }
+        catch (Exception e)
+        {
+            warnings.Add($"whether a fixture holds the leaked work could not be decided: {e.GetType().Name}: {e.Message}");
+            return leaks;
+        }
+
+        if (holders is null)
+        {
+            warnings.Add("whether a fixture holds the leaked work could not be decided: the heap kept changing while it was read.");
+            return leaks;
+        }
+
+        if (!complete)
+        {
+            warnings.Add($"the search for fixtures holding the leaked work ran out of its budget ({OwnershipBudget.TotalSeconds:0.#} s); what it did not reach is reported.");
+        }
+
+        var kept = new List<TaskLeak>(leaks.Count);
+        for (var i = 0; i < leaks.Count; i++)
+        {
+            if (holders[i] < 0)
+            {
+                kept.Add(leaks[i]);
+                continue;
+            }
+
+            var ownerScope = owners[holders[i]].ScopeFor(options);
+            var operations = leaks[i].Operations;
+            var ids = operations.Select(o => o.TaskId).Concat(operations.Select(o => o.AwaitedKey).OfType<Task>().Select(t => t.Id)).Where(id => id != 0);
+            tracking.HandOver(scope, ownerScope, ids);
+            scope.HandedTo ??= ownerScope;
+        }
+
+        return kept;
     }
 
     /// <summary>Adds what keeps each leak alive and whether it can resume, from the heap, within the options' budget.</summary>

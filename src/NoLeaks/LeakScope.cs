@@ -38,6 +38,12 @@ public sealed class LeakScope : IDisposable
         CaptureCreationStacks = options.CaptureCreationStacks;
     }
 
+    /// <summary>A scope that is current nowhere: the receiver of work handed over to a long-lived owner.</summary>
+    internal static LeakScope Detached(string name, NoLeaksOptions options) => new(name, options, parent: null, LeakEngine.For(options));
+
+    /// <summary>Long-lived objects (fixtures) that may hold this scope's pending work: see <see cref="Sdk.LeakOwner"/>.</summary>
+    internal List<Sdk.LeakOwner>? Owners;
+
     /// <summary>The innermost scope that has not ended in the current execution context, or null.</summary>
     public static LeakScope? Current
     {
@@ -82,6 +88,15 @@ public sealed class LeakScope : IDisposable
     /// <summary>What went wrong when the source learnt of the scope, for the report.</summary>
     internal string? BeginFailure { get; set; }
 
+    /// <summary>
+    /// Ids of tasks this scope's code awaited that it did not create (a pooled async method's box awaiting one is seen
+    /// only from the task's side). Guarded by the source's gate; bounded by <see cref="MaxAwaitedElsewhere"/>.
+    /// </summary>
+    internal HashSet<int>? AwaitedElsewhere;
+
+    /// <summary>How many awaited-elsewhere ids a scope keeps; more are not recorded (a check prunes completed ones).</summary>
+    internal const int MaxAwaitedElsewhere = 256;
+
     /// <summary>The operations this scope created that have not completed, by task id. Guarded by the source's gate.</summary>
     internal Dictionary<int, OperationRecord> Operations { get; } = new();
 
@@ -100,7 +115,13 @@ public sealed class LeakScope : IDisposable
         }
     }
 
-    /// <summary>Work created in a disposed (abandoned) scope goes to the nearest scope still open around it.</summary>
+    /// <summary>The owner's scope this scope's held work was handed to when it ended (see <see cref="Sdk.LeakOwner"/>).</summary>
+    internal LeakScope? HandedTo;
+
+    /// <summary>
+    /// Work created in a disposed (abandoned) scope goes to the nearest scope still open around it; work created in an
+    /// ended scope whose held work went to an owner goes to that owner.
+    /// </summary>
     internal LeakScope RegistrationTarget
     {
         get
@@ -111,7 +132,8 @@ public sealed class LeakScope : IDisposable
                 scope = scope.Parent;
             }
 
-            return scope;
+            // Work an ended scope's leftovers create belongs to the owner its held work was handed to.
+            return scope._state == Ended && scope.HandedTo is { } owner ? owner : scope;
         }
     }
 

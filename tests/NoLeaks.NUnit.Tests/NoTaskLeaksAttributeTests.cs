@@ -16,6 +16,7 @@ public sealed class NoTaskLeaksAttributeTests
     private const string AssemblyLevel = "NUnitAssemblyLevelTests/AssemblyLevelTests.cs";
     private const string Settings = "NUnitAssemblyLevelTests/SettingsTests.cs";
     private const string RealSuite = "NUnitLeakTests/RealSuiteTests.cs";
+    private const string Ownership = "NUnitAssemblyLevelTests/FixtureOwnershipTests.cs";
 
     [Theory(Timeout = Timeout)]
     [InlineData("NUnit4Fixture", "nunit.framework 4.")]
@@ -318,6 +319,27 @@ public sealed class NoTaskLeaksAttributeTests
 
         AssertPassedWithoutReport(run["OptedOutFixtureTests.Leak_in_opted_out_fixture"]);
         AssertPassedWithoutReport(run["FixtureSettingsTests.Leak_ignored_by_the_fixture"]);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4AssemblyLevelFixture")]
+    [InlineData("NUnit5AssemblyLevelFixture")]
+    public async Task Work_a_fixture_starts_on_first_use_is_the_fixture_s_and_checked_after_its_teardown(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertPassedWithoutReport(run["LazyServiceTests.First_use"]);
+        AssertPassedWithoutReport(run["LazyServiceTests.Second_use"]);
+        AssertLeak(run["LazyServiceTests.Leak_of_its_own_beside_the_service"], "LazyServiceTests.BesideTheServiceAsync", Ownership, "assembly-beside-the-service");
+        Assert.DoesNotContain("LoopAsync", run["LazyServiceTests.Leak_of_its_own_beside_the_service"].Message);
+        AssertPassedWithoutReport(run["ForgetfulServiceTests.Starts_a_service_its_fixture_never_stops"]);
+
+        var teardown = Assert.Single(run.Tests, test => test.Name.EndsWith(" [teardown]", StringComparison.Ordinal));
+        Assert.Equal("Failed", teardown.Outcome);
+        Assert.Contains("NoLeaks: 1 leaked async operation from fixture ForgetfulServiceTests", teardown.Message);
+        Assert.Contains($"LazyService.LoopAsync  suspended at {AwaitLine(Ownership, "assembly-lazy-loop")}", teardown.Message);
+        Assert.Contains("created by  test NoLeaks.NUnit.Fixtures.ForgetfulServiceTests.Starts_a_service_its_fixture_never_stops", teardown.Message);
+        Assert.DoesNotContain("LazyServiceTests", teardown.Message);
     }
 
     [Theory(Timeout = Timeout)]

@@ -402,6 +402,35 @@ public class LeakPatternTests
     }
 
     [Fact(Timeout = TestTimeout)]
+    public async Task Delay_on_a_time_provider_of_the_user_s_is_named_by_its_timer()
+    {
+        var report = await Scopes.CheckAsync("time provider", async () => { _ = DelayOnAsync(new ManualTimeProvider()); });
+
+        var leak = Scopes.Single(report);
+        Assert.Equal("LeakPatternTests.DelayOnAsync", leak.Method);
+        Assert.Equal("Task.Delay(…) on a TimeProvider's timer (LeakPatternTests.ManualTimeProvider.ManualTimer): it fires when that provider says so", leak.WaitingOn);
+    }
+
+    private static async Task DelayOnAsync(TimeProvider time) => await Task.Delay(TimeSpan.FromSeconds(1), time);
+
+    /// <summary>A clock that only moves when a test says so, as fake time providers do: its timers never fire here.</summary>
+    private sealed class ManualTimeProvider : TimeProvider
+    {
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) => new ManualTimer();
+
+        private sealed class ManualTimer : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
+
+            public void Dispose()
+            {
+            }
+
+            public ValueTask DisposeAsync() => default;
+        }
+    }
+
+    [Fact(Timeout = TestTimeout)]
     public async Task Continue_with_on_leaked_work_is_reported_with_that_work_and_says_it_continues()
     {
         var never = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);

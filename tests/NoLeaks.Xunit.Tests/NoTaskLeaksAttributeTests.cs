@@ -20,6 +20,7 @@ public sealed class NoTaskLeaksAttributeTests
         Assert.Equal(
         [
             "ClassLevelTests.Leak_in_class_level_test_fails",
+            "LazyHostTests.Leak_of_its_own_beside_the_host_fails",
             "MethodLevelTests.Leak_in_method_level_test_fails",
             "MethodLevelTests.Leak_in_timeout_test_fails",
             "MethodLevelTests.Test_that_throws_and_leaks_keeps_its_own_failure",

@@ -1,4 +1,5 @@
 using System.Reflection;
+using NoLeaks.Sdk;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 
@@ -64,6 +65,19 @@ public class LeakCheckingTestFramework : XunitTestFramework
     {
         protected override Task<RunSummary> RunTestClassAsync(ITestClass testClass, IReflectionTypeInfo @class, IEnumerable<IXunitTestCase> testCases) =>
             new ClassRunner(testClass, @class, testCases, DiagnosticMessageSink, MessageBus, TestCaseOrderer, new ExceptionAggregator(Aggregator), CancellationTokenSource, CollectionFixtureMappings).RunAsync();
+
+        protected override async Task AfterTestCollectionStartingAsync()
+        {
+            await base.AfterTestCollectionStartingAsync();
+            FixtureOwners.Name(CollectionFixtureMappings, "collection fixture");
+        }
+
+        // After the collection fixtures are disposed: work tests handed to them must be done.
+        protected override async Task BeforeTestCollectionFinishedAsync()
+        {
+            await base.BeforeTestCollectionFinishedAsync();
+            FixtureOwners.End(CollectionFixtureMappings, Aggregator, DiagnosticMessageSink);
+        }
     }
 
     private sealed class ClassRunner(ITestClass testClass, IReflectionTypeInfo @class, IEnumerable<IXunitTestCase> testCases, IMessageSink diagnostics, IMessageBus messageBus, ITestCaseOrderer orderer, ExceptionAggregator aggregator, CancellationTokenSource cancellation, IDictionary<Type, object> collectionFixtures)
@@ -71,6 +85,40 @@ public class LeakCheckingTestFramework : XunitTestFramework
     {
         protected override Task<RunSummary> RunTestMethodAsync(ITestMethod testMethod, IReflectionMethodInfo method, IEnumerable<IXunitTestCase> testCases, object[] constructorArguments) =>
             new MethodRunner(testMethod, Class, method, testCases, DiagnosticMessageSink, MessageBus, new ExceptionAggregator(Aggregator), CancellationTokenSource, constructorArguments).RunAsync();
+
+        protected override async Task AfterTestClassStartingAsync()
+        {
+            await base.AfterTestClassStartingAsync();
+            FixtureOwners.Name(ClassFixtureMappings, "class fixture");
+        }
+
+        // After the class fixtures are disposed: work tests handed to them must be done.
+        protected override async Task BeforeTestClassFinishedAsync()
+        {
+            await base.BeforeTestClassFinishedAsync();
+            FixtureOwners.End(ClassFixtureMappings, Aggregator, DiagnosticMessageSink);
+        }
+    }
+
+    /// <summary>Class and collection fixtures as owners of the work tests leave in them.</summary>
+    private static class FixtureOwners
+    {
+        public static void Name(IDictionary<Type, object> fixtures, string kind)
+        {
+            foreach (var (type, instance) in fixtures)
+            {
+                LeakOwner.For(instance, $"{kind} {type.Name}");
+            }
+        }
+
+        public static void End(IDictionary<Type, object> fixtures, ExceptionAggregator aggregator, IMessageSink diagnostics)
+        {
+            var owners = fixtures.Values.Select(instance => LeakOwner.For(instance, instance.GetType().Name));
+            foreach (var failure in XunitLeakCheck.EndOwners(owners, message => diagnostics.OnMessage(new DiagnosticMessage(message))))
+            {
+                aggregator.Add(failure);
+            }
+        }
     }
 
     private sealed class MethodRunner(ITestMethod testMethod, IReflectionTypeInfo @class, IReflectionMethodInfo method, IEnumerable<IXunitTestCase> testCases, IMessageSink diagnostics, IMessageBus messageBus, ExceptionAggregator aggregator, CancellationTokenSource cancellation, object[] constructorArguments)

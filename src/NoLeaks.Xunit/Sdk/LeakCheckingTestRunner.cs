@@ -1,4 +1,5 @@
 using System.Reflection;
+using NoLeaks.Sdk;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 
@@ -30,6 +31,8 @@ internal sealed class LeakCheckingTestRunner(ITest test, IMessageBus messageBus,
             invocation = base.InvokeTestAsync(aggregator);
         }, null);
         var result = await invocation!;
+        check?.AttachOwners(ConstructorArguments.Where(argument => argument is not null and not ITestOutputHelper)
+            .Select(fixture => LeakOwner.For(fixture, $"fixture {fixture.GetType().Name}")));
 
         var outcome = check?.End(testAlreadyFailed: aggregator.HasExceptions) ?? XunitLeakOutcome.Clean;
         if (outcome.Failure is not null)

@@ -88,6 +88,50 @@ internal sealed class XunitLeakCheck
          .. element.GetCustomAttributes(typeof(NoTaskLeaksAttribute), inherit: true)];
 
     /// <summary>
+    /// After fixtures are disposed: checks the work tests handed to them. Returns the failures their cleanup must report
+    /// (the leaks still pending, each naming the test that created it); other reports go to <paramref name="inform"/>.
+    /// Never throws.
+    /// </summary>
+    public static List<Exception> EndOwners(IEnumerable<LeakOwner> owners, Action<string> inform)
+    {
+        var failures = new List<Exception>();
+        foreach (var owner in owners.Where(owner => owner.HasWork))
+        {
+            try
+            {
+                var report = owner.EndAsync().AsTask().GetAwaiter().GetResult();
+                if (report.ShouldFail)
+                {
+                    failures.Add(LeakFailure.For(report, testAlreadyFailed: false));
+                }
+                else if (!report.IsClean || report.Warnings.Count > 0)
+                {
+                    inform(report.ToString());
+                }
+            }
+            catch (Exception exception)
+            {
+                inform($"NoLeaks could not check the work held by {owner}: {exception.GetType().Name}: {exception.Message}");
+            }
+        }
+
+        return failures;
+    }
+
+    /// <summary>Lets the check hand pending work these fixtures hold to them instead of failing the test.</summary>
+    public void AttachOwners(IEnumerable<LeakOwner> owners)
+    {
+        try
+        {
+            LeakOwner.Attach(_scope, owners);
+        }
+        catch (Exception)
+        {
+            // Without owners the check still runs; fixture-held work is then reported as the test's.
+        }
+    }
+
+    /// <summary>
     /// Ends the check: waits up to the grace period (blocking is safe, the grace period runs on a timer) and says
     /// what the test must do with the report. When the test already failed on its own, its failure message will list
     /// both failures: the leak's then names the report in the test's output instead of repeating it.

@@ -89,19 +89,40 @@ internal sealed class AwaitSiteResolver
                     return null;
                 }
 
-                var besides = Path.ChangeExtension(location, ".pdb");
-                if (File.Exists(besides))
+                // An embedded PDB always belongs to its assembly; a PDB file beside it may be stale or a Windows PDB,
+                // so it is read only when its id is the one the assembly names.
+                using var pe = new PEReader(File.OpenRead(location));
+                var entries = pe.ReadDebugDirectory();
+                var embedded = entries.FirstOrDefault(entry => entry.Type == DebugDirectoryEntryType.EmbeddedPortablePdb);
+                if (embedded.DataSize > 0)
                 {
-                    var stream = File.OpenRead(besides);
-                    return new PdbFile(MetadataReaderProvider.FromPortablePdbStream(stream));
+                    return new PdbFile(pe.ReadEmbeddedPortablePdbDebugDirectoryData(embedded));
                 }
 
-                using var pe = new PEReader(File.OpenRead(location));
-                var embedded = pe.ReadDebugDirectory()
-                    .FirstOrDefault(entry => entry.Type == DebugDirectoryEntryType.EmbeddedPortablePdb);
-                return embedded.DataSize > 0
-                    ? new PdbFile(pe.ReadEmbeddedPortablePdbDebugDirectoryData(embedded))
-                    : null;
+                var besides = Path.ChangeExtension(location, ".pdb");
+                if (!File.Exists(besides))
+                {
+                    return null;
+                }
+
+                var provider = MetadataReaderProvider.FromPortablePdbStream(File.OpenRead(besides));
+                try
+                {
+                    var codeView = entries.FirstOrDefault(entry => entry.Type == DebugDirectoryEntryType.CodeView);
+                    if (codeView.DataSize == 0
+                        || new BlobContentId(provider.GetMetadataReader().DebugMetadataHeader!.Id).Guid == pe.ReadCodeViewDebugDirectoryData(codeView).Guid)
+                    {
+                        return new PdbFile(provider);
+                    }
+                }
+                catch (Exception)
+                {
+                    provider.Dispose();
+                    throw;
+                }
+
+                provider.Dispose();
+                return null;
             }
             catch (Exception)
             {

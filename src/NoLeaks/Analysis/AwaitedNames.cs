@@ -48,7 +48,7 @@ internal static class AwaitedNames
                 // Task.Delay(…, timeProvider) on a provider of the user's (FakeTimeProvider …): its timer fires only when
                 // that provider says so, usually when a test advances its clock.
                 return awaited.DelayTimerType is { } timer && !IsSystemTimerType(timer)
-                    ? $"Task.Delay(…) on {TypeNames.Display(timer.DeclaringType ?? timer)} (fires when that provider's clock advances)"
+                    ? $"Task.Delay(…) on a TimeProvider's timer ({TypeNames.Display(timer)}): it fires when that provider says so"
                     : "Task.Delay(…)";
             }
 

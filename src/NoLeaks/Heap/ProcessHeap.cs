@@ -173,6 +173,104 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         }
     }
 
+    /// <summary>
+    /// Which of <paramref name="targets"/> each of <paramref name="roots"/> reaches through object references, read in a
+    /// no-GC region so that addresses stay valid (no full walk, no forced GC: only what the roots reach is read).
+    /// Returns, per target, the index of the first root found to reach it (-1: none), or null when a GC ran during the
+    /// read; <paramref name="complete"/> is false when the budget ran out first.
+    /// </summary>
+    public unsafe int[]? Reach(IReadOnlyList<object> roots, IReadOnlyList<IReadOnlyList<object>> targets, TimeSpan budget, out bool complete)
+    {
+        complete = false;
+        lock (_gate)
+        {
+            var noGcRegion = TryStartNoGcRegion(DefaultRegionBytes);
+            try
+            {
+                var gcCount = GC.CollectionCount(0);
+                Refresh();
+                var watch = Stopwatch.StartNew();
+                var wanted = new Dictionary<ulong, int>();
+                for (var i = 0; i < targets.Count; i++)
+                {
+                    foreach (var target in targets[i])
+                    {
+                        wanted.TryAdd(AddressOf(target), i);
+                    }
+                }
+
+                var found = Enumerable.Repeat(-1, targets.Count).ToArray();
+                var left = targets.Count;
+                var seen = new HashSet<ulong>();
+                var queue = new Queue<(ulong Address, int Root)>();
+                for (var r = 0; r < roots.Count; r++)
+                {
+                    var address = AddressOf(roots[r]);
+                    if (seen.Add(address))
+                    {
+                        queue.Enqueue((address, r));
+                    }
+                }
+
+                // Not followed: the runtime's tracking dictionary (it holds every pending task), NoLeaks' own objects (a
+                // scope leads to the tracking), and execution contexts: an object that captured the ambient context of a
+                // test (a host's service, a timer) does not own what that context's AsyncLocals lead to.
+                var tracking = ActiveTasksDictionary();
+                var ownModule = Path.GetFileName(typeof(ProcessHeap).Assembly.Location);
+                var objects = _runtime.Heap;
+                while (queue.Count > 0 && left > 0)
+                {
+                    if (watch.Elapsed >= budget)
+                    {
+                        return GC.CollectionCount(0) == gcCount ? found : null;
+                    }
+
+                    var (current, root) = queue.Dequeue();
+                    if (wanted.TryGetValue(current, out var index) && found[index] < 0)
+                    {
+                        found[index] = root;
+                        left--;
+                    }
+
+                    var value = objects.GetObject(current);
+                    if (!value.IsValid || !value.ContainsPointers || current == tracking
+                        || value.Type is { } clrType && (clrType.Name == "System.Threading.ExecutionContext" || Path.GetFileName(clrType.Module?.Name) == ownModule))
+                    {
+                        continue;
+                    }
+
+                    foreach (var child in value.EnumerateReferenceAddresses(carefully: false, considerDependantHandles: true))
+                    {
+                        if (child != 0 && seen.Add(child))
+                        {
+                            queue.Enqueue((child, root));
+                        }
+                    }
+                }
+
+                complete = true;
+                return GC.CollectionCount(0) == gcCount ? found : null;
+            }
+            finally
+            {
+                if (noGcRegion)
+                {
+                    try
+                    {
+                        GC.EndNoGCRegion();
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        // The region was lost (a GC ran): the GC count told the caller.
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>The address of a live object: valid until the next GC (callers hold a no-GC region).</summary>
+    private static unsafe ulong AddressOf(object value) => (ulong)*(nint*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref value);
+
     /// <summary>One walk of the heap and the reading of its pending objects. Under the lock.</summary>
     private HeapSnapshot Snap(Stopwatch watch, int gcCount)
     {

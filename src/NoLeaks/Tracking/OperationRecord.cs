@@ -16,4 +16,7 @@ internal sealed class OperationRecord(int taskId, LeakScope scope, long createdT
     public int? CreatorTaskId { get; } = creatorTaskId;
 
     public StackTrace? CreationStack { get; } = creationStack;
+
+    /// <summary>For work handed to a long-lived owner when its test ended: the test that created it.</summary>
+    public string? CreatedInTest { get; init; }
 }

@@ -254,11 +254,61 @@ internal static class TaskInspector
             }
         }
 
+        else if (ShapeOf(type).PooledStateMachineField is { } pooled)
+        {
+            // A pooled async method's box: named by its method, though not a task.
+            stateMachine = pooled.GetValue(awaited)?.GetType();
+        }
+
         return new AwaitedObject(type, stateMachine, action, timerIsNull, timerType);
     }
 
+    /// <summary>
+    /// True for the box of an async method built with PoolingAsyncValueTaskMethodBuilder
+    /// (<c>PoolingAsyncValueTaskMethodBuilder&lt;T&gt;.StateMachineBox&lt;TStateMachine&gt;</c>, .NET 6 – 11): an
+    /// IValueTaskSource, not a task, reused from a pool once its result is read.
+    /// </summary>
+    public static bool IsPooledMethodBox(object value) => ShapeOf(value.GetType()).PooledStateMachineField is not null;
+
+    /// <summary>The execution context a pooled method's box captured at its last await (its public field <c>Context</c>).</summary>
+    public static ExecutionContext? PooledBoxContext(object box) => ShapeOf(box.GetType()).PooledContextField?.GetValue(box) as ExecutionContext;
+
+    /// <summary>
+    /// A pooled async method's box as a pending operation; null when the box holds no state machine (its method has
+    /// finished and the box went back to the pool) or the method is not suspended.
+    /// </summary>
+    public static PendingOperation? InspectPooledMethod(object box, string scopeName)
+    {
+        if (ShapeOf(box.GetType()).PooledStateMachineField?.GetValue(box) is not IAsyncStateMachine stateMachine)
+        {
+            return null;
+        }
+
+        var machine = ShapeOf(stateMachine.GetType());
+        var state = machine.StateField?.GetValue(stateMachine) is int s ? s : -1;
+        if (state < 0)
+        {
+            // -2: finished, its result not read yet (the box is not back in the pool); -1: running right now.
+            return null;
+        }
+
+        var (awaited, waitingOn) = CurrentAwait(stateMachine, machine);
+        List<object> keys = stateMachine.GetType().IsValueType ? [box] : [box, stateMachine];
+        return new PendingOperation
+        {
+            Keys = keys,
+            Kind = OperationKind.AsyncMethod,
+            StateMachineType = stateMachine.GetType(),
+            State = state,
+            AwaitedKey = awaited,
+            WaitingOn = waitingOn,
+            WaitsOnTimer = awaited is not null && AwaitedObjectOf(awaited).IsSystemTimer,
+            ScopeName = scopeName,
+        };
+    }
+
     /// <summary>Who continues when this task completes: boxes, promises and continuation tasks.</summary>
-    private static IReadOnlyList<object> ContinuationsOf(Task task)
+    public static IReadOnlyList<object> ContinuationsOf(Task task)
     {
         var value = TaskContinuation?.GetValue(task);
         if (value is null)
@@ -284,6 +334,9 @@ internal static class TaskInspector
                 // A box's MoveNextAction: its target is the box.
                 AddContinuation(callback.Target, keys, depth + 1);
                 return;
+            case not null when IsPooledMethodBox(value):
+                keys.Add(value);
+                return;
             case List<object?> list:
                 lock (list)
                 {
@@ -296,9 +349,11 @@ internal static class TaskInspector
                 return;
         }
 
-        // TaskContinuation wrappers (AwaitTaskContinuation.m_action, ContinueWithTaskContinuation.m_task …): look
-        // one level inside the runtime's own wrapper types for a task or a delegate.
-        if (depth < 3 && value.GetType().Namespace is "System.Threading.Tasks" or "System.Threading")
+        // TaskContinuation wrappers (AwaitTaskContinuation.m_action, ContinueWithTaskContinuation.m_task …) and, while
+        // tracking is on, the wrapper around an await's continuation (AsyncMethodBuilderCore.ContinuationWrapper, in
+        // System.Runtime.CompilerServices): look inside the runtime's own wrapper types for a task or a delegate.
+        if (depth < 3 && value.GetType().Assembly == typeof(Task).Assembly
+            && value.GetType().Namespace is "System.Threading.Tasks" or "System.Threading" or "System.Runtime.CompilerServices")
         {
             foreach (var field in ShapeOf(value.GetType()).AllFields)
             {
@@ -343,6 +398,16 @@ internal static class TaskInspector
             IsContinuationTask = type.Name.StartsWith("Continuation", StringComparison.Ordinal) && typeof(Task).IsAssignableFrom(type);
             AntecedentField = IsContinuationTask ? AllFields.FirstOrDefault(f => f.Name == "m_antecedent") : null;
 
+            // PoolingAsyncValueTaskMethodBuilder<T>.StateMachineBox<TStateMachine> (.NET 6 – 11): public fields
+            // StateMachine (null once the box is back in its pool) and Context. Missing: pooled methods are found by the
+            // heap source only.
+            if (type.IsGenericType && type.Name.StartsWith("StateMachineBox", StringComparison.Ordinal)
+                && type.DeclaringType?.Name.StartsWith("PoolingAsyncValueTaskMethodBuilder", StringComparison.Ordinal) == true)
+            {
+                PooledStateMachineField = AllFields.FirstOrDefault(f => f.Name == "StateMachine" && typeof(IAsyncStateMachine).IsAssignableFrom(f.FieldType));
+                PooledContextField = AllFields.FirstOrDefault(f => f.Name == "Context" && f.FieldType == typeof(ExecutionContext));
+            }
+
             IsValueTaskSource = typeof(IValueTaskSource).IsAssignableFrom(type) || type.GetInterfaces().Any(
                 i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IValueTaskSource<>));
         }
@@ -360,5 +425,9 @@ internal static class TaskInspector
         public FieldInfo? AntecedentField { get; }
 
         public bool IsValueTaskSource { get; }
+
+        public FieldInfo? PooledStateMachineField { get; }
+
+        public FieldInfo? PooledContextField { get; }
     }
 }

@@ -195,6 +195,16 @@ internal sealed class TrackingSource : IPendingOperationSource
         {
             OnCreatedLocked(taskId);
         }
+        else if (LeakScope.RawCurrent is { } scope && ReferenceEquals(scope.Source, this))
+        {
+            // A task created elsewhere, awaited by the scope's code: what awaits it may be a pooled async method's
+            // box, which is no task and is found only from here.
+            var awaited = scope.AwaitedElsewhere ??= new HashSet<int>();
+            if (awaited.Count < LeakScope.MaxAwaitedElsewhere)
+            {
+                awaited.Add(taskId);
+            }
+        }
     }
 
     private void OnCreatedEvent(int taskId)
@@ -378,7 +388,12 @@ internal sealed class TrackingSource : IPendingOperationSource
                     return false;
                 }
 
-                // A promise: never reported on its own.
+                // A promise: never reported on its own, unless a pooled async method waits on it (no task, so not listed).
+                if (HasPooledContinuation(task))
+                {
+                    return false;
+                }
+
                 continue;
             }
 
@@ -391,7 +406,20 @@ internal sealed class TrackingSource : IPendingOperationSource
         }
 
         methods = code?.Count ?? 0;
-        return true;
+        return scope.AwaitedElsewhere is not { Count: > 0 } || !AwaitedElsewhere(scope).Exists(HasPooledContinuation);
+    }
+
+    private static bool HasPooledContinuation(Task task)
+    {
+        foreach (var key in TaskInspector.ContinuationsOf(task))
+        {
+            if (TaskInspector.IsPooledMethodBox(key))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     public IReadOnlyList<PendingOperation> CollectPending(LeakScope scope, ICollection<string> warnings)
@@ -426,7 +454,8 @@ internal sealed class TrackingSource : IPendingOperationSource
             operations = new List<PendingOperation>(pending.Count);
             foreach (var (task, record) in pending)
             {
-                operations.Add(TaskInspector.Inspect(task, record, scope.Name, CreatorOf(record, scope)));
+                var createdBy = record.CreatedInTest is { } test ? $"test {test}" : CreatorOf(record, scope);
+                operations.Add(TaskInspector.Inspect(task, record, scope.Name, createdBy));
             }
 
             if (!pending.Exists(p => p.Task.IsCompleted))
@@ -435,7 +464,92 @@ internal sealed class TrackingSource : IPendingOperationSource
             }
         }
 
+        AddPooledMethods(scope, operations);
         return operations;
+    }
+
+    /// <summary>
+    /// Async methods built with PoolingAsyncValueTaskMethodBuilder live in pooled boxes that are not tasks, so the
+    /// runtime's tracking never lists them. They are found from what the scope's work points at: a box awaited by one
+    /// of its methods, a box continuing one of its tasks, or a box continuing a task created elsewhere that the scope's
+    /// code awaited (the box's captured context then says whose it is). A pooled method awaiting only value-task sources
+    /// (channels, sockets) and awaited by nothing is found by the heap source only.
+    /// </summary>
+    private void AddPooledMethods(LeakScope scope, List<PendingOperation> operations)
+    {
+        var found = new Queue<object>();
+        foreach (var operation in operations)
+        {
+            if (operation.AwaitedKey is { } awaited && TaskInspector.IsPooledMethodBox(awaited))
+            {
+                found.Enqueue(awaited);
+            }
+
+            foreach (var key in operation.ContinuationKeys)
+            {
+                if (TaskInspector.IsPooledMethodBox(key))
+                {
+                    found.Enqueue(key);
+                }
+            }
+        }
+
+        foreach (var task in AwaitedElsewhere(scope))
+        {
+            foreach (var key in TaskInspector.ContinuationsOf(task))
+            {
+                if (TaskInspector.IsPooledMethodBox(key) && TaskInspector.PooledBoxContext(key) is { } context && OwnerIn(context) is { } owner
+                    && scope.SelfAndUnendedDescendants().Contains(owner))
+                {
+                    found.Enqueue(key);
+                }
+            }
+        }
+
+        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        foreach (var operation in operations)
+        {
+            seen.UnionWith(operation.Keys);
+        }
+
+        while (found.Count > 0)
+        {
+            var box = found.Dequeue();
+            if (!seen.Add(box) || TaskInspector.InspectPooledMethod(box, scope.Name) is not { } pooled)
+            {
+                continue;
+            }
+
+            operations.Add(pooled);
+            if (pooled.AwaitedKey is { } next && TaskInspector.IsPooledMethodBox(next))
+            {
+                found.Enqueue(next);
+            }
+        }
+    }
+
+    /// <summary>The still-pending tasks created elsewhere that the scope's code awaited; completed ones are forgotten.</summary>
+    private List<Task> AwaitedElsewhere(LeakScope scope)
+    {
+        var tasks = new List<Task>();
+        lock (_tracking.Gate)
+        {
+            if (scope.AwaitedElsewhere is not { Count: > 0 } ids)
+            {
+                return tasks;
+            }
+
+            ids.RemoveWhere(id => _tracking.FindLocked(id) is not { IsCompleted: false });
+            foreach (var id in ids)
+            {
+                if (_tracking.FindLocked(id) is { } task)
+                {
+                    tasks.Add(task);
+                }
+            }
+        }
+
+        return tasks;
     }
 
     /// <summary>How many times a check lists a scope's work while some of it keeps completing under inspection.</summary>
@@ -501,6 +615,35 @@ internal sealed class TrackingSource : IPendingOperationSource
         }
 
         return adopted;
+    }
+
+    /// <summary>
+    /// Moves the records of <paramref name="taskIds"/> from a scope that is ending to <paramref name="owner"/>'s scope,
+    /// which checks them when the owner ends. Returns how many were moved.
+    /// </summary>
+    public int HandOver(LeakScope from, LeakScope owner, IEnumerable<int> taskIds)
+    {
+        var moved = 0;
+        lock (_tracking.Gate)
+        {
+            foreach (var id in taskIds)
+            {
+                if (!from.Operations.Remove(id, out var record))
+                {
+                    continue;
+                }
+
+                var handed = new OperationRecord(id, owner, record.CreatedTimestamp, record.CreatorTaskId, record.CreationStack)
+                {
+                    CreatedInTest = record.CreatedInTest ?? from.Name,
+                };
+                _records[id] = handed;
+                owner.Operations[id] = handed;
+                moved++;
+            }
+        }
+
+        return moved;
     }
 
     /// <summary>

@@ -81,3 +81,4 @@ public sealed class PerTestCaseTests : IDisposable
         }
     }
 }
+

@@ -46,6 +46,12 @@ public static class NUnitSelfRunner
                 Collect(child, results);
             }
 
+            // A failure of the suite's own teardown (OneTimeTearDown, or what runs after it) is listed as an entry.
+            if (result.ResultState.Site == FailureSite.TearDown)
+            {
+                results.Add(new(result.FullName + " [teardown]", result.ResultState.Status.ToString(), result.Message, result.Output, []));
+            }
+
             return;
         }
 

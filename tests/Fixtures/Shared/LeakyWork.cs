@@ -40,6 +40,8 @@ internal static class LeakyWork
 
     public static async Task AllowedByHeadlineAsync() => await Gate.Task;
 
+    public static async Task BesideTheHostAsync() => await Gate.Task; // @beside-the-host
+
     /// <summary>Work a fixture or a test class owns until it is stopped.</summary>
     public static async Task RunUntilStoppedAsync(CancellationToken stop)
     {

@@ -22,6 +22,29 @@ public class AwaitSiteResolverTests
     }
 
     [Fact]
+    public void A_pdb_embedded_in_its_assembly_gives_file_and_line_even_with_a_stale_pdb_beside_it()
+    {
+        var assembly = typeof(NoLeaks.TestTargets.EmbeddedPdbWork).Assembly;
+        // The build puts a stale PDB (another assembly's) beside it, as old build outputs and copied folders do.
+        Assert.True(File.Exists(Path.ChangeExtension(assembly.Location, ".pdb")), "the stale PDB beside the test target is missing");
+        var type = assembly.GetTypes().Single(t => t.Name.StartsWith("<WaitAsync>", StringComparison.Ordinal));
+
+        var site = AwaitSiteResolver.Shared.Resolve(type, 0);
+
+        Assert.Equal("EmbeddedPdbWork.cs:9", site.ToString());
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task A_leak_in_a_library_with_an_embedded_pdb_is_reported_at_its_line()
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var report = await Scopes.CheckAsync("embedded pdb", async () => { _ = NoLeaks.TestTargets.EmbeddedPdbWork.WaitAsync(never.Task); });
+
+        never.SetResult();
+        Assert.Equal("EmbeddedPdbWork.cs:9", Scopes.Single(report).AwaitSite!.ToString());
+    }
+
+    [Fact]
     public void Without_a_pdb_the_site_is_the_state_number()
     {
         // The shared framework ships without PDBs.

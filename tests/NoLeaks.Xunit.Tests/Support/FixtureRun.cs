@@ -18,11 +18,15 @@ public sealed class FixtureRun
 {
     private static readonly ConcurrentDictionary<string, Lazy<Task<FixtureRun>>> Runs = new();
 
-    private FixtureRun(IReadOnlyList<FixtureTest> tests, string console)
+    private FixtureRun(IReadOnlyList<FixtureTest> tests, IReadOnlyList<string> errors, string console)
     {
         Tests = tests;
+        Errors = errors;
         Console = console;
     }
+
+    /// <summary>Failures outside any test (a class's or collection's cleanup), as "kind: message".</summary>
+    public IReadOnlyList<string> Errors { get; }
 
     public IReadOnlyList<FixtureTest> Tests { get; }
 
@@ -59,7 +63,14 @@ public sealed class FixtureRun
 
         try
         {
-            return new(isV3 ? FromXml(XDocument.Load(results)) : FromJson(File.ReadAllText(results)), console);
+            if (isV3)
+            {
+                var xml = XDocument.Load(results);
+                return new(FromXml(xml), ErrorsFromXml(xml), console);
+            }
+
+            var (tests, errors) = FromJson(File.ReadAllText(results));
+            return new(tests, errors, console);
         }
         finally
         {
@@ -78,16 +89,14 @@ public sealed class FixtureRun
             StackTrace = (string?)test.Element("failure")?.Element("stack-trace") ?? "",
         }).ToList();
 
-    private static List<FixtureTest> FromJson(string results)
+    private static List<string> ErrorsFromXml(XDocument results) =>
+        results.Descendants("error").Select(error => $"{(string?)error.Attribute("type")}: {(string?)error.Element("failure")?.Element("message")}").ToList();
+
+    private static (List<FixtureTest> Tests, List<string> Errors) FromJson(string results)
     {
         using var document = JsonDocument.Parse(results);
-        var errors = document.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString()).ToList();
-        if (errors.Count > 0)
-        {
-            throw new InvalidOperationException("fixture errors: " + string.Join('\n', errors));
-        }
-
-        return document.RootElement.GetProperty("tests").EnumerateArray().Select(test => new FixtureTest(
+        var errors = document.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetString() ?? "").ToList();
+        return (document.RootElement.GetProperty("tests").EnumerateArray().Select(test => new FixtureTest(
             test.GetProperty("Name").GetString()!,
             test.GetProperty("Outcome").GetString()!,
             test.GetProperty("Message").GetString() ?? "",
@@ -95,7 +104,7 @@ public sealed class FixtureRun
             [])
         {
             StackTrace = test.TryGetProperty("StackTrace", out var trace) ? trace.GetString() ?? "" : "",
-        }).ToList();
+        }).ToList(), errors);
     }
 
     // The `dotnet` host running this process: <root>/shared/Microsoft.NETCore.App/<version>/System.Private.CoreLib.dll.

@@ -1,0 +1,86 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NoLeaks.Xunit;
+
+namespace NoLeaks.Fixtures;
+
+// A class fixture that starts a host on first use, inside whichever test touches it first (as WebApplicationFactory
+// does): the host's work belongs to the fixture, which stops it when it is disposed.
+
+/// <summary>A hosted service that runs until its host stops.</summary>
+public sealed class Pinger : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            await Task.Delay(TimeSpan.FromMinutes(1), stoppingToken).ConfigureAwait(false); // @pinger-delay
+        }
+    }
+}
+
+/// <summary>Starts a host on first use; <paramref name="stopsIt"/> says whether Dispose stops it.</summary>
+public abstract class LazyHostFixture(bool stopsIt) : IDisposable
+{
+    private readonly object _gate = new();
+    private IHost? _host;
+
+    public IHost Host
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _host ??= Start();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (stopsIt && _host is { } host)
+        {
+            host.StopAsync().GetAwaiter().GetResult();
+            host.Dispose();
+        }
+    }
+
+    private static IHost Start()
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddHostedService<Pinger>();
+        var host = builder.Build();
+        host.StartAsync().GetAwaiter().GetResult();
+        return host;
+    }
+}
+
+public sealed class StoppingHostFixture() : LazyHostFixture(stopsIt: true);
+
+public sealed class ForgetfulHostFixture() : LazyHostFixture(stopsIt: false);
+
+[NoTaskLeaks(GracePeriodMilliseconds = 100)]
+public sealed class LazyHostTests(StoppingHostFixture fixture) : IClassFixture<StoppingHostFixture>
+{
+    [Fact]
+    public void First_use_of_the_host_passes() => Assert.NotNull(fixture.Host);
+
+    [Fact]
+    public void Another_use_of_the_host_passes() => Assert.NotNull(fixture.Host);
+
+    [Fact]
+    public void Leak_of_its_own_beside_the_host_fails()
+    {
+        Assert.NotNull(fixture.Host);
+        _ = LeakyWork.BesideTheHostAsync();
+    }
+}
+
+[NoTaskLeaks(GracePeriodMilliseconds = 100)]
+public sealed class ForgetfulHostTests(ForgetfulHostFixture fixture) : IClassFixture<ForgetfulHostFixture>
+{
+    [Fact]
+    public void Test_that_starts_a_host_its_fixture_never_stops_passes() => Assert.NotNull(fixture.Host);
+}
