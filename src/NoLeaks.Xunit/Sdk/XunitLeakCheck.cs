@@ -121,6 +121,11 @@ internal sealed class XunitLeakCheck
     /// <summary>Lets the check hand pending work these fixtures hold to them instead of failing the test.</summary>
     public void AttachOwners(IEnumerable<LeakOwner> owners)
     {
+        if (_scope is null)
+        {
+            return;
+        }
+
         try
         {
             LeakOwner.Attach(_scope, owners);
