@@ -88,8 +88,11 @@ internal static class TestLeakCheck
                 return;
             }
 
-            // A single-instance fixture outlives its tests: work it holds is its own, checked after its OneTimeTearDown.
-            if (context.TestObject is { } fixture && context.CurrentTest.Parent is { } suite && !IsBuiltPerTest(fixture.GetType()))
+            // A single-instance fixture outlives its tests: work it holds is its own, checked again at the end of the run
+            // by the assembly-level attribute (NUnit offers no hook after a fixture's OneTimeTearDown to a fixture-level
+            // one, so without [assembly: NoTaskLeaks] such work stays the test's rather than go unchecked).
+            if (context.TestObject is { } fixture && context.CurrentTest.Parent is { } suite && !IsBuiltPerTest(fixture.GetType())
+                && IsMarkedAtAssemblyLevel(fixture.GetType().Assembly))
             {
                 LeakOwner.Attach(check.Scope, [OwnerOf(fixture, FixtureSuiteOf(context.CurrentTest) ?? suite)]);
             }
@@ -118,6 +121,11 @@ internal static class TestLeakCheck
 
     // Fixture instances that received work from their tests, by the fixture's suite.
     private static readonly ConcurrentDictionary<ITest, LeakOwner> FixtureOwners = new(ReferenceEqualityComparer.Instance);
+
+    private static readonly ConcurrentDictionary<Assembly, bool> MarkedAssemblies = new();
+
+    private static bool IsMarkedAtAssemblyLevel(Assembly assembly) =>
+        MarkedAssemblies.GetOrAdd(assembly, static a => a.IsDefined(typeof(NoTaskLeaksAttribute), inherit: false));
 
     private static LeakOwner OwnerOf(object fixture, ITest suite)
     {

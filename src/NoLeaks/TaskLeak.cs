@@ -72,7 +72,8 @@ public sealed class TaskLeak
     public string? RetentionPath { get; }
 
     /// <summary>
-    /// Whether the work can still resume: "can never resume — …" when nothing outside its own await chain can complete
+    /// Whether the work can still resume: "nothing on the heap outside its own chain can complete what it awaits (…)"
+    /// when no object outside its own await chain can complete
     /// what it awaits, "still reachable from …" otherwise, or why no verdict was reached; null when not searched.
     /// </summary>
     public string? Verdict { get; }

@@ -404,7 +404,7 @@ public class LeakPatternTests
     [Fact(Timeout = TestTimeout)]
     public async Task Delay_on_a_time_provider_of_the_user_s_is_named_by_its_timer()
     {
-        var report = await Scopes.CheckAsync("time provider", async () => { _ = DelayOnAsync(new ManualTimeProvider()); });
+        var report = await Scopes.CheckAsync("time provider", async () => { _ = DelayOnAsync(ManualClock); });
 
         var leak = Scopes.Single(report);
         Assert.Equal("LeakPatternTests.DelayOnAsync", leak.Method);
@@ -413,13 +413,31 @@ public class LeakPatternTests
 
     private static async Task DelayOnAsync(TimeProvider time) => await Task.Delay(TimeSpan.FromSeconds(1), time);
 
-    /// <summary>A clock that only moves when a test says so, as fake time providers do: its timers never fire here.</summary>
+    private static readonly ManualTimeProvider ManualClock = new();
+
+    /// <summary>
+    /// A clock that only moves when a test says so, as fake time providers do: it keeps its timers (as they do) and
+    /// never fires them here.
+    /// </summary>
     private sealed class ManualTimeProvider : TimeProvider
     {
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) => new ManualTimer();
+        private readonly List<ITimer> _timers = [];
 
-        private sealed class ManualTimer : ITimer
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
         {
+            var timer = new ManualTimer(callback, state);
+            lock (_timers)
+            {
+                _timers.Add(timer);
+            }
+
+            return timer;
+        }
+
+        private sealed class ManualTimer(TimerCallback callback, object? state) : ITimer
+        {
+            public void Fire() => callback(state);
+
             public bool Change(TimeSpan dueTime, TimeSpan period) => true;
 
             public void Dispose()

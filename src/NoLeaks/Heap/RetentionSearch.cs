@@ -18,7 +18,9 @@ internal static class RetentionSearch
     private const int MaxSearchedLeaks = 25;
     private const int MaxPathLength = 12;
     private const long SearchRegionBytes = 128L << 20;
-    internal const string NeverResumes = "can never resume — nothing outside its own chain can complete what it awaits";
+    // Worded for what was searched: threads' stacks are not read in process, so a thread may still hold what it awaits.
+    internal const string NeverResumes =
+        "nothing on the heap outside its own chain can complete what it awaits (threads' stacks are not read: a running or blocked thread may still hold it)";
 
     public static List<TaskLeak> Enrich(List<TaskLeak> leaks, TimeSpan budget, bool trackingRoots, List<string> warnings)
     {
