@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using NoLeaks.Sdk;
@@ -40,7 +41,8 @@ internal static class TestLeakCheck
                 Running.Add(context, check);
             }
 
-            if (PlanFor(test).Options is { } options && options.EffectiveAction != LeakAction.Off)
+            var plan = PlanFor(test);
+            if (plan.Options is { } options && options.EffectiveAction != LeakAction.Off)
             {
                 check.Scope = LeakScope.Begin(test.FullName, options);
                 if (test.TypeInfo?.Type is { } fixture && IsBuiltPerTest(fixture))
@@ -48,6 +50,14 @@ internal static class TestLeakCheck
                     // NUnit built this test's fixture instance before any action ran, in the test's own execution
                     // context: the work its constructor started belongs to the test.
                     EarlyWork.AdoptInto(check.Scope, () => TestExecutionContext.CurrentContext.CurrentTest == test);
+                }
+            }
+            else
+            {
+                // A checked test's report carries the plan's warnings; this one has no report.
+                foreach (var warning in plan.Warnings)
+                {
+                    context.CurrentResult.OutWriter.WriteLine("NoLeaks warning: " + warning);
                 }
             }
         }
@@ -89,7 +99,7 @@ internal static class TestLeakCheck
 
             // The grace period runs on a timer and needs no synchronization context, so blocking here is safe;
             // a clean scope ends synchronously.
-            var ending = check.Scope.EndAsync();
+            var ending = check.Scope.EndAsync(LeakCheckPlan.WithinTimeLimit(check.Scope.Options, TimeLimitOf(context), Stopwatch.GetElapsedTime(check.Started)));
             var report = ending.IsCompletedSuccessfully ? ending.Result : ending.AsTask().GetAwaiter().GetResult();
             LeakRun.Add(report, context.CurrentTest?.TypeInfo?.Assembly);
             Record(report, result);
@@ -99,6 +109,9 @@ internal static class TestLeakCheck
             WriteProblem(result, "could not finish the leak check", exception);
         }
     }
+
+    // [CancelAfter] and [Timeout], at any level, set the test's context's timeout (0: none).
+    private static int TimeLimitOf(TestExecutionContext context) => context.TestCaseTimeout;
 
     private static readonly ConcurrentDictionary<Type, bool> BuiltPerTest = new();
 
@@ -268,6 +281,8 @@ internal static class TestLeakCheck
     private sealed class Check
     {
         public int Depth { get; set; } = 1;
+
+        public long Started { get; } = Stopwatch.GetTimestamp();
 
         public LeakScope? Scope { get; set; }
     }

@@ -24,11 +24,11 @@ public sealed partial class NoTaskLeaksAttribute : ILeakCheckSettings
 
     // Fallback when the after-disposal hook is not installed (another test framework or fixture took its place):
     // the first [NoTaskLeaks] to run Before checks the test, in its After, before the test class is disposed.
-    private void BeginFallbackCheck(string testName, Type testClass, MethodInfo method, Action<string> warn)
+    private void BeginFallbackCheck(string testName, Type testClass, MethodInfo method, int timeLimitMilliseconds, Action<string> warn)
     {
         if (XunitLeakCheck.Current is null)
         {
-            XunitLeakCheck.Begin(testName, testClass, method, owner: this, out var warning);
+            XunitLeakCheck.Begin(testName, testClass, method, timeLimitMilliseconds, owner: this, out var warning);
             if (warning is not null)
             {
                 warn(warning);

@@ -15,7 +15,7 @@ public sealed partial class NoTaskLeaksAttribute : BeforeAfterTestAttribute
     public override void Before(MethodInfo methodUnderTest, IXunitTest test)
     {
         ArgumentNullException.ThrowIfNull(test);
-        BeginFallbackCheck(test.TestDisplayName, test.TestMethod.TestClass.Class, test.TestMethod.Method, warning => TestContext.Current.AddWarning(warning));
+        BeginFallbackCheck(test.TestDisplayName, test.TestMethod.TestClass.Class, test.TestMethod.Method, test.Timeout, warning => TestContext.Current.AddWarning(warning));
     }
 
     /// <summary>Ends a check begun by <see cref="Before"/>: fails the test on a leak (before disposal).</summary>

@@ -65,6 +65,7 @@ internal sealed class LeakEngine
             warnings.Add(beginFailure);
         }
 
+        warnings.AddRange(options.SettingWarnings);
         var action = EffectiveAction(options, warnings);
         if (action == LeakAction.Off)
         {
@@ -83,6 +84,9 @@ internal sealed class LeakEngine
 
         try
         {
+            // What was said so far (settings, NOLEAKS_ACTION, the source's start) belongs in every report of the scope.
+            string[] endWarnings = [.. warnings];
+
             // The code on this thread runs the check: a test can end inside a continuation it started, which must not
             // count as left behind in this check or in any re-check of the grace period.
             var runningHere = RunningHere.OnThisThread();
@@ -98,7 +102,7 @@ internal sealed class LeakEngine
                 return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, ignored, options.GracePeriod, dormant));
             }
 
-            return new(Wait(scope, options, action, runningHere, cancellation));
+            return new(Wait(scope, options, action, runningHere, endWarnings, cancellation));
         }
         catch (Exception e)
         {
@@ -106,7 +110,8 @@ internal sealed class LeakEngine
         }
     }
 
-    private Task<LeakReport> Wait(LeakScope scope, NoLeaksOptions options, LeakAction action, RunningHere runningHere, CancellationToken cancellation)
+    private Task<LeakReport> Wait(
+        LeakScope scope, NoLeaksOptions options, LeakAction action, RunningHere runningHere, string[] endWarnings, CancellationToken cancellation)
     {
         // Not the wait's own clock: its callbacks can run before Start returns (a token cancelled already runs the
         // final check at once), when `wait` is still null.
@@ -124,14 +129,14 @@ internal sealed class LeakEngine
             }
 
             fingerprint = now;
-            var warnings = new List<string>();
+            var warnings = new List<string>(endWarnings);
             var (leaks, dormant, ignored) = Check(scope, options, warnings, engineObjects, runningHere);
             return leaks.Count == 0 ? new LeakReport(scope.Name, leaks, warnings, action, Elapsed(), ignored, dormantContinuations: dormant) : null;
         }
 
         LeakReport Final()
         {
-            var warnings = new List<string>();
+            var warnings = new List<string>(endWarnings);
             var (leaks, dormant, ignored) = Check(scope, options, warnings, engineObjects, runningHere);
             if (cancellation.IsCancellationRequested && leaks.Count > 0)
             {
@@ -144,7 +149,7 @@ internal sealed class LeakEngine
         var wait = GracePeriod.Start(
             CheckAgain,
             Final,
-            e => Failed(scope, options, action, [], e, Elapsed()),
+            e => Failed(scope, options, action, [.. endWarnings], e, Elapsed()),
             options.GracePeriod,
             cancellation,
             scope.Complete,

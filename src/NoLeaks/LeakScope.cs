@@ -184,7 +184,7 @@ public sealed class LeakScope : IDisposable
         }
 
         Leave();
-        var ending = _engine.EndAsync(this, options ?? Options, cancellationToken);
+        var ending = _engine.EndAsync(this, (options ?? Options).WithGracePeriodInRange(), cancellationToken);
         if (ending.IsCompletedSuccessfully)
         {
             Complete(ending.Result);

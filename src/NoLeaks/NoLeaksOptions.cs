@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.CompilerServices;
 
 namespace NoLeaks;
@@ -14,7 +15,13 @@ public sealed class NoLeaksOptions
     /// <summary>The options used when none are given.</summary>
     public static NoLeaksOptions Default { get; } = new();
 
-    /// <summary>How long a scope waits, after it ends, for its pending work to finish. Default: one second.</summary>
+    /// <summary>The longest grace period a scope waits: a longer one is cut to this, with a warning in the report.</summary>
+    public static TimeSpan MaxGracePeriod { get; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How long a scope waits, after it ends, for its pending work to finish. Default: one second; at most
+    /// <see cref="MaxGracePeriod"/>.
+    /// </summary>
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Filters for work that is allowed to outlive the scope.</summary>
@@ -79,7 +86,38 @@ public sealed class NoLeaksOptions
         RetentionBudget = RetentionBudget,
         FailOnCheckError = FailOnCheckError,
         CountDormantContinuations = CountDormantContinuations,
+        SettingWarnings = SettingWarnings,
     };
+
+    /// <summary>What was wrong with the settings these options were made from; every report made with them says it.</summary>
+    internal IReadOnlyList<string> SettingWarnings { get; set; } = [];
+
+    /// <summary>
+    /// These options, or a copy whose grace period is cut to a range a scope can wait: not negative, at most
+    /// <see cref="MaxGracePeriod"/>. What was cut is added to <see cref="SettingWarnings"/>.
+    /// </summary>
+    internal NoLeaksOptions WithGracePeriodInRange()
+    {
+        string warning;
+        TimeSpan gracePeriod;
+        if (GracePeriod > MaxGracePeriod)
+        {
+            (gracePeriod, warning) = (MaxGracePeriod, string.Create(CultureInfo.InvariantCulture, $"the grace period of {GracePeriod.TotalSeconds:0.###} s is longer than the longest allowed ({MaxGracePeriod.TotalSeconds:0} s); {MaxGracePeriod.TotalSeconds:0} s was used."));
+        }
+        else if (GracePeriod < TimeSpan.Zero)
+        {
+            (gracePeriod, warning) = (TimeSpan.Zero, string.Create(CultureInfo.InvariantCulture, $"the grace period of {GracePeriod.TotalSeconds:0.###} s is negative; no grace period was used."));
+        }
+        else
+        {
+            return this;
+        }
+
+        var copy = Clone();
+        copy.GracePeriod = gracePeriod;
+        copy.SettingWarnings = [.. SettingWarnings, warning];
+        return copy;
+    }
 
     /// <summary>
     /// <c>NOLEAKS_ACTION</c> as the process started with it: read once (every test would otherwise read the

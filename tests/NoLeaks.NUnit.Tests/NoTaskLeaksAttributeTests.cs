@@ -14,6 +14,7 @@ public sealed class NoTaskLeaksAttributeTests
     private const string FixtureLevel = "NUnitLeakTests/FixtureLevelTests.cs";
     private const string Parallel = "NUnitLeakTests/ParallelTests.cs";
     private const string AssemblyLevel = "NUnitAssemblyLevelTests/AssemblyLevelTests.cs";
+    private const string Settings = "NUnitAssemblyLevelTests/SettingsTests.cs";
     private const string RealSuite = "NUnitLeakTests/RealSuiteTests.cs";
     private const string Ownership = "NUnitAssemblyLevelTests/FixtureOwnershipTests.cs";
 
@@ -352,6 +353,77 @@ public sealed class NoTaskLeaksAttributeTests
         Assert.Contains($"LazyService.LoopAsync  suspended at {AwaitLine(Ownership, "assembly-lazy-loop")}", teardown.Message);
         Assert.Contains("created by  test NoLeaks.NUnit.Fixtures.ForgetfulServiceTests.Starts_a_service_its_fixture_never_stops", teardown.Message);
         Assert.DoesNotContain("LazyServiceTests", teardown.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4AssemblyLevelFixture")]
+    [InlineData("NUnit5AssemblyLevelFixture")]
+    public async Task Ignore_lists_add_up_over_the_levels_and_other_settings_come_from_the_closest(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        AssertPassedWithoutReport(run["SettingsLevelTests.Ignore_lists_of_all_levels_add_up"]);
+        AssertLeak(run["SettingsLevelTests.Scalar_settings_come_from_the_closest_level"], "SettingsLevelTests.WaitClosestAsync", Settings, "settings-closest");
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4AssemblyLevelFixture")]
+    [InlineData("NUnit5AssemblyLevelFixture")]
+    public async Task Bad_settings_are_named_in_the_test_s_output(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        var bad = run["BadSettingsTests.Bad_settings_are_named_in_the_output"];
+        Assert.Equal("Passed", bad.Outcome);
+        Assert.Contains("NoLeaks: [NoTaskLeaks(GracePeriodMilliseconds = -5)] is negative", bad.Output);
+        Assert.Equal(2, Occurrences("holds an empty pattern", bad.Output).Count());
+        var optOut = run["BadSettingsTests.Opt_out_without_a_reason_is_named_in_the_output"];
+        Assert.Equal("Passed", optOut.Outcome);
+        Assert.Single(Occurrences("NoLeaks warning: [AllowTaskLeaks] on the test method gives no reason", optOut.Output));
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4AssemblyLevelFixture")]
+    [InlineData("NUnit5AssemblyLevelFixture")]
+    public async Task Grace_period_beyond_60_s_is_cut_with_a_warning_that_survives_the_wait(string fixture)
+    {
+        var test = (await FixtureRun.Of(fixture))["BadSettingsTests.Grace_period_beyond_the_longest_is_cut_with_a_warning"];
+
+        Assert.Equal("Passed", test.Outcome);
+        Assert.Contains("is longer than the longest allowed (60 s); 60 s was used.", test.Output);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4AssemblyLevelFixture")]
+    [InlineData("NUnit5AssemblyLevelFixture")]
+    public async Task Grace_period_ends_with_the_test_s_CancelAfter(string fixture)
+    {
+        var test = (await FixtureRun.Of(fixture))["BadSettingsTests.Grace_period_ends_with_CancelAfter"];
+
+        AssertLeak(test, "BadSettingsTests.WaitPastCancelAfterAsync", Settings, "settings-cancel-after");
+        // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took.
+        Assert.Matches(@"still pending after a grace period of 1\.([0-4]\d|50) s", test.Message);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task Grace_period_ends_with_the_test_s_Timeout_on_NUnit_4()
+    {
+        var test = (await FixtureRun.Of("NUnit4AssemblyLevelFixture"))["BadSettingsTests.Grace_period_ends_with_Timeout"];
+
+        AssertLeak(test, "BadSettingsTests.WaitPastTimeoutAsync", Settings, "settings-timeout");
+        // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took.
+        Assert.Matches(@"still pending after a grace period of 1\.([0-4]\d|50) s", test.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4AssemblyLevelFixture")]
+    [InlineData("NUnit5AssemblyLevelFixture")]
+    public async Task Unknown_NOLEAKS_ACTION_is_named_in_a_report_made_after_the_grace_period(string fixture)
+    {
+        var test = (await FixtureRun.Of(fixture, "bogus"))["AssemblyLevelTests.Leak_in_body"];
+
+        AssertLeak(test, "AssemblyLevelTests.WaitInBodyAsync", AssemblyLevel, "assembly-body");
+        Assert.Contains("NoLeaks warning: NOLEAKS_ACTION=\"bogus\" is not fail, warn or off; it was ignored.", test.Message);
     }
 
     private static void AssertLeak(FixtureTestResult result, string method, string file, string marker)

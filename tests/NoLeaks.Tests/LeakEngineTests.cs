@@ -20,7 +20,7 @@ public class LeakEngineTests
         var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var cancelled = new CancellationTokenSource();
         await cancelled.CancelAsync();
-        var scope = LeakScope.Begin("cancelled before the end", Scopes.Options(TimeSpan.FromMinutes(10)));
+        var scope = LeakScope.Begin("cancelled before the end", Scopes.Options(NoLeaksOptions.MaxGracePeriod));
         _ = AwaitAsync(never.Task);
         var report = await scope.EndAsync(cancellationToken: cancelled.Token).AsTask().WaitAsync(Cancel);
         never.SetResult();
@@ -46,7 +46,7 @@ public class LeakEngineTests
 
     private static async Task<LeakReport> CallerInTheScopeAsync(Task never, CancellationToken cancelled)
     {
-        var scope = LeakScope.Begin("caller in the scope", Scopes.Options(TimeSpan.FromMinutes(10)));
+        var scope = LeakScope.Begin("caller in the scope", Scopes.Options(NoLeaksOptions.MaxGracePeriod));
         _ = AwaitAsync(never);
         await Task.Yield(); // the caller's box is created here, owned by the scope
         return await scope.EndAsync(cancellationToken: cancelled);

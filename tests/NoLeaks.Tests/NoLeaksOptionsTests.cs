@@ -97,6 +97,38 @@ public class NoLeaksOptionsTests
         }
     }
 
+    [Fact(Timeout = TestTimeout)]
+    public async Task Unknown_environment_value_is_named_in_reports_made_after_a_grace_period()
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var soon = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, "explode");
+        NoLeaksOptions.RereadEnvironment();
+        try
+        {
+            // Still pending when the grace period is over: the final report.
+            var leaked = await Scopes.CheckAsync("env", async () => _ = AwaitAsync(never.Task), Scopes.Options(TimeSpan.FromMilliseconds(20)));
+
+            // Finished while the scope waits: the report of a later check.
+            var scope = LeakScope.Begin("env", Scopes.Options(TimeSpan.FromSeconds(30)));
+            _ = AwaitAsync(soon.Task);
+            var ending = scope.EndAsync(cancellationToken: TestContext.Current.CancellationToken);
+            Assert.False(ending.IsCompleted);
+            soon.SetResult();
+            var finished = await ending;
+
+            Assert.False(leaked.IsClean);
+            Assert.True(finished.IsClean);
+            Assert.All([leaked, finished], report => Assert.Contains("NOLEAKS_ACTION=\"explode\" is not fail, warn or off", Assert.Single(report.Warnings)));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(NoLeaksOptions.ActionEnvironmentVariable, null);
+            NoLeaksOptions.RereadEnvironment();
+            never.SetResult();
+        }
+    }
+
     [Fact]
     public void The_environment_variable_is_read_once_per_process()
     {

@@ -199,6 +199,88 @@ public sealed class NoTaskLeaksAttributeTests
         Assert.Contains("ClassLevelTests.Clean_class_level_test_passes", run.Failed);
     }
 
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
+    public async Task Ignore_lists_add_up_over_the_levels_and_other_settings_come_from_the_closest(string xunit)
+    {
+        var run = await AssemblyLevel(xunit);
+
+        Assert.Equal(("Passed", ""), (run["SettingsLevelTests.Ignore_lists_of_all_levels_add_up"].Outcome, Said(run["SettingsLevelTests.Ignore_lists_of_all_levels_add_up"])));
+        AssertLeakReported(run["SettingsLevelTests.Scalar_settings_come_from_the_closest_level"], "MethodLevelAsync", "method-level-await");
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
+    public async Task Bad_settings_are_named_in_the_test_s_output(string xunit)
+    {
+        var run = await AssemblyLevel(xunit);
+
+        var bad = run["BadSettingsTests.Bad_settings_are_named_in_the_output"];
+        Assert.Equal("Passed", bad.Outcome);
+        Assert.Contains("[NoTaskLeaks(GracePeriodMilliseconds = -5)] is negative", Said(bad));
+        Assert.Equal(2, Occurrences(Said(bad), "holds an empty pattern"));
+        var optOut = run["BadSettingsTests.Opt_out_without_a_reason_is_named_in_the_output"];
+        Assert.Equal("Passed", optOut.Outcome);
+        Assert.Equal(1, Occurrences(Said(optOut), "[AllowTaskLeaks] on the test method gives no reason"));
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
+    public async Task Grace_period_beyond_60_s_is_cut_with_a_warning_that_survives_the_wait(string xunit)
+    {
+        var test = (await AssemblyLevel(xunit))["BadSettingsTests.Grace_period_beyond_the_longest_is_cut_with_a_warning"];
+
+        Assert.Equal("Passed", test.Outcome);
+        Assert.Contains("is longer than the longest allowed (60 s); 60 s was used.", Said(test));
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
+    public async Task Grace_period_ends_with_the_test_s_Timeout(string xunit)
+    {
+        var test = (await AssemblyLevel(xunit))["BadSettingsTests.Grace_period_ends_with_the_test_s_time_limit"];
+
+        AssertLeakReported(test, "TimeLimitAsync", "time-limit-await");
+        // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took.
+        Assert.Matches(@"still pending after a grace period of 1\.([0-4]\d|50) s", test.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
+    public async Task Unknown_NOLEAKS_ACTION_is_named_in_a_report_made_after_the_grace_period(string xunit)
+    {
+        var run = await FixtureRun.Of($"Xunit{xunit}AssemblyLevelFixture", action: "bogus");
+
+        var test = run["AssemblyLevelTests.Leak_in_assembly_level_test_fails"];
+        AssertLeakReported(test, "AssemblyLevelAsync", "assembly-level-await");
+        // (xunit v3's result file escapes the quotes around the value.)
+        Assert.Matches(@"NoLeaks warning: NOLEAKS_ACTION=\\?""bogus\\?"" is not fail, warn or off; it was ignored\.", test.Message);
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task Xunit_v2_project_with_its_own_test_framework_is_told_once_what_it_loses()
+    {
+        var run = await FixtureRun.Of("XunitV2OwnFrameworkFixture");
+
+        // Checked before disposal (and after construction): work that Dispose stops is reported, work the
+        // constructor starts is not seen.
+        var leak = run["OwnFrameworkTests.Leak_is_still_caught"];
+        Assert.Equal("Failed", leak.Outcome);
+        Assert.Contains("LeakyWork.MethodLevelAsync", leak.Message);
+        Assert.DoesNotContain("RunUntilStoppedAsync", leak.Message);
+        var stopped = run["OwnFrameworkTests.Work_stopped_in_Dispose_is_reported"];
+        Assert.Equal("Failed", stopped.Outcome);
+        Assert.Contains("LeakyWork.RunUntilStoppedAsync", stopped.Message);
+        var note = "XunitV2OwnFrameworkFixture runs on NoLeaks.Fixtures.OwnTestFramework, not on NoLeaks' LeakCheckingTestFramework";
+        Assert.Equal(1, Occurrences(run.Console, note));
+        Assert.Contains("derive that framework from NoLeaks.Xunit.Sdk.LeakCheckingTestFramework", run.Console);
+    }
+
     private static Task<FixtureRun> Checked(string xunit) => FixtureRun.Of($"Xunit{xunit}Fixture");
 
     private static Task<FixtureRun> AssemblyLevel(string xunit) => FixtureRun.Of($"Xunit{xunit}AssemblyLevelFixture");
@@ -211,6 +293,11 @@ public sealed class NoTaskLeaksAttributeTests
         Assert.Contains(site, test.Message);
         Assert.Contains(site, test.Output);
     }
+
+    // Everything the run says about a test: failure message, output and (xunit v3) warnings.
+    private static string Said(FixtureTest test) => string.Join('\n', [test.Message, test.Output, .. test.Warnings]).Trim();
+
+    private static int Occurrences(string text, string part) => text.Split(part).Length - 1;
 
     private static int AwaitLine(string marker) => SourceLine.Of(marker, LeakyWorkSource());
 

@@ -13,9 +13,12 @@ public class LeakCheckingTestFramework : XunitTestFramework
 {
     /// <summary>Creates the framework.</summary>
     public LeakCheckingTestFramework(IMessageSink messageSink)
-        : base(messageSink)
-    {
-    }
+        : base(messageSink) => Volatile.Write(ref s_running, true);
+
+    private static bool s_running;
+
+    /// <summary>True once this framework (or one derived from it) runs tests in this process.</summary>
+    internal static bool IsRunning => Volatile.Read(ref s_running);
 
     /// <inheritdoc/>
     protected override ITestFrameworkExecutor CreateExecutor(AssemblyName assemblyName)

@@ -27,7 +27,7 @@ internal sealed class LeakCheckingTestRunner(ITest test, IMessageBus messageBus,
         // its work, but this method's own await, which outlives the check, is not.
         ExecutionContext.Run(context, _ =>
         {
-            check = XunitLeakCheck.Begin(Test.DisplayName, TestClass, TestMethod, owner: null, out warning);
+            check = XunitLeakCheck.Begin(Test.DisplayName, TestClass, TestMethod, TestCase.Timeout, owner: null, out warning);
             invocation = base.InvokeTestAsync(aggregator);
         }, null);
         var result = await invocation!;

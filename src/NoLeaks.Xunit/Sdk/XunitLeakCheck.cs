@@ -15,10 +15,16 @@ internal sealed class XunitLeakCheck
     private static readonly ConcurrentDictionary<Type, LeakCheckPlan> ClassPlans = new();
     private static readonly ConcurrentDictionary<ICustomAttributeProvider, object[]> ClassAndAssemblyAttributes = new();
 
-    private readonly LeakScope _scope;
-    private readonly Assembly _testAssembly;
+    // Current while a test the hook decided not to check runs, so that the attribute's fallback does not decide (and
+    // warn about the same attributes) again. Set only when there is a warning: other unchecked tests cost nothing.
+    private static readonly XunitLeakCheck NotChecked = new(null, null);
 
-    private XunitLeakCheck(LeakScope scope, object? owner, Assembly testAssembly)
+    private readonly LeakScope? _scope;
+    private readonly Assembly? _testAssembly;
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
+    private int _timeLimitMilliseconds;
+
+    private XunitLeakCheck(LeakScope? scope, object? owner, Assembly? testAssembly = null)
     {
         _scope = scope;
         Owner = owner;
@@ -33,9 +39,10 @@ internal sealed class XunitLeakCheck
 
     /// <summary>
     /// Begins the check of a test when its attributes ask for one (and <c>NOLEAKS_ACTION</c> is not <c>off</c>).
-    /// Returns null when the test is not checked; <paramref name="warning"/> says why when that is a problem.
+    /// Returns null when the test is not checked; <paramref name="warning"/> says why when that is a problem. The
+    /// grace period is at most the test's <paramref name="timeLimitMilliseconds"/> (its <c>Timeout</c>; 0: none).
     /// </summary>
-    public static XunitLeakCheck? Begin(string testName, Type testClass, MethodInfo method, object? owner, out string? warning)
+    public static XunitLeakCheck? Begin(string testName, Type testClass, MethodInfo method, int timeLimitMilliseconds, object? owner, out string? warning)
     {
         warning = null;
         try
@@ -47,10 +54,20 @@ internal sealed class XunitLeakCheck
                     null, ClassAttributes(type), ClassAttributes(type.Assembly)));
             if (plan.Options is not { } options || options.EffectiveAction == LeakAction.Off)
             {
+                // A checked test's report carries the plan's warnings; this one has no report.
+                if (plan.Warnings.Count > 0)
+                {
+                    warning = string.Join(Environment.NewLine, plan.Warnings.Select(line => "NoLeaks warning: " + line));
+                    if (owner is null)
+                    {
+                        CurrentCheck.Value = NotChecked;
+                    }
+                }
+
                 return null;
             }
 
-            var check = new XunitLeakCheck(LeakScope.Begin(testName, options), owner, testClass.Assembly);
+            var check = new XunitLeakCheck(LeakScope.Begin(testName, options), owner, testClass.Assembly) { _timeLimitMilliseconds = timeLimitMilliseconds };
             CurrentCheck.Value = check;
             return check;
         }
@@ -106,6 +123,11 @@ internal sealed class XunitLeakCheck
     /// <summary>Lets the check hand pending work these fixtures hold to them instead of failing the test.</summary>
     public void AttachOwners(IEnumerable<LeakOwner> owners)
     {
+        if (_scope is null)
+        {
+            return;
+        }
+
         try
         {
             LeakOwner.Attach(_scope, owners);
@@ -129,9 +151,15 @@ internal sealed class XunitLeakCheck
             CurrentCheck.Value = null;
         }
 
+        if (_scope is null)
+        {
+            return XunitLeakOutcome.Clean;
+        }
+
         try
         {
-            var report = _scope.EndAsync().AsTask().GetAwaiter().GetResult();
+            var options = LeakCheckPlan.WithinTimeLimit(_scope.Options, _timeLimitMilliseconds, System.Diagnostics.Stopwatch.GetElapsedTime(_started));
+            var report = _scope.EndAsync(options).AsTask().GetAwaiter().GetResult();
             if (!testSkipped)
             {
                 LeakRun.Add(report, _testAssembly);

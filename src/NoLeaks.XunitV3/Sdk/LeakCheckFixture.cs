@@ -38,7 +38,7 @@ public sealed class LeakCheckFixture : INotifyTestLifecycle, INotifyTestCollecti
     public void OnTestStarting(IXunitTest test)
     {
         ArgumentNullException.ThrowIfNull(test);
-        var check = XunitLeakCheck.Begin(test.TestDisplayName, test.TestMethod.TestClass.Class, test.TestMethod.Method, owner: null, out var warning);
+        var check = XunitLeakCheck.Begin(test.TestDisplayName, test.TestMethod.TestClass.Class, test.TestMethod.Method, test.Timeout, owner: null, out var warning);
         if (warning is not null)
         {
             TestContext.Current.AddWarning(warning);

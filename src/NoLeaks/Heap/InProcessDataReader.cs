@@ -74,12 +74,18 @@ internal sealed unsafe class InProcessDataReader : IDataReader
         }
 
         var modules = ImmutableArray.CreateBuilder<ModuleInfo>(baseByPath.Count);
+#if !CLRMD3
         var limits = new DataTargetLimits();
+#endif
         foreach (var (path, start) in baseByPath.OrderBy(kv => kv.Value))
         {
             try
             {
+#if CLRMD3
+                if (ModuleInfo.TryCreate(this, start, path) is { } module)
+#else
                 if (ModuleInfo.TryCreate(this, start, path, limits) is { } module)
+#endif
                 {
                     modules.Add(module);
                 }

@@ -94,7 +94,11 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         }
         else
         {
+#if CLRMD3
+            _target = new DataTarget(new CustomDataTarget(new InProcessDataReader()));
+#else
             _target = new DataTarget(new InProcessDataReader(), new DataTargetOptions());
+#endif
         }
 
         _reader = _target.DataReader;

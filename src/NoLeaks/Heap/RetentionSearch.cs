@@ -330,7 +330,15 @@ internal static class RetentionSearch
         {
             foreach (var module in domain.Modules)
             {
+#if CLRMD3
+                var typesWithStaticFields = module.EnumerateTypeDefToMethodTableMap()
+                    .Select(entry => runtime.GetTypeByMethodTable(entry.MethodTable))
+                    .OfType<ClrType>()
+                    .Where(type => type.StaticFields.Length > 0);
+                foreach (var type in typesWithStaticFields)
+#else
                 foreach (var type in module.EnumerateTypesWithStaticFields())
+#endif
                 {
                     foreach (var field in type.StaticFields)
                     {

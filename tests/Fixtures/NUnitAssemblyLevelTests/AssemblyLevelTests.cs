@@ -1,6 +1,6 @@
 using NUnit.Framework;
 
-[assembly: NoLeaks.NUnit.NoTaskLeaks(GracePeriodMilliseconds = 100)]
+[assembly: NoLeaks.NUnit.NoTaskLeaks(GracePeriodMilliseconds = 100, IgnoreAsyncMethods = new[] { "*.SettingsLevelTests.WaitAssemblyIgnoredAsync" })]
 
 namespace NoLeaks.NUnit.Fixtures;
 

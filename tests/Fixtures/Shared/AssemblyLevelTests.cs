@@ -1,6 +1,6 @@
 using NoLeaks.Xunit;
 
-[assembly: NoTaskLeaks(GracePeriodMilliseconds = 50)]
+[assembly: NoTaskLeaks(GracePeriodMilliseconds = 50, IgnoreAsyncMethods = ["NoLeaks.Fixtures.LeakyWork.AssemblyIgnoredAsync"])]
 #if XUNIT_V3
 [assembly: AssemblyFixture(typeof(NoLeaks.Fixtures.AssemblyBackgroundWork))]
 #endif

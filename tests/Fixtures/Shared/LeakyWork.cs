@@ -21,6 +21,17 @@ internal static class LeakyWork
 
     public static async Task AllowedAsync() => await Gate.Task;
 
+    public static async Task TimeLimitAsync() => await Gate.Task; // @time-limit-await
+
+    public static async Task AssemblyIgnoredAsync() => await Gate.Task;
+
+    public static async Task ClassIgnoredAsync() => await Gate.Task;
+
+    public static async Task MethodIgnoredAsync() => await Gate.Task;
+
+    /// <summary>Work still pending when the test ends that finishes by itself shortly after.</summary>
+    public static async Task FinishesSoonAsync() => await Task.Delay(100);
+
     public static async Task UncheckedAsync() => await Gate.Task;
 
     public static async Task SkippedAsync() => await Gate.Task;

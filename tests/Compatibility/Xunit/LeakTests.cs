@@ -1,0 +1,36 @@
+using NoLeaks;
+using NoLeaks.Xunit;
+using Xunit;
+
+[assembly: NoTaskLeaks]
+
+namespace Compatibility;
+
+// A consumer of the packed NoLeaks.Xunit or NoLeaks.XunitV3 package: build/compat.sh expects Leaks to fail with the
+// report and the other tests to pass.
+public class LeakTests
+{
+    private static readonly TaskCompletionSource<int> Never = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    [Fact(Timeout = 120_000)]
+    public async Task Leaks()
+    {
+        _ = WaitForeverAsync();
+        await Task.Yield();
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task Awaits_its_work() => await Task.Run(() => Task.Delay(10));
+
+#if !WITHOUT_HEAP_CHECK
+    [Fact(Timeout = 120_000), AllowTaskLeaks("checks a leak of its own")]
+    public async Task Heap_source_finds_what_keeps_a_leak_alive()
+    {
+        var report = await HeapCheck.RunAsync();
+        Assert.True(report.Warnings.Count == 0, report.ToString());
+        Assert.True(report.Leaks.Single().RetentionPath is not null, report.ToString());
+    }
+#endif
+
+    private static async Task WaitForeverAsync() => await Never.Task;
+}
