@@ -4,6 +4,10 @@ using NoLeaks.Reporting;
 
 namespace NoLeaks.Tests.Reporting;
 
+// Run alone: while these ran in parallel with RetentionTests' heap search, that search hung in 4 of 7 runs of this
+// suite (0 of 4 without them); not understood yet.
+[CollectionDefinition(nameof(RunReportTests), DisableParallelization = true)]
+[Collection(nameof(RunReportTests))]
 public class RunReportTests
 {
     private static LeakEntry Leak(string test, string? file, int line, string action = "fail", string method = "OrderQueue.PumpAsync") => new()
