@@ -24,9 +24,9 @@ consumers=(
   "xunit-2.9.3-net10|net10.0|xunit=2.9.3 xunit.runner.visualstudio=3.1.4 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.Xunit|report"
   "xunit.v3-4.0.2-net8|net8.0|xunit.v3=4.0.2|NoLeaks.XunitV3|report"
   "xunit.v3-4.0.2-net10|net10.0|xunit.v3=4.0.2|NoLeaks.XunitV3|report"
-  "xunit.v3-3.2.2|net10.0|xunit.v3=3.2.2|NoLeaks.XunitV3|NOLEAKS002"
-  "xunit-2.9.3-with-v3-adapter|net10.0|xunit=2.9.3 xunit.runner.visualstudio=3.1.4 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.XunitV3|NOLEAKS001"
-  "xunit.v3-4.0.2-with-v2-adapter|net10.0|xunit.v3=4.0.2|NoLeaks.Xunit|NOLEAKS001"
+  "xunit.v3-3.2.2|net10.0|xunit.v3=3.2.2|NoLeaks.XunitV3|NOLEAKS102"
+  "xunit-2.9.3-with-v3-adapter|net10.0|xunit=2.9.3 xunit.runner.visualstudio=3.1.4 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.XunitV3|NOLEAKS101"
+  "xunit.v3-4.0.2-with-v2-adapter|net10.0|xunit.v3=4.0.2|NoLeaks.Xunit|NOLEAKS101"
   "nunit-3.14|net10.0|NUnit=3.14.0 NUnit3TestAdapter=5.2.0 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.NUnit|NU1605"
 )
 # Microsoft.Extensions.* assemblies may be the project's own: that their versions stay is the resolved-package check.

@@ -16,7 +16,7 @@ public sealed class NoTaskLeaksAttribute : Attribute, ITestAction, IWrapSetUpTea
     // NUnit builds attributes during discovery: the engine starts then, not in the first test.
     static NoTaskLeaksAttribute() => LeakCheckWarmUp.StartInBackground();
 
-    /// <summary>How long the check waits for pending work to finish, in milliseconds; negative means the default (1000).</summary>
+    /// <summary>How long the check waits for pending work to finish, in milliseconds; default (unset, or -1): 1 s.</summary>
     public int GracePeriodMilliseconds { get; set; } = -1;
 
     /// <summary>Async methods allowed to outlive the test: full names <c>Namespace.Type.Method</c>, <c>*</c> as wildcard.</summary>

@@ -10,7 +10,7 @@ public sealed partial class NoTaskLeaksAttribute : ILeakCheckSettings
     // The engine starts when the attribute is first seen, on a pool thread, so that the first test does not pay for it.
     static NoTaskLeaksAttribute() => LeakCheckWarmUp.StartInBackground();
 
-    /// <summary>How long to wait, after the test and its disposal, for its work to finish; negative (default) means one second.</summary>
+    /// <summary>How long to wait, after the test and its disposal, for its work to finish, in milliseconds; default (unset, or -1): 1 s.</summary>
     public int GracePeriodMilliseconds { get; set; } = -1;
 
     /// <summary>Async methods allowed to outlive the test: full names <c>Namespace.Type.Method</c>, <c>*</c> as a wildcard.</summary>

@@ -3,7 +3,7 @@ namespace NoLeaks.Sdk;
 /// <summary>The settings a <c>[NoTaskLeaks]</c> attribute carries, in every framework adapter.</summary>
 public interface ILeakCheckSettings
 {
-    /// <summary>The grace period in milliseconds; negative means the default (1000).</summary>
+    /// <summary>The grace period in milliseconds; -1 (unset) means the default, 1 s.</summary>
     int GracePeriodMilliseconds { get; }
 
     /// <summary>Patterns as in <see cref="Ignore.AsyncMethod"/>; null or empty for none.</summary>
