@@ -42,6 +42,7 @@ internal static class TaskInspector
         MethodBase? delegateMethod = null;
         var activity = OperationActivity.Unknown;
         var waitsOnTimer = false;
+        IReadOnlyList<object>? continuations = null;
 
         if (shape.StateMachineField?.GetValue(task) is IAsyncStateMachine stateMachine)
         {
@@ -84,6 +85,13 @@ internal static class TaskInspector
                 _ => "its antecedent",
             };
         }
+        else if (TaskAction?.GetValue(task) is Delegate resumer && ResumedMethodBox(task, resumer) is { } resumed)
+        {
+            // The runtime's task that resumes an async method on a TaskScheduler of the user's: not work of its own
+            // but the method's next step, so a link to the method (reported as itself), never an entry.
+            waitingOn = "a thread to run on (an await continuation queued to a TaskScheduler)";
+            continuations = [resumed];
+        }
         else if (TaskAction?.GetValue(task) is Delegate action)
         {
             kind = OperationKind.DelegateTask;
@@ -115,12 +123,36 @@ internal static class TaskInspector
             WaitingOn = waitingOn,
             Activity = activity,
             WaitsOnTimer = waitsOnTimer,
-            ContinuationKeys = ContinuationsOf(task),
+            ContinuationKeys = continuations is null ? ContinuationsOf(task) : [.. continuations, .. ContinuationsOf(task)],
             CreatedTimestamp = record?.CreatedTimestamp ?? 0,
             CreatedBy = createdBy,
             CreationStack = record?.CreationStack,
             ScopeName = scopeName,
         };
+    }
+
+    // Task.m_stateObject (.NET Core 1.0 – 11): a delegate task's state; for the task the runtime queues to resume an
+    // async method on a TaskScheduler (TaskSchedulerAwaitTaskContinuation.Run), the method's MoveNext action.
+    private static readonly FieldInfo? TaskStateObject = typeof(Task).GetField("m_stateObject", Instance);
+
+    /// <summary>
+    /// The async-method box a runtime task resumes, when the task is TaskSchedulerAwaitTaskContinuation's (its delegate a
+    /// lambda of that runtime type, its state the box's MoveNext action); otherwise null.
+    /// </summary>
+    private static object? ResumedMethodBox(Task task, Delegate action)
+    {
+        var owner = action.Method.DeclaringType;
+        while (owner?.DeclaringType is not null && owner.Name.StartsWith('<'))
+        {
+            owner = owner.DeclaringType;
+        }
+
+        if (owner is null || owner.Assembly != typeof(Task).Assembly || owner.Name != "TaskSchedulerAwaitTaskContinuation")
+        {
+            return null;
+        }
+
+        return (TaskStateObject?.GetValue(task) as Delegate)?.Target;
     }
 
     private static OperationActivity ActivityOf(Task task) => task.Status switch
