@@ -218,10 +218,12 @@ internal sealed class LeakEngine
         var complete = false;
         try
         {
-            var heap = SharedHeap.Get();
-            for (var attempt = 0; attempt < 3 && holders is null; attempt++)
+            var roots = owners.Select(o => o.Instance).ToList();
+            (holders, complete) = ReadOwnership(roots, targets, out var overrun);
+            if (overrun)
             {
-                holders = heap.Reach(owners.Select(o => o.Instance).ToList(), targets, OwnershipBudget, out complete);
+                warnings.Add($"whether a fixture holds the leaked work could not be decided: the heap read did not end within {OwnershipWatchdog.TotalSeconds:0} s and was left behind.");
+                return leaks;
             }
         }
         catch (Exception e)
@@ -262,6 +264,47 @@ internal sealed class LeakEngine
         }
 
         return kept;
+    }
+
+    /// <summary>How long a test waits at most for the ownership read, whatever happens inside it.</summary>
+    internal static readonly TimeSpan OwnershipWatchdog = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The heap read behind <see cref="HandToOwners"/>, on a thread of its own (not a task: it belongs to no scope), so
+    /// that a read that never ends leaves the test after <see cref="OwnershipWatchdog"/> instead of holding it.
+    /// </summary>
+    private static (int[]? Holders, bool Complete) ReadOwnership(List<object> roots, List<IReadOnlyList<object>> targets, out bool overrun)
+    {
+        int[]? holders = null;
+        var complete = false;
+        Exception? failure = null;
+        var reader = new Thread(() =>
+        {
+            try
+            {
+                var heap = SharedHeap.Get();
+                for (var attempt = 0; attempt < 3 && holders is null; attempt++)
+                {
+                    holders = heap.Reach(roots, targets, OwnershipBudget, out complete);
+                }
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "NoLeaks ownership read",
+        };
+        reader.UnsafeStart();
+        overrun = !reader.Join(OwnershipWatchdog);
+        if (failure is not null)
+        {
+            throw failure;
+        }
+
+        return overrun ? (null, false) : (holders, complete);
     }
 
     /// <summary>The task ids of a leak's stack and of the tasks its operations await.</summary>
