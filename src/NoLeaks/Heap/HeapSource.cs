@@ -25,6 +25,9 @@ internal sealed class HeapSource : IPendingOperationSource
     /// <summary>How many snapshots in a row may be spoiled by a GC before a check gives up with a warning.</summary>
     private const int MaxUnreadable = 5;
 
+    /// <summary>The largest no-GC region a re-read asks for: 16 MB × 2^6 = 1 GB.</summary>
+    private const int MaxRegionShift = 6;
+
     private readonly Func<ProcessHeap> _open;
     private readonly object _gate = new();
     private readonly ConditionalWeakTable<LeakScope, ScopeState> _scopes = new();
@@ -281,7 +284,11 @@ internal sealed class HeapSource : IPendingOperationSource
         {
             // Each with a full GC of its own: started after one, the no-GC region is rarely lost; started on a busy
             // process's full young generation, it was lost in two readings of three (the churn test).
-            var (taken, read) = heap.Capture(forceGc: true, s => HeapReading.ToPendingOperations(heap, s, scope, state.Began, CreatorOf));
+            // A reading spoiled by a GC is read again in a larger no-GC region: threads that allocate fast (a busy
+            // process, a test's own load) exhaust 16 MB before a walk ends. A region is address space, not memory:
+            // only what is allocated in it is committed.
+            var region = ProcessHeap.DefaultRegionBytes << Math.Min(2 * unreadable, MaxRegionShift);
+            var (taken, read) = heap.Capture(forceGc: true, s => HeapReading.ToPendingOperations(heap, s, scope, state.Began, CreatorOf), region);
             if (taken.Warnings.Count > 0)
             {
                 snapshot = taken;

@@ -331,6 +331,10 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         {
             return false; // already in a no-GC region (the user's)
         }
+        catch (ArgumentOutOfRangeException) when (bytes > DefaultRegionBytes)
+        {
+            return TryStartNoGcRegion(DefaultRegionBytes); // larger than this GC allows
+        }
     }
 
     private void Refresh()
