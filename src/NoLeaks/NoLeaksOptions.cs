@@ -87,10 +87,17 @@ public sealed class NoLeaksOptions
         FailOnCheckError = FailOnCheckError,
         CountDormantContinuations = CountDormantContinuations,
         SettingWarnings = SettingWarnings,
+        StackReaderPath = StackReaderPath,
     };
 
     /// <summary>What was wrong with the settings these options were made from; every report made with them says it.</summary>
     internal IReadOnlyList<string> SettingWarnings { get; set; } = [];
+
+    /// <summary>
+    /// The stack reader to start instead of the NoLeaks.Stacks.dll beside NoLeaks.dll (tests of its failure); empty: read no
+    /// stacks (the fuzz harness).
+    /// </summary>
+    internal string? StackReaderPath { get; init; }
 
     /// <summary>
     /// These options, or a copy whose grace period is cut to a range a scope can wait: not negative, at most
