@@ -50,6 +50,19 @@ public sealed class RealSuiteShapesTests
     [Theory(Timeout = Timeout)]
     [InlineData("V2")]
     [InlineData("V3")]
+    public async Task A_delegate_blocked_on_its_thread_names_the_blocking_call_and_its_line(string xunit)
+    {
+        var test = (await Checked(xunit))["RealSuiteTests.Delegate_blocked_on_its_thread_names_the_blocking_call"];
+
+        Assert.Equal("Failed", test.Outcome);
+        Assert.Contains("delegate task, running", test.Message);
+        Assert.Contains($"waiting on  ManualResetEventSlim.Wait() at RealSuiteTests.cs:{Line("blocked-wait")} (its thread is blocked)", test.Message);
+        Assert.DoesNotContain("NoLeaks warning", test.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
     public async Task A_ContinueWith_continuation_continues_and_does_not_await(string xunit)
     {
         var test = (await Checked(xunit))["RealSuiteTests.Continuation_of_a_leaked_method_says_it_continues"];
