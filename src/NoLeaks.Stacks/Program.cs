@@ -134,15 +134,17 @@ internal static class Program
     }
 
     /// <summary>
-    /// The ids of the tasks the thread is executing: the Task objects its frames of <c>System.Threading.Tasks.Task</c>'s
-    /// own methods hold (<c>ExecuteWithThreadLocal</c>'s <c>this</c>), read from <c>Task.m_taskId</c>.
+    /// The ids of the tasks the thread is executing, read from <c>Task.m_taskId</c>: the task the runtime's frames that
+    /// execute a task hold (<c>Task.ExecuteWithThreadLocal</c>'s <c>this</c>: a delegate task, also one run inline), and
+    /// the async-method box whose <c>MoveNext</c> the runtime runs. Not any task on the stack: a thread waiting on a task
+    /// holds that task too.
     /// </summary>
     private static IEnumerable<int> TaskIds(ClrThread thread)
     {
         var ids = new HashSet<int>();
         foreach (var root in thread.EnumerateStackRoots())
         {
-            if (root.StackFrame?.Method?.Type?.Name != "System.Threading.Tasks.Task" || !IsTask(root.Object.Type))
+            if (root.StackFrame?.Method is not { } method || !IsExecuting(method) || !IsTask(root.Object.Type))
             {
                 continue;
             }
@@ -155,6 +157,14 @@ internal static class Program
 
         return ids;
     }
+
+    private static bool IsExecuting(ClrMethod method) =>
+        method.Type?.Name is { } type
+        && ((type == "System.Threading.Tasks.Task" && method.Name is "ExecuteWithThreadLocal" or "ExecuteEntryUnsafe" or "ExecuteEntry")
+            // AsyncTaskMethodBuilder<T>+AsyncStateMachineBox<TStateMachine> (ClrMD writes generic arguments in <>).
+            || (type.StartsWith("System.Runtime.CompilerServices.AsyncTaskMethodBuilder", StringComparison.Ordinal)
+                && type.Contains("+AsyncStateMachineBox", StringComparison.Ordinal)
+                && method.Name is "MoveNext" or "ExecutionContextCallback" or "ExecuteFromThreadPool"));
 
     private static bool IsTask(ClrType? type)
     {

@@ -73,6 +73,34 @@ public class RunningWorkTests
     }
 
     [Fact(Timeout = TestTimeout)]
+    public async Task Async_method_blocked_after_an_await_names_the_blocking_call_and_its_line()
+    {
+        using var gate = new ManualResetEventSlim();
+        Thread? worker = null;
+        Task? work = null;
+        var report = await Scopes.CheckAsync(nameof(Async_method_blocked_after_an_await_names_the_blocking_call_and_its_line), () =>
+        {
+            work = BlockAfterYieldAsync();
+            WaitUntilBlocked(() => Volatile.Read(ref worker));
+            return Task.CompletedTask;
+        });
+
+        gate.Set();
+        await work!.WaitAsync(Cancel);
+        var leak = Scopes.Single(report);
+        Assert.Equal(LeakKind.AsyncMethod, leak.Kind);
+        Assert.True(leak.IsRunning);
+        Assert.Equal($"ManualResetEventSlim.Wait() at RunningWorkTests.cs:{SourceLine.Of("async-wait")} (its thread is blocked)", leak.WaitingOn);
+
+        async Task BlockAfterYieldAsync()
+        {
+            await Task.Yield();
+            Volatile.Write(ref worker, Thread.CurrentThread);
+            gate.Wait(); // @async-wait
+        }
+    }
+
+    [Fact(Timeout = TestTimeout)]
     public async Task Busy_delegate_is_reported_running_at_its_line()
     {
         // The whole body on one line, without calls: optimized code maps a loop's instructions to the last statement
