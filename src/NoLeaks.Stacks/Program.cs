@@ -98,16 +98,22 @@ internal static class Program
 
         // Preemptive: outside managed code (a wait, a sleep, a native call); cooperative: executing managed code.
         json.WriteBoolean("preemptive", thread.GCMode == GCMode.Preemptive);
+        var frames = thread.EnumerateStackTrace().ToList();
         json.WriteStartArray("taskIds");
-        foreach (var id in TaskIds(thread))
+
+        // Reading a stack's roots costs far more than its frames: only where a frame executes a task.
+        if (frames.Exists(frame => frame.Method is { } method && IsExecuting(method)))
         {
-            json.WriteNumberValue(id);
+            foreach (var id in TaskIds(thread))
+            {
+                json.WriteNumberValue(id);
+            }
         }
 
         json.WriteEndArray();
         json.WriteStartArray("frames");
         var managed = 0;
-        foreach (var frame in thread.EnumerateStackTrace())
+        foreach (var frame in frames)
         {
             json.WriteStartObject();
             if (frame.Method is { } method)

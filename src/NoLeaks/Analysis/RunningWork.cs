@@ -20,13 +20,28 @@ internal static class RunningWork
             return leaks;
         }
 
+        try
+        {
+            return DescribeFromStacks(leaks, stackReaderPath, warnings);
+        }
+        catch (Exception e)
+        {
+            // A better text for running work is a detail of the report, never a reason to lose it.
+            warnings.Add($"what the running work is doing on its thread could not be described: {e.GetType().Name}: {e.Message}");
+            return leaks;
+        }
+    }
+
+    private static List<TaskLeak> DescribeFromStacks(List<TaskLeak> leaks, string? stackReaderPath, List<string> warnings)
+    {
+
         var wanted = leaks.Where(leak => leak.IsRunning).SelectMany(leak => leak.RunningTaskIds).ToHashSet();
         Dictionary<int, ThreadStack?>? threadOf = null;
         for (var read = 0; read < 2; read++)
         {
             // Read again once when a running task was on no thread's stack: a thread caught while the runtime was
             // suspending it (for a GC) may show no frames below the signal it was handling.
-            var stacks = ThreadStacks.Read(stackReaderPath, out var failure, out _);
+            var stacks = ThreadStacks.Read(stackReaderPath, out var failure);
             if (stacks is null)
             {
                 warnings.Add($"what the running work is doing on its thread could not be read: {failure} ({DisableVariable}=0 stops trying).");

@@ -209,7 +209,7 @@ public class RunningWorkTests
         {
             blocked.Wait(Cancel);
             WaitUntilBlocked(() => worker);
-            var stacks = ThreadStacks.Read(null, out var failure, out _);
+            var stacks = ThreadStacks.Read(null, out var failure);
             Assert.True(stacks is not null, failure);
             var thread = Assert.Single(stacks, t => t.TaskIds.Contains(task.Id));
             Assert.True(thread.Preemptive);
