@@ -119,7 +119,7 @@ internal static class ThreadStacks
         try
         {
             // Where Yama's ptrace_scope is 1 a process may only be traced by its ancestors or the one it names.
-            _ = prctl(PR_SET_PTRACER, (nuint)child.Id, 0, 0, 0);
+            AllowTracer(child.Id);
             var output = child.StandardOutput.ReadToEndAsync();
             var errors = child.StandardError.ReadToEndAsync();
             child.StandardInput.WriteLine("go");
@@ -144,7 +144,7 @@ internal static class ThreadStacks
         }
         finally
         {
-            _ = prctl(PR_SET_PTRACER, 0, 0, 0, 0);
+            AllowTracer(0);
         }
     }
 
@@ -202,6 +202,19 @@ internal static class ThreadStacks
     private static string FirstLine(string text) => text.Split('\n')[0].Trim();
 
     private const int PR_SET_PTRACER = 0x59616d61;
+
+    /// <summary>Names the process that may trace this one (0: none but ancestors). Without Yama the call does nothing.</summary>
+    private static void AllowTracer(int pid)
+    {
+        try
+        {
+            _ = prctl(PR_SET_PTRACER, (nuint)pid, 0, 0, 0);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // A C library without prctl under that name: the attach says whether tracing is allowed.
+        }
+    }
 
     [DllImport("libc", SetLastError = true)]
 #pragma warning disable SA1300, IDE1006 // the C function's name
