@@ -22,7 +22,26 @@ internal static class RetentionSearch
     internal const string NeverResumes =
         "nothing on the heap outside its own chain can complete what it awaits (threads' stacks are not read: a running or blocked thread may still hold it)";
 
+    /// <summary>How long past its budget a search may run before the leaks are reported without it.</summary>
+    internal static readonly TimeSpan WatchdogMargin = TimeSpan.FromSeconds(30);
+
     public static List<TaskLeak> Enrich(List<TaskLeak> leaks, TimeSpan budget, bool trackingRoots, List<string> warnings)
+    {
+        var found = new List<string>();
+        try
+        {
+            var enriched = HeapWatchdog.Shared.Run("retention search", budget + WatchdogMargin, () => EnrichNow(leaks, budget, trackingRoots, found));
+            warnings.AddRange(found);
+            return enriched;
+        }
+        catch (TimeoutException e)
+        {
+            warnings.Add($"retention paths are not available: {e.Message}");
+            return leaks;
+        }
+    }
+
+    private static List<TaskLeak> EnrichNow(List<TaskLeak> leaks, TimeSpan budget, bool trackingRoots, List<string> warnings)
     {
         ProcessHeap heap;
         try
@@ -178,12 +197,21 @@ internal static class RetentionSearch
         var reachedAwaited = awaited != 0 && parents.ContainsKey(awaited);
         var complete = true;
         var objects = heap.Runtime.Heap;
+        var gcCount = GC.CollectionCount(0);
+        var steps = 0;
         while (queue.Count > 0 && (reachedChain == 0 || (awaited != 0 && !reachedAwaited)))
         {
             if (watch.Elapsed >= budget)
             {
                 complete = false;
                 break;
+            }
+
+            // A GC ended the no-GC region (other threads allocated more than it holds): from here on objects move and
+            // the walk would read garbage (an array whose length is any number). The reading is discarded and redone.
+            if ((++steps & 0xFF) == 0 && GC.CollectionCount(0) != gcCount)
+            {
+                return (null, null);
             }
 
             var current = queue.Dequeue();
@@ -200,6 +228,11 @@ internal static class RetentionSearch
 
             foreach (var child in value.EnumerateReferenceAddresses(carefully: false, considerDependantHandles: true))
             {
+                if ((++steps & 0xFFFF) == 0 && GC.CollectionCount(0) != gcCount)
+                {
+                    return (null, null);
+                }
+
                 if (child == 0 || !parents.TryAdd(child, current))
                 {
                     continue;
