@@ -34,13 +34,13 @@ internal static class RunningWork
 
     private static List<TaskLeak> DescribeFromStacks(List<TaskLeak> leaks, string? stackReaderPath, List<string> warnings)
     {
-
         var wanted = leaks.Where(leak => leak.IsRunning).SelectMany(leak => leak.RunningTaskIds).ToHashSet();
         Dictionary<int, ThreadStack?>? threadOf = null;
         for (var read = 0; read < 2; read++)
         {
-            // Read again once when a running task was on no thread's stack: a thread caught while the runtime was
-            // suspending it (for a GC) may show no frames below the signal it was handling.
+            // Read again once when a running task was on no thread's stack: a thread spinning in managed code while
+            // other tests ran was missed once in three full test runs (cause not pinned down; a thread caught while the
+            // runtime suspends it for a GC is a candidate), and found by the next read.
             var stacks = ThreadStacks.Read(stackReaderPath, out var failure);
             if (stacks is null)
             {
