@@ -440,8 +440,7 @@ public sealed class NoTaskLeaksAttributeTests
         Assert.DoesNotContain("NoLeaks", result.Output);
     }
 
-    private static string AwaitLine(string file, string marker) =>
-        $"{Path.GetFileName(file)}:{SourceLine.Of(marker, FixtureRun.SourceOf(file))}";
+    private static string AwaitLine(string file, string marker) => SourceLine.At(marker, FixtureRun.SourceOf(file));
 
     private static IEnumerable<int> Occurrences(string text, string within)
     {
