@@ -148,6 +148,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
         {
             Operations = [innermost, .. visited.Where(o => o != innermost)],
             IsRunning = innermost.Activity == OperationActivity.Running,
+            CreatedInTest = creator.CreatedInTest,
         };
     }
 
