@@ -12,7 +12,7 @@ public sealed record AwaitSite(string? FilePath, int Line, int State)
     public string? FileName => FilePath is null ? null : Path.GetFileName(FilePath.Replace('\\', '/'));
 
     /// <summary>
-    /// <c>/home/me/Shop/src/Shop/OrderQueue.cs:42</c> (the full path, which an IDE opens from a test's output; relative
+    /// <c>/home/me/shop/src/Shop/OrderQueue.cs:42</c> (the full path, which an IDE opens from a test's output; relative
     /// to the repository for a deterministic build's <c>/_/</c> path), or <c>await #N</c> when there is no PDB.
     /// </summary>
     public override string ToString() => FilePath is null ? $"await #{State} (no PDB)" : $"{SourcePaths.Local(FilePath)}:{Line}";

@@ -366,7 +366,7 @@ public class LeakPatternTests
         Assert.Equal(LeakKind.DormantContinuation, dormant.Kind);
         Assert.Equal("LeakPatternTests.Continue_with_on_a_promise_nobody_completes_is_listed_as_dormant_and_not_counted (lambda)", dormant.Method);
         Assert.Equal("its antecedent, TaskCompletionSource<int>.Task", dormant.WaitingOn);
-        Assert.Contains($"defined at {SourceLine.At("dormant")}, continues TaskCompletionSource<int>.Task", report.ToString());
+        Assert.Contains($", continues TaskCompletionSource<int>.Task, defined at {SourceLine.At("dormant")}", report.ToString());
     }
 
     [Fact(Timeout = TestTimeout)]
