@@ -100,12 +100,15 @@ public sealed class TaskLeak
         string.Join(" <- ", AwaitChain.Select(f => $"{f.Code ?? f.QualifiedMethod}@{f.AwaitSite?.FilePath}:{f.AwaitSite?.Line}#{f.AwaitSite?.State}"))
         + " | " + Kind + " | " + WaitingOn;
 
+    /// <summary>The test that created the work, for work a test handed to a fixture (then the scope is the fixture's).</summary>
+    internal string? CreatedInTest { get; init; }
+
     /// <summary>The innermost operation and the ones above it in the chain, as the source saw them (first of the stack).</summary>
     internal IReadOnlyList<Analysis.PendingOperation> Operations { get; init; } = [];
 
     internal TaskLeak WithCount(int count) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService };
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService, CreatedInTest = CreatedInTest };
 
     internal TaskLeak WithRetention(string? retentionPath, string? verdict) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService };
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService, CreatedInTest = CreatedInTest };
 }

@@ -149,6 +149,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             Operations = [innermost, .. visited.Where(o => o != innermost)],
             IsRunning = innermost.Activity == OperationActivity.Running,
             HostedService = HostedServices.Describe(ChainOf(innermost, parents)),
+            CreatedInTest = creator.CreatedInTest,
         };
     }
 
