@@ -220,9 +220,9 @@ internal sealed class LeakEngine
         {
             var roots = owners.Select(o => o.Instance).ToList();
             (holders, complete) = ReadOwnership(roots, targets, out var overrun);
-            if (overrun)
+            if (overrun is not null)
             {
-                warnings.Add($"whether a fixture holds the leaked work could not be decided: the heap read did not end within {OwnershipWatchdog.TotalSeconds:0} s and was left behind.");
+                warnings.Add($"whether a fixture holds the leaked work could not be decided: {overrun}.");
                 return leaks;
             }
         }
@@ -267,44 +267,35 @@ internal sealed class LeakEngine
     }
 
     /// <summary>How long a test waits at most for the ownership read, whatever happens inside it.</summary>
-    internal static readonly TimeSpan OwnershipWatchdog = TimeSpan.FromSeconds(10);
+    internal static readonly TimeSpan OwnershipWatchdog = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// The heap read behind <see cref="HandToOwners"/>, on a thread of its own (not a task: it belongs to no scope), so
     /// that a read that never ends leaves the test after <see cref="OwnershipWatchdog"/> instead of holding it.
     /// </summary>
-    private static (int[]? Holders, bool Complete) ReadOwnership(List<object> roots, List<IReadOnlyList<object>> targets, out bool overrun)
+    private static (int[]? Holders, bool Complete) ReadOwnership(List<object> roots, List<IReadOnlyList<object>> targets, out string? overrun)
     {
-        int[]? holders = null;
-        var complete = false;
-        Exception? failure = null;
-        var reader = new Thread(() =>
+        try
         {
-            try
+            overrun = null;
+            return HeapWatchdog.Shared.Run("ownership read", OwnershipWatchdog, () =>
             {
                 var heap = SharedHeap.Get();
+                int[]? holders = null;
+                var complete = false;
                 for (var attempt = 0; attempt < 3 && holders is null; attempt++)
                 {
                     holders = heap.Reach(roots, targets, OwnershipBudget, out complete);
                 }
-            }
-            catch (Exception e)
-            {
-                failure = e;
-            }
-        })
-        {
-            IsBackground = true,
-            Name = "NoLeaks ownership read",
-        };
-        reader.UnsafeStart();
-        overrun = !reader.Join(OwnershipWatchdog);
-        if (failure is not null)
-        {
-            throw failure;
-        }
 
-        return overrun ? (null, false) : (holders, complete);
+                return (holders, complete);
+            });
+        }
+        catch (TimeoutException e)
+        {
+            overrun = e.Message;
+            return (null, false);
+        }
     }
 
     /// <summary>The task ids of a leak's stack and of the tasks its operations await.</summary>

@@ -29,6 +29,7 @@ internal sealed class HeapSource : IPendingOperationSource
     private const int MaxRegionShift = 6;
 
     private readonly Func<ProcessHeap> _open;
+    private readonly HeapWatchdog _watchdog;
     private readonly object _gate = new();
     private readonly ConditionalWeakTable<LeakScope, ScopeState> _scopes = new();
     // Heap scopes that are open or ended recently, with when they began and last checked.
@@ -38,7 +39,20 @@ internal sealed class HeapSource : IPendingOperationSource
     private bool _opened;
     private AbandonedMethodListener? _abandoned;
 
-    public HeapSource(Func<ProcessHeap>? open = null) => _open = open ?? SharedHeap.Get;
+    public HeapSource(Func<ProcessHeap>? open = null, HeapWatchdog? watchdog = null)
+    {
+        _open = open ?? SharedHeap.Get;
+        _watchdog = watchdog ?? HeapWatchdog.Shared;
+    }
+
+    /// <summary>
+    /// How long one check's heap reading may take before its test is let go with a failed check: a check takes well
+    /// under a second, up to a few seconds on a loaded machine; a read still running after this is hung.
+    /// </summary>
+    internal TimeSpan ReadBound { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Test hook: runs inside every heap reading of a check, before the heap is read.</summary>
+    internal Action? BeforeRead { get; init; }
 
     public string Name => "heap snapshots";
 
@@ -47,7 +61,7 @@ internal sealed class HeapSource : IPendingOperationSource
         get
         {
             Open();
-            return _unavailable;
+            return _unavailable ?? _watchdog.HungReason;
         }
     }
 
@@ -76,9 +90,13 @@ internal sealed class HeapSource : IPendingOperationSource
         }
 
         // Garbage left by earlier code is finalized now, so that its abandoned methods are not this scope's.
-        heap.CollectGarbage();
-        state.Life.Began = Stopwatch.GetTimestamp();
-        var snapshot = heap.Capture();
+        var snapshot = _watchdog.Run("snapshot at a scope's beginning", ReadBound, () =>
+        {
+            BeforeRead?.Invoke();
+            heap.CollectGarbage();
+            state.Life.Began = Stopwatch.GetTimestamp();
+            return heap.Capture();
+        });
         state.PendingAtBegin = snapshot.Operations.Count;
         foreach (var operation in snapshot.Operations)
         {
@@ -253,7 +271,15 @@ internal sealed class HeapSource : IPendingOperationSource
         }
     }
 
-    private Collected Collect(LeakScope scope, ScopeState state)
+    /// <summary>One check's reading, bounded by <see cref="ReadBound"/> (a hung read throws a TimeoutException).</summary>
+    private Collected Collect(LeakScope scope, ScopeState state) =>
+        _watchdog.Run("leak check", ReadBound, () =>
+        {
+            BeforeRead?.Invoke();
+            return CollectNow(scope, state);
+        });
+
+    private Collected CollectNow(LeakScope scope, ScopeState state)
     {
         var warnings = new List<string>();
         var operations = new List<PendingOperation>();

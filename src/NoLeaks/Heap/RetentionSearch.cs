@@ -22,7 +22,26 @@ internal static class RetentionSearch
     internal const string NeverResumes =
         "nothing on the heap outside its own chain can complete what it awaits (threads' stacks are not read: a running or blocked thread may still hold it)";
 
+    /// <summary>How long past its budget a search may run before the leaks are reported without it.</summary>
+    internal static readonly TimeSpan WatchdogMargin = TimeSpan.FromSeconds(30);
+
     public static List<TaskLeak> Enrich(List<TaskLeak> leaks, TimeSpan budget, bool trackingRoots, List<string> warnings)
+    {
+        var found = new List<string>();
+        try
+        {
+            var enriched = HeapWatchdog.Shared.Run("retention search", budget + WatchdogMargin, () => EnrichNow(leaks, budget, trackingRoots, found));
+            warnings.AddRange(found);
+            return enriched;
+        }
+        catch (TimeoutException e)
+        {
+            warnings.Add($"retention paths are not available: {e.Message}");
+            return leaks;
+        }
+    }
+
+    private static List<TaskLeak> EnrichNow(List<TaskLeak> leaks, TimeSpan budget, bool trackingRoots, List<string> warnings)
     {
         ProcessHeap heap;
         try
