@@ -84,6 +84,13 @@ public sealed class TaskLeak
     /// <summary>True when the leaked work was executing code when it was seen (a running delegate or method), not waiting.</summary>
     public bool IsRunning { get; init; }
 
+    /// <summary>
+    /// The hosted service (Microsoft.Extensions.Hosting) the work runs in and whether its host was stopped, with the fix,
+    /// e.g. "hosted service `OrderPump` (a BackgroundService) is still running: its host was never stopped. …"; null when
+    /// the work runs in no hosted service, or the source cannot tell (heap snapshots).
+    /// </summary>
+    public string? HostedService { get; init; }
+
     /// <summary>A one-line summary.</summary>
     public override string ToString() =>
         $"{(Count > 1 ? $"{Count} x " : "")}{Leaked} waiting on {WaitingOn}";
@@ -97,8 +104,8 @@ public sealed class TaskLeak
     internal IReadOnlyList<Analysis.PendingOperation> Operations { get; init; } = [];
 
     internal TaskLeak WithCount(int count) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations, IsRunning = IsRunning };
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService };
 
     internal TaskLeak WithRetention(string? retentionPath, string? verdict) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations, IsRunning = IsRunning };
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService };
 }

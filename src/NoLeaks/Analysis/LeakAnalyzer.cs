@@ -148,7 +148,19 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
         {
             Operations = [innermost, .. visited.Where(o => o != innermost)],
             IsRunning = innermost.Activity == OperationActivity.Running,
+            HostedService = HostedServices.Describe(ChainOf(innermost, parents)),
         };
+    }
+
+    /// <summary>The operation and those above it, innermost first, along the first parent (as the reported chain).</summary>
+    private static IEnumerable<PendingOperation> ChainOf(PendingOperation innermost, Dictionary<PendingOperation, List<PendingOperation>> parents)
+    {
+        var visited = new HashSet<PendingOperation>(ReferenceEqualityComparer.Instance);
+        for (var current = innermost; current is not null && visited.Add(current) && visited.Count <= MaxChainDepth;
+             current = parents.TryGetValue(current, out var above) ? above.FirstOrDefault(p => !visited.Contains(p)) : null)
+        {
+            yield return current;
+        }
     }
 
     private AsyncFrame Frame(PendingOperation operation)

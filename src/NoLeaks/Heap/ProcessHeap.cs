@@ -222,9 +222,11 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
                 var tracking = ActiveTasksDictionary();
                 var ownModule = Path.GetFileName(typeof(ProcessHeap).Assembly.Location);
                 var objects = _runtime.Heap;
+                var steps = 0;
                 while (queue.Count > 0 && left > 0)
                 {
-                    if (watch.Elapsed >= budget)
+                    // Over budget, or a GC ended the no-GC region (objects move: what is read from here on is garbage).
+                    if (watch.Elapsed >= budget || ((++steps & 0xFF) == 0 && GC.CollectionCount(0) != gcCount))
                     {
                         return GC.CollectionCount(0) == gcCount ? found : null;
                     }

@@ -197,12 +197,21 @@ internal static class RetentionSearch
         var reachedAwaited = awaited != 0 && parents.ContainsKey(awaited);
         var complete = true;
         var objects = heap.Runtime.Heap;
+        var gcCount = GC.CollectionCount(0);
+        var steps = 0;
         while (queue.Count > 0 && (reachedChain == 0 || (awaited != 0 && !reachedAwaited)))
         {
             if (watch.Elapsed >= budget)
             {
                 complete = false;
                 break;
+            }
+
+            // A GC ended the no-GC region (other threads allocated more than it holds): from here on objects move and
+            // the walk would read garbage (an array whose length is any number). The reading is discarded and redone.
+            if ((++steps & 0xFF) == 0 && GC.CollectionCount(0) != gcCount)
+            {
+                return (null, null);
             }
 
             var current = queue.Dequeue();
@@ -219,6 +228,11 @@ internal static class RetentionSearch
 
             foreach (var child in value.EnumerateReferenceAddresses(carefully: false, considerDependantHandles: true))
             {
+                if ((++steps & 0xFFFF) == 0 && GC.CollectionCount(0) != gcCount)
+                {
+                    return (null, null);
+                }
+
                 if (child == 0 || !parents.TryAdd(child, current))
                 {
                     continue;

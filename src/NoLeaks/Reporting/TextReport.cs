@@ -133,6 +133,11 @@ internal static class TextReport
                 : $"      awaited by  {frame.Method}{Where(frame.AwaitSite, "  at")}");
         }
 
+        if (leak.HostedService is { } hosted)
+        {
+            text.AppendLine($"      runs in     {hosted}");
+        }
+
         text.AppendLine(CultureInfo.InvariantCulture,
             $"      created by  {leak.CreatedBy}{(leak.Age is { } age ? $", {Seconds(age)} ago" : "")}");
         if (leak.RetentionPath is { } path)

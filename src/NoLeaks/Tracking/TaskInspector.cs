@@ -397,6 +397,61 @@ internal static class TaskInspector
         }
     }
 
+    /// <summary>
+    /// The instance an async method of <paramref name="operation"/> runs on (its state machine's <c>&lt;&gt;4__this</c>),
+    /// or null: a static method, a source that holds no live task (heap snapshots), a shape this runtime does not have.
+    /// </summary>
+    public static object? InstanceOf(PendingOperation operation)
+    {
+        try
+        {
+            return StateMachineOf(operation) is { } stateMachine ? ShapeOf(stateMachine.GetType()).ThisField?.GetValue(stateMachine) : null;
+        }
+        catch (Exception)
+        {
+            // Read while the method moves on: no instance, the report goes without it.
+            return null;
+        }
+    }
+
+    /// <summary>The values of the hoisted parameters and locals of an async method's state machine (not its awaiters).</summary>
+    public static IEnumerable<object> HoistedOf(PendingOperation operation)
+    {
+        try
+        {
+            if (StateMachineOf(operation) is not { } stateMachine)
+            {
+                return [];
+            }
+
+            var values = new List<object>();
+            foreach (var field in ShapeOf(stateMachine.GetType()).AllFields)
+            {
+                if (!field.FieldType.IsValueType && !field.Name.StartsWith("<>u__", StringComparison.Ordinal) && field.GetValue(stateMachine) is { } value)
+                {
+                    values.Add(value);
+                }
+            }
+
+            return values;
+        }
+        catch (Exception)
+        {
+            return [];
+        }
+    }
+
+    private static IAsyncStateMachine? StateMachineOf(PendingOperation operation)
+    {
+        if (operation.Kind != OperationKind.AsyncMethod || operation.Keys.Count == 0 || operation.Keys[0] is not { } box)
+        {
+            return null;
+        }
+
+        var shape = ShapeOf(box.GetType());
+        return (shape.StateMachineField ?? shape.PooledStateMachineField)?.GetValue(box) as IAsyncStateMachine;
+    }
+
     private static TypeShape ShapeOf(Type type) => Shapes.GetOrAdd(type, static t => new TypeShape(t));
 
     /// <summary>The fields of one type that the inspector reads, found once.</summary>
@@ -424,6 +479,9 @@ internal static class TaskInspector
             {
                 StateField = AllFields.FirstOrDefault(f => f.Name == "<>1__state" && f.FieldType == typeof(int));
                 AwaiterFields = AllFields.Where(f => f.Name.StartsWith("<>u__", StringComparison.Ordinal)).ToArray();
+
+                // <>4__this: the instance an async instance method runs on (Roslyn's name since C# 5).
+                ThisField = AllFields.FirstOrDefault(f => f.Name == "<>4__this");
             }
 
             // ContinuationTaskFromTask and friends (.NET Core 1.0 – 11) keep their antecedent in m_antecedent.
@@ -451,6 +509,8 @@ internal static class TaskInspector
         public FieldInfo? StateField { get; }
 
         public FieldInfo[] AwaiterFields { get; } = [];
+
+        public FieldInfo? ThisField { get; }
 
         public bool IsContinuationTask { get; }
 
