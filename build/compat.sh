@@ -12,7 +12,6 @@ cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 repo="$(pwd)"
 version=0.0.0-compat
-sdk=10.0.100
 
 # Each consumer: name | target framework | packages (id=version …) | NoLeaks package | expected: report, or the
 # error code its build must fail with. report-without-heap: the heap check is left out (xunit 2.4.2 on .NET 8: it
@@ -58,23 +57,7 @@ export NUGET_PACKAGES="$out/nuget-cache"
 rm -rf "$NUGET_PACKAGES"/noleaks*
 
 # Outside the repository's Directory.Build.props, Directory.Packages.props and global.json: as in a user's repository.
-cat > "$work/global.json" <<JSON
-{ "sdk": { "version": "$sdk", "rollForward": "latestFeature" } }
-JSON
-for file in Directory.Build.props Directory.Build.targets Directory.Packages.props; do echo '<Project />' > "$work/$file"; done
-# What the README tells users: the package folder as a source, mapped for NoLeaks* only.
-cat > "$work/nuget.config" <<XML
-<?xml version="1.0" encoding="utf-8"?>
-<configuration>
-  <packageSources>
-    <add key="noleaks" value="$packages" />
-  </packageSources>
-  <packageSourceMapping>
-    <packageSource key="noleaks"><package pattern="NoLeaks*" /></packageSource>
-    <packageSource key="nuget.org"><package pattern="*" /></packageSource>
-  </packageSourceMapping>
-</configuration>
-XML
+build/consumer-folder.sh "$work" "$packages"
 
 resolved() { grep -oE '"[A-Za-z0-9_.-]+/[0-9][A-Za-z0-9_.+-]*": \{' "$1/obj/project.assets.json" | tr -d '"{: ' | sort -u; }
 
