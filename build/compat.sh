@@ -5,14 +5,14 @@
 #    a delegate blocked on its thread is reported with its blocking call (NoLeaks.Stacks.dll inside NoLeaks);
 #  - adding NoLeaks changes the resolved version of no package the project resolves without it, and puts no
 #    Azure, MSAL, NETCore.Client or AntiSSRF assembly in the output;
-#  - an unsupported version or the wrong xunit adapter fails the build with a message naming what to use.
-# Run by build/test.sh; alone: build/compat.sh [consumer name …]. Logs: artifacts/compat/logs/.
+#  - an unsupported version or the wrong xunit adapter fails the build with a message naming what to use;
+#  - the NoLeaks.Tool package installs as a local tool and `dotnet noleaks merge` joins two reports.
+# Run by build/test.sh; alone: build/compat.sh [consumer name … | tool]. Logs: artifacts/compat/logs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 repo="$(pwd)"
 version=0.0.0-compat
-sdk=10.0.100
 
 # Each consumer: name | target framework | packages (id=version …) | NoLeaks package | expected: report, or the
 # error code its build must fail with. report-without-heap: the heap check is left out (xunit 2.4.2 on .NET 8: it
@@ -58,23 +58,7 @@ export NUGET_PACKAGES="$out/nuget-cache"
 rm -rf "$NUGET_PACKAGES"/noleaks*
 
 # Outside the repository's Directory.Build.props, Directory.Packages.props and global.json: as in a user's repository.
-cat > "$work/global.json" <<JSON
-{ "sdk": { "version": "$sdk", "rollForward": "latestFeature" } }
-JSON
-for file in Directory.Build.props Directory.Build.targets Directory.Packages.props; do echo '<Project />' > "$work/$file"; done
-# What the README tells users: the package folder as a source, mapped for NoLeaks* only.
-cat > "$work/nuget.config" <<XML
-<?xml version="1.0" encoding="utf-8"?>
-<configuration>
-  <packageSources>
-    <add key="noleaks" value="$packages" />
-  </packageSources>
-  <packageSourceMapping>
-    <packageSource key="noleaks"><package pattern="NoLeaks*" /></packageSource>
-    <packageSource key="nuget.org"><package pattern="*" /></packageSource>
-  </packageSourceMapping>
-</configuration>
-XML
+build/consumer-folder.sh "$work" "$packages"
 
 resolved() { grep -oE '"[A-Za-z0-9_.-]+/[0-9][A-Za-z0-9_.+-]*": \{' "$1/obj/project.assets.json" | tr -d '"{: ' | sort -u; }
 
@@ -150,6 +134,48 @@ for consumer in "${consumers[@]}"; do
   [[ "$verdict" == ok:* ]] || failures=$((failures + 1))
   printf '%-32s %4ss  %s\n' "$name" $((SECONDS - started)) "$verdict"
 done
+
+# The noleaks command as the README's workflow uses it: installed from the package folder as a local tool (a tool
+# manifest), `dotnet noleaks merge` joins the reports of two test processes. GitHub Actions variables are unset: the
+# command would otherwise annotate this CI run.
+report() { # report <assembly> <tests checked> <pid> <leak JSON>…
+  local assembly=$1 checked=$2 pid=$3 leaks
+  shift 3
+  leaks=$(IFS=,; echo "$*")
+  echo "{\"version\":1,\"runs\":[{\"assembly\":\"$assembly\",\"testsChecked\":$checked,\"startedAt\":\"2026-12-01T16:20:00.0000000+00:00\",\"processId\":$pid}],\"leaks\":[$leaks]}"
+}
+leak() { # leak <test> <file> <line> <method>
+  echo "{\"test\":\"$1\",\"action\":\"fail\",\"kind\":\"AsyncMethod\",\"method\":\"$4\",\"methodFullName\":\"Shop.$4\",\"file\":\"$2\",\"line\":$3,\"waitingOn\":\"TaskCompletionSource.Task\",\"createdBy\":\"test $1\",\"count\":1,\"chain\":[]}"
+}
+if [ "${#selected[@]}" -eq 0 ] || [[ " ${selected[*]} " == *" tool "* ]]; then
+  dir="$work/tool"
+  log="$logs/tool.log"
+  started=$SECONDS
+  mkdir -p "$dir/reports" "$dir/.config"
+  echo '{ "version": 1, "isRoot": true, "tools": {} }' > "$dir/.config/dotnet-tools.json"
+  report Shop.Tests 10 101 "$(leak Shop.Tests.OrderTests.Saves_order src/Shop/OrderQueue.cs 43 OrderQueue.PumpAsync)" \
+    "$(leak Shop.Tests.MailTests.Sends src/Shop/Mailer.cs 18 Mailer.SendAsync)" > "$dir/reports/a.json"
+  report Shop.Api.Tests 5 202 "$(leak Shop.Api.Tests.OrderApiTests.Posts src/Shop/OrderQueue.cs 43 OrderQueue.PumpAsync)" > "$dir/reports/b.json"
+  expected="NoLeaks: 3 of 15 tests left async work behind
+     2 tests  src/Shop/OrderQueue.cs:43  OrderQueue.PumpAsync, suspended
+     1 test   src/Shop/Mailer.cs:18  Mailer.SendAsync, suspended"
+  status=0
+  { (cd "$dir" && "$dotnet" tool install NoLeaks.Tool --local --version "$version" && "$dotnet" tool restore) \
+    && (cd "$dir" && env -u GITHUB_ACTIONS -u GITHUB_STEP_SUMMARY "$dotnet" noleaks merge reports --output merged.json > console.txt); } > "$log" 2>&1 || status=$?
+  cat "$dir/console.txt" >> "$log" 2>/dev/null || true
+  if [ "$status" -ne 0 ]; then
+    verdict="installing or running the tool failed with $status (see $log)"
+  elif [ "$(cat "$dir/console.txt")" != "$expected" ]; then
+    verdict="the merge printed another summary (see $log)"
+  elif [ "$(grep -c '"test": ' "$dir/merged.json")" != 3 ] || [ "$(grep -c '"assembly": ' "$dir/merged.json")" != 2 ] \
+    || ! grep -q '"version": 1' "$dir/merged.json"; then
+    verdict="merged.json does not hold both reports' runs and leaks (see $dir/merged.json)"
+  else
+    verdict="ok: installed as a local tool, merged 2 reports (2 runs, 3 leaks)"
+  fi
+  [[ "$verdict" == ok:* ]] || failures=$((failures + 1))
+  printf '%-32s %4ss  %s\n' "NoLeaks.Tool" $((SECONDS - started)) "$verdict"
+fi
 
 if [ "$failures" -gt 0 ]; then
   echo "compatibility: $failures consumer(s) failed" >&2

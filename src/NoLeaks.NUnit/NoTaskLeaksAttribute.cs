@@ -16,7 +16,7 @@ public sealed class NoTaskLeaksAttribute : Attribute, ITestAction, IWrapSetUpTea
     // NUnit builds attributes during discovery: the engine starts then, not in the first test.
     static NoTaskLeaksAttribute() => LeakCheckWarmUp.StartInBackground();
 
-    /// <summary>How long the check waits for pending work to finish, in milliseconds; default (unset, or -1): 1 s.</summary>
+    /// <summary>How long the check waits, after TearDown, for pending work to finish, in milliseconds; default 1 s, at most 60 s.</summary>
     public int GracePeriodMilliseconds { get; set; } = -1;
 
     /// <summary>Async methods allowed to outlive the test: full names <c>Namespace.Type.Method</c>, <c>*</c> as wildcard.</summary>
@@ -25,7 +25,7 @@ public sealed class NoTaskLeaksAttribute : Attribute, ITestAction, IWrapSetUpTea
     /// <summary>What a leak does: fail the test (default), warn, or nothing. <c>NOLEAKS_ACTION</c> overrides it.</summary>
     public LeakAction Action { get; set; } = LeakAction.Fail;
 
-    /// <summary>Records a stack trace where each async operation is created (slower; for hard cases).</summary>
+    /// <summary>Records where each async operation was created (about 20 µs per async operation); default false.</summary>
     public bool CaptureCreationStacks { get; set; }
 
     // Suites too: after a fixture's (or the assembly's) OneTimeTearDown, the work its tests handed to fixtures is checked.

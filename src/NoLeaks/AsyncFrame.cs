@@ -28,6 +28,6 @@ public sealed record AsyncFrame(string Method, string FullName, AwaitSite? Await
     /// <summary>Which compiled code the frame is (state machine type or delegate method): two lambdas of one method differ.</summary>
     internal string? Code { get; init; }
 
-    /// <summary><c>Method at File.cs:42</c>.</summary>
+    /// <summary><c>Method at /home/me/shop/src/Shop/OrderQueue.cs:42</c> (see <see cref="NoLeaks.AwaitSite.ToString"/>).</summary>
     public override string ToString() => AwaitSite is null ? Method : $"{Method} at {AwaitSite}";
 }

@@ -1,3 +1,5 @@
+using NoLeaks.Reporting;
+
 namespace NoLeaks;
 
 /// <summary>Where in the source an async method is suspended.</summary>
@@ -9,6 +11,9 @@ public sealed record AwaitSite(string? FilePath, int Line, int State)
     /// <summary>The file name without its folder, or null.</summary>
     public string? FileName => FilePath is null ? null : Path.GetFileName(FilePath.Replace('\\', '/'));
 
-    /// <summary><c>File.cs:42</c>, or <c>await #N</c> when there is no PDB.</summary>
-    public override string ToString() => FilePath is null ? $"await #{State} (no PDB)" : $"{FileName}:{Line}";
+    /// <summary>
+    /// <c>/home/me/shop/src/Shop/OrderQueue.cs:42</c> (the full path, which an IDE opens from a test's output; relative
+    /// to the repository for a deterministic build's <c>/_/</c> path), or <c>await #N</c> when there is no PDB.
+    /// </summary>
+    public override string ToString() => FilePath is null ? $"await #{State} (no PDB)" : $"{SourcePaths.Local(FilePath)}:{Line}";
 }

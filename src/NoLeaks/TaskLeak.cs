@@ -100,6 +100,9 @@ public sealed class TaskLeak
         string.Join(" <- ", AwaitChain.Select(f => $"{f.Code ?? f.QualifiedMethod}@{f.AwaitSite?.FilePath}:{f.AwaitSite?.Line}#{f.AwaitSite?.State}"))
         + " | " + Kind + " | " + WaitingOn;
 
+    /// <summary>The test that created the work, for work a test handed to a fixture (then the scope is the fixture's).</summary>
+    internal string? CreatedInTest { get; init; }
+
     /// <summary>The innermost operation and the ones above it in the chain, as the source saw them (first of the stack).</summary>
     internal IReadOnlyList<Analysis.PendingOperation> Operations { get; init; } = [];
 
@@ -110,14 +113,14 @@ public sealed class TaskLeak
     internal TaskLeak WithOneMore(TaskLeak same) =>
         new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count + same.Count, RetentionPath, Verdict)
         {
-            Operations = Operations, IsRunning = IsRunning, HostedService = HostedService,
+            Operations = Operations, IsRunning = IsRunning, HostedService = HostedService, CreatedInTest = CreatedInTest,
             RunningTaskIds = [.. RunningTaskIds, .. same.RunningTaskIds],
         };
 
     /// <summary>This entry with what it waits on named from its thread, for <paramref name="count"/> of its operations.</summary>
     internal TaskLeak WithWaitingOn(string waitingOn, int count) =>
-        new(Kind, Leaked, AwaitedBy, waitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService };
+        new(Kind, Leaked, AwaitedBy, waitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService, CreatedInTest = CreatedInTest };
 
     internal TaskLeak WithRetention(string? retentionPath, string? verdict) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations, IsRunning = IsRunning, RunningTaskIds = RunningTaskIds, HostedService = HostedService };
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations, IsRunning = IsRunning, RunningTaskIds = RunningTaskIds, HostedService = HostedService, CreatedInTest = CreatedInTest };
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using FluentAssertions;
 
 namespace NoLeaks.FluentAssertions.Tests;
@@ -20,7 +21,7 @@ public class NoLeaksAssertionExtensionsTests
         never.SetResult();
 
         Assert.Contains("not to leave async work behind because the service OrderService stops its pump, but it did.", thrown.Message);
-        Assert.Contains("[1] NoLeaksAssertionExtensionsTests.AwaitAsync  suspended at NoLeaksAssertionExtensionsTests.cs:", thrown.Message);
+        Assert.Contains($"[1] NoLeaksAssertionExtensionsTests.AwaitAsync  suspended at {ThisFile()}:", thrown.Message);
         Assert.Contains("waiting on  TaskCompletionSource.Task", thrown.Message);
     }
 
@@ -55,4 +56,6 @@ public class NoLeaksAssertionExtensionsTests
 
         Assert.Equal("its own failure", thrown.Message);
     }
+
+    private static string ThisFile([CallerFilePath] string file = "") => file;
 }

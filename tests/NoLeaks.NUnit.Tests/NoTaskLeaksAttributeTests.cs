@@ -353,6 +353,10 @@ public sealed class NoTaskLeaksAttributeTests
         Assert.Contains($"LazyService.LoopAsync  suspended at {AwaitLine(Ownership, "assembly-lazy-loop")}", teardown.Message);
         Assert.Contains("created by  test NoLeaks.NUnit.Fixtures.ForgetfulServiceTests.Starts_a_service_its_fixture_never_stops", teardown.Message);
         Assert.DoesNotContain("LazyServiceTests", teardown.Message);
+
+        // The run's summary on standard error counts it like a test's leak, at its repository-relative await site.
+        var site = $"tests/Fixtures/{Ownership}:{SourceLine.Of("assembly-lazy-loop", FixtureRun.SourceOf(Ownership))}";
+        Assert.Contains($"{site}  LazyService.LoopAsync, suspended", run.StandardError);
     }
 
     [Theory(Timeout = Timeout)]
@@ -440,8 +444,7 @@ public sealed class NoTaskLeaksAttributeTests
         Assert.DoesNotContain("NoLeaks", result.Output);
     }
 
-    private static string AwaitLine(string file, string marker) =>
-        $"{Path.GetFileName(file)}:{SourceLine.Of(marker, FixtureRun.SourceOf(file))}";
+    private static string AwaitLine(string file, string marker) => SourceLine.At(marker, FixtureRun.SourceOf(file));
 
     private static IEnumerable<int> Occurrences(string text, string within)
     {

@@ -193,7 +193,7 @@ public class LeakPatternTests
             ["LeakPatternTests.MiddleAsync", "LeakPatternTests.TopAsync"],
             leak.AwaitedBy.Select(frame => frame.Method));
         Assert.Equal([SourceLine.Of("middle"), SourceLine.Of("top")], leak.AwaitedBy.Select(frame => frame.AwaitSite!.Line));
-        Assert.Contains("awaited by  LeakPatternTests.MiddleAsync  at LeakPatternTests.cs:" + SourceLine.Of("middle"), report.ToString());
+        Assert.Contains("awaited by  LeakPatternTests.MiddleAsync  at " + SourceLine.At("middle"), report.ToString());
     }
 
     private static async Task TopAsync(Task never)
@@ -370,7 +370,7 @@ public class LeakPatternTests
         Assert.Equal(LeakKind.DormantContinuation, dormant.Kind);
         Assert.Equal("LeakPatternTests.Continue_with_on_a_promise_nobody_completes_is_listed_as_dormant_and_not_counted (lambda)", dormant.Method);
         Assert.Equal("its antecedent, TaskCompletionSource<int>.Task", dormant.WaitingOn);
-        Assert.Contains($"defined at LeakPatternTests.cs:{SourceLine.Of("dormant")}, continues TaskCompletionSource<int>.Task", report.ToString());
+        Assert.Contains($", continues TaskCompletionSource<int>.Task, defined at {SourceLine.At("dormant")}", report.ToString());
     }
 
     [Fact(Timeout = TestTimeout)]
@@ -467,7 +467,7 @@ public class LeakPatternTests
         Assert.Equal("LeakPatternTests.WaitForeverAsync", leak.Method);
         var continuation = Assert.Single(leak.AwaitedBy);
         Assert.True(continuation.IsContinuation);
-        Assert.Contains($"continued by  {continuation.Method} (ContinueWith), defined at LeakPatternTests.cs:{SourceLine.Of("continues")}", report.ToString());
+        Assert.Contains($"continued by  {continuation.Method} (ContinueWith), defined at {SourceLine.At("continues")}", report.ToString());
     }
 
     [Fact(Timeout = TestTimeout)]

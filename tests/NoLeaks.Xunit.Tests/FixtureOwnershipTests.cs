@@ -30,7 +30,7 @@ public sealed class FixtureOwnershipTests
         var test = (await Checked(xunit))["LazyHostTests.Leak_of_its_own_beside_the_host_fails"];
 
         Assert.Equal("Failed", test.Outcome);
-        Assert.Contains($"LeakyWork.BesideTheHostAsync  suspended at LeakyWork.cs:{Line("beside-the-host", "LeakyWork.cs")}", test.Message);
+        Assert.Contains($"LeakyWork.BesideTheHostAsync  suspended at {FixtureSource("LeakyWork.cs")}:{Line("beside-the-host", "LeakyWork.cs")}", test.Message);
         Assert.DoesNotContain("Pinger", test.Message);
         Assert.Contains("NoLeaks: 1 leaked async operation from", test.Message);
     }
@@ -45,7 +45,7 @@ public sealed class FixtureOwnershipTests
         Assert.Equal(("Passed", ""), Outcome(run["ForgetfulHostTests.Test_that_starts_a_host_its_fixture_never_stops_passes"]));
         var error = Assert.Single(run.Errors);
         Assert.True(error.Contains("NoLeaks: 1 leaked async operation from class fixture ForgetfulHostFixture", StringComparison.Ordinal), error);
-        Assert.True(error.Contains($"Pinger.ExecuteAsync  suspended at FixtureOwnershipTests.cs:{Line("pinger-delay", "FixtureOwnershipTests.cs")}", StringComparison.Ordinal), error);
+        Assert.True(error.Contains($"Pinger.ExecuteAsync  suspended at {FixtureSource("FixtureOwnershipTests.cs")}:{Line("pinger-delay", "FixtureOwnershipTests.cs")}", StringComparison.Ordinal), error);
         Assert.True(error.Contains("created by  test NoLeaks.Fixtures.ForgetfulHostTests.Test_that_starts_a_host_its_fixture_never_stops_passes", StringComparison.Ordinal), error);
     }
 

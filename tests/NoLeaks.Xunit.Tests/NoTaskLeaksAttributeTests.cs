@@ -77,7 +77,7 @@ public sealed class NoTaskLeaksAttributeTests
 
         Assert.Contains("the test's own failure", test.Message);
         Assert.Contains("NoLeaks: 1 leaked async operation from", test.Message);
-        Assert.Contains($"LeakyWork.OwnFailureAsync  suspended at LeakyWork.cs:{AwaitLine("own-failure-await")}", test.Output);
+        Assert.Contains($"LeakyWork.OwnFailureAsync  suspended at {LeakyWorkSource()}:{AwaitLine("own-failure-await")}", test.Output);
     }
 
     [Theory(Timeout = Timeout)]
@@ -153,7 +153,7 @@ public sealed class NoTaskLeaksAttributeTests
         Assert.Equal(["MethodLevelTests.Test_that_throws_and_leaks_keeps_its_own_failure"], run.Failed);
         var test = run["ClassLevelTests.Leak_in_class_level_test_fails"];
         Assert.Equal("Passed", test.Outcome);
-        Assert.Contains($"LeakyWork.ClassLevelAsync  suspended at LeakyWork.cs:{AwaitLine("class-level-await")}", test.Output);
+        Assert.Contains($"LeakyWork.ClassLevelAsync  suspended at {LeakyWorkSource()}:{AwaitLine("class-level-await")}", test.Output);
         if (xunit == "V3")
         {
             // The warning is the report's first line; the report itself is in the output, which TRX files keep.
@@ -289,7 +289,7 @@ public sealed class NoTaskLeaksAttributeTests
     private static void AssertLeakReported(FixtureTest test, string method, string awaitMarker)
     {
         Assert.Equal("Failed", test.Outcome);
-        var site = $"LeakyWork.{method}  suspended at LeakyWork.cs:{AwaitLine(awaitMarker)}";
+        var site = $"LeakyWork.{method}  suspended at {LeakyWorkSource()}:{AwaitLine(awaitMarker)}";
         Assert.Contains("NoLeaks: 1 leaked async operation from", test.Message);
         Assert.Contains(site, test.Message);
         Assert.Contains(site, test.Output);

@@ -29,7 +29,7 @@ public sealed class RealSuiteShapesTests
         var timer = run["RealSuiteTests.Continuation_on_a_timer_that_will_fire_fails"];
         Assert.Equal("Failed", timer.Outcome);
         Assert.Contains(
-            $"RealSuiteTests.Continuation_on_a_timer_that_will_fire_fails (lambda)  ContinueWith continuation, not started, defined at RealSuiteTests.cs:{Line("timer-continuation")}",
+            $"RealSuiteTests.Continuation_on_a_timer_that_will_fire_fails (lambda)  ContinueWith continuation, not started, defined at {FixtureSource()}:{Line("timer-continuation")}",
             timer.Message);
         Assert.Contains("waiting on  its antecedent, Task.Delay(…)", timer.Message);
     }
@@ -43,8 +43,8 @@ public sealed class RealSuiteShapesTests
 
         Assert.Contains("NoLeaks: 2 leaked async operations from", test.Message);
         Assert.DoesNotContain("(x2)", test.Message);
-        Assert.Contains($"(lambda)  suspended at RealSuiteTests.cs:{Line("lambda-one")}", test.Message);
-        Assert.Contains($"(lambda)  suspended at RealSuiteTests.cs:{Line("lambda-two")}", test.Message);
+        Assert.Contains($"(lambda)  suspended at {FixtureSource()}:{Line("lambda-one")}", test.Message);
+        Assert.Contains($"(lambda)  suspended at {FixtureSource()}:{Line("lambda-two")}", test.Message);
     }
 
     [Theory(Timeout = Timeout)]
@@ -67,9 +67,9 @@ public sealed class RealSuiteShapesTests
     {
         var test = (await Checked(xunit))["RealSuiteTests.Continuation_of_a_leaked_method_says_it_continues"];
 
-        Assert.Contains("LeakyWork.ContinuedAsync  suspended at LeakyWork.cs:", test.Message);
+        Assert.Contains($"LeakyWork.ContinuedAsync  suspended at {Path.Combine(Path.GetDirectoryName(FixtureSource())!, "LeakyWork.cs")}:", test.Message);
         Assert.Contains(
-            $"continued by  RealSuiteTests.Continuation_of_a_leaked_method_says_it_continues (lambda) (ContinueWith), defined at RealSuiteTests.cs:{Line("continued-by")}",
+            $"continued by  RealSuiteTests.Continuation_of_a_leaked_method_says_it_continues (lambda) (ContinueWith), defined at {FixtureSource()}:{Line("continued-by")}",
             test.Message);
         Assert.DoesNotContain("awaited by", test.Message);
     }

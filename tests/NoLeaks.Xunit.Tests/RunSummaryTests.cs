@@ -14,6 +14,10 @@ public sealed partial class RunSummaryTests
     private const int Timeout = 180_000;
     private const string LeakyWorkPath = "tests/Fixtures/Shared/LeakyWork.cs";
 
+    // The test whose work its class fixture holds and never stops: in the run's reports as that test's leak, held by
+    // the fixture (tests/Fixtures/Shared/FixtureOwnershipTests.cs).
+    private const string HeldTest = "NoLeaks.Fixtures.ForgetfulHostTests.Test_that_starts_a_host_its_fixture_never_stops_passes";
+
     [Theory(Timeout = Timeout)]
     [InlineData("V2")]
     [InlineData("V3")]
@@ -32,8 +36,9 @@ public sealed partial class RunSummaryTests
         Assert.All(warned.Where(name => !name.EndsWith("keeps_its_own_failure", StringComparison.Ordinal)), name => Assert.Equal("Passed", run.Tests.Single(t => t.Name == name).Outcome));
         var headline = Assert.Single(Lines(run.StandardError), line => Headline().IsMatch(line));
         var match = Headline().Match(headline);
-        Assert.Equal(warned.Count, int.Parse(match.Groups["leaked"].Value));
+        Assert.Equal(warned.Append(HeldTest).Distinct().Count(), int.Parse(match.Groups["leaked"].Value));
         Assert.InRange(int.Parse(match.Groups["checked"].Value), warned.Count + 1, run.Tests.Count);
+        Assert.DoesNotContain(lines, line => line.Contains(HeldTest, StringComparison.Ordinal));
     }
 
     [Theory(Timeout = Timeout)]
@@ -61,6 +66,15 @@ public sealed partial class RunSummaryTests
         Assert.Equal(1, classLevel.GetProperty("count").GetInt32());
         Assert.Equal("TaskCompletionSource.Task", classLevel.GetProperty("waitingOn").GetString());
         Assert.Equal(0, classLevel.GetProperty("chain").GetArrayLength());
+        Assert.False(classLevel.TryGetProperty("heldBy", out _));
+
+        // Work the test handed to its class fixture, still pending after the fixture's cleanup: the test that started
+        // it, and the fixture that held it.
+        var held = Assert.Single(leaks, leak => leak.TryGetProperty("heldBy", out _));
+        Assert.Equal("class fixture ForgetfulHostFixture", held.GetProperty("heldBy").GetString());
+        Assert.Equal((HeldTest, "fail", "Pinger.ExecuteAsync"), (held.GetProperty("test").GetString(), held.GetProperty("action").GetString(), held.GetProperty("method").GetString()));
+        Assert.Equal("tests/Fixtures/Shared/FixtureOwnershipTests.cs", held.GetProperty("file").GetString());
+        Assert.Equal(SourceLine.Of("pinger-delay", FixtureSource("FixtureOwnershipTests.cs")), held.GetProperty("line").GetInt32());
         var runs = Assert.Single(root.GetProperty("runs").EnumerateArray().ToList());
         Assert.Equal($"Xunit{xunit}Fixture", runs.GetProperty("assembly").GetString());
 
@@ -166,7 +180,8 @@ public sealed partial class RunSummaryTests
         var annotations = Lines(output).Select(line => Annotation().Match(line)).Where(m => m.Success).ToList();
         Assert.NotEmpty(annotations);
         Assert.All(annotations, a => Assert.Equal("warning", a.Groups["level"].Value));
-        Assert.StartsWith($"## NoLeaks: {run.Tests.Count(t => t.Output.Contains("This is a warning only", StringComparison.Ordinal))} of ", File.ReadAllText(summary));
+        var warned = run.Tests.Where(t => t.Output.Contains("This is a warning only", StringComparison.Ordinal)).Select(t => t.Name).Append(HeldTest).Distinct().Count();
+        Assert.StartsWith($"## NoLeaks: {warned} of ", File.ReadAllText(summary));
     }
 
     [Fact(Timeout = Timeout)]
@@ -204,9 +219,11 @@ public sealed partial class RunSummaryTests
     private static Task<(int ExitCode, string Output, string Error)> Merge(string[] arguments, IReadOnlyDictionary<string, string>? environment = null) =>
         FixtureProcess.RunAsync("noleaks", ["exec", FixtureProcess.PathOf(typeof(RunSummaryTests).Assembly, "NoLeaks.Tool"), "merge", .. arguments], action: null, environment);
 
-    // The tests a fail-mode run failed because of a leak (one of them also failed on its own).
+    // The tests a fail-mode run failed because of a leak (one of them also failed on its own), and the test whose work
+    // its fixture held.
     private static List<string> LeakedTests(FixtureRun run) =>
-        run.Tests.Where(test => test.Outcome == "Failed" && test.Message.Contains("leaked async operation", StringComparison.Ordinal)).Select(test => test.Name).ToList();
+        run.Tests.Where(test => test.Outcome == "Failed" && test.Message.Contains("leaked async operation", StringComparison.Ordinal)).Select(test => test.Name)
+            .Append(HeldTest).ToList();
 
     private static List<string> Lines(string text) => text.Split('\n').Select(line => line.TrimEnd('\r')).ToList();
 
@@ -217,10 +234,10 @@ public sealed partial class RunSummaryTests
         return folder;
     }
 
-    private static int AwaitLine(string marker) => SourceLine.Of(marker, LeakyWorkSource());
+    private static int AwaitLine(string marker) => SourceLine.Of(marker, FixtureSource("LeakyWork.cs"));
 
-    private static string LeakyWorkSource([CallerFilePath] string here = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "Fixtures", "Shared", "LeakyWork.cs"));
+    private static string FixtureSource(string file, [CallerFilePath] string here = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "Fixtures", "Shared", file));
 
     [GeneratedRegex("^NoLeaks warning: (?<test>.+) left \\d+ async operations? behind, first ")]
     private static partial Regex WarnedTestName();

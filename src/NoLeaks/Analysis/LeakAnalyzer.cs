@@ -150,6 +150,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             IsRunning = innermost.Activity == OperationActivity.Running,
             RunningTaskIds = innermost.Activity == OperationActivity.Running && innermost.TaskId != 0 ? [innermost.TaskId] : [],
             HostedService = HostedServices.Describe(ChainOf(innermost, parents)),
+            CreatedInTest = creator.CreatedInTest,
         };
     }
 

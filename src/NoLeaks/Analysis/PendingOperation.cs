@@ -80,6 +80,9 @@ internal sealed class PendingOperation
 
     public StackTrace? CreationStack { get; init; }
 
+    /// <summary>The test that created it, for work a test handed to a fixture that outlives it; null otherwise.</summary>
+    public string? CreatedInTest { get; init; }
+
     /// <summary>The name of the scope that owns it.</summary>
     public required string ScopeName { get; init; }
 }

@@ -123,13 +123,17 @@ internal static class RunningWork
             return null;
         }
 
-        var site = AwaitSiteResolver.Shared.LineAt(userMethod, frames[user].ILOffset) is { FilePath: not null } line ? line : null;
-        var where = site is null ? $" in {UserName(userMethod)}" : $" at {site}";
+        var site = AwaitSiteResolver.Shared.LineAt(userMethod, frames[user].ILOffset) is { FilePath: not null } found ? found : null;
+
+        // The file name, not the path: WaitingOn is a plain string that reports of the whole run carry too, and a path of
+        // this machine does not belong there.
+        var line = site is null ? null : $"{site.FileName}:{site.Line}";
+        var where = line is null ? $" in {UserName(userMethod)}" : $" at {line}";
         if (user == 0)
         {
             return thread.Preemptive
                 ? $"native code called{where} (its thread is blocked)"
-                : $"nothing: it is running {UserName(userMethod)}{(site is null ? "" : $" at {site}")}";
+                : $"nothing: it is running {UserName(userMethod)}{(line is null ? "" : $" at {line}")}";
         }
 
         // The call the user's code made: the outermost frame above it, named as the user wrote it when the runtime

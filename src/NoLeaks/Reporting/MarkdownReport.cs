@@ -36,7 +36,7 @@ internal static class MarkdownReport
         {
             var times = leak.Count > 1 ? $" (x{leak.Count})" : "";
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"- **{Cell(leak.Test)}** ({(leak.Action == "fail" ? "failed" : "warned")}){times}: {Code(leak.Method)} {leak.Kind} at {Code(leak.Where)}, waiting on {Cell(leak.WaitingOn)}, created by {Cell(leak.CreatedBy)}");
+                $"- **{Cell(leak.Test)}** ({Outcome(leak)}){times}: {Code(leak.Method)} {leak.Kind} at {Code(leak.Where)}, waiting on {Cell(leak.WaitingOn)}, created by {Cell(leak.CreatedBy)}");
             foreach (var frame in leak.Chain)
             {
                 var where = frame.File is null ? "" : $" at {Code($"{frame.File}:{frame.Line}")}";
@@ -49,6 +49,10 @@ internal static class MarkdownReport
         text.AppendLine("</details>");
         return text.ToString();
     }
+
+    private static string Outcome(LeakEntry leak) => leak.HeldBy is { } fixture
+        ? $"held by {Cell(fixture)}, {(leak.Action == "fail" ? "which failed its cleanup" : "warned")}"
+        : leak.Action == "fail" ? "failed" : "warned";
 
     private static void AppendRest(StringBuilder text, int count, string what)
     {

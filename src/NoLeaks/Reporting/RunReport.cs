@@ -77,6 +77,9 @@ internal sealed record LeakEntry
 
     public required string CreatedBy { get; init; }
 
+    /// <summary>The fixture that held the work past the test (and whose cleanup did not stop it); null for a test's own leak.</summary>
+    public string? HeldBy { get; init; }
+
     /// <summary>How many operations share this stack.</summary>
     public int Count { get; init; } = 1;
 

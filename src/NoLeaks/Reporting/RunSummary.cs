@@ -31,6 +31,28 @@ internal static class RunSummary
         }
 
         var entries = report.Leaks.Select(leak => ToEntry(leak, report)).ToList();
+        Record(entries, testAssembly);
+        if (report.Action == LeakAction.Warn && entries.Count > 0)
+        {
+            RealConsole.Error(ConsoleSummary.WarnedTest(report, entries[0]));
+        }
+    }
+
+    /// <summary>
+    /// Records the report of a fixture (<see cref="Sdk.LeakOwner"/>): work its tests handed to it, still pending after
+    /// its cleanup. Each entry names the test that created the work and the fixture that held it; the fixture is not a
+    /// checked test.
+    /// </summary>
+    public static void AddHeld(LeakReport report)
+    {
+        if (!report.IsClean)
+        {
+            Record(report.Leaks.Select(leak => ToEntry(leak, report) with { Test = leak.CreatedInTest ?? report.ScopeName, HeldBy = report.ScopeName }).ToList(), testAssembly: null);
+        }
+    }
+
+    private static void Record(List<LeakEntry> entries, Assembly? testAssembly)
+    {
         lock (Gate)
         {
             s_assembly ??= testAssembly?.GetName().Name;
@@ -40,11 +62,6 @@ internal static class RunSummary
                 s_hooked = true;
                 AppDomain.CurrentDomain.ProcessExit += (_, _) => Publish();
             }
-        }
-
-        if (report.Action == LeakAction.Warn && entries.Count > 0)
-        {
-            RealConsole.Error(ConsoleSummary.WarnedTest(report, entries[0]));
         }
     }
 

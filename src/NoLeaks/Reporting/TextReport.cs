@@ -104,7 +104,8 @@ internal static class TextReport
         foreach (var leak in dormant.Take(MaxListedLeaks))
         {
             var times = leak.Count > 1 ? $" (x{leak.Count})" : "";
-            text.AppendLine(CultureInfo.InvariantCulture, $"  -{times} {leak.Method}{Where(leak.AwaitSite, " defined at")}, continues {Antecedent(leak.WaitingOn)}");
+            // The path last on its line, as in every line of the report: a long one then only runs longer.
+            text.AppendLine(CultureInfo.InvariantCulture, $"  -{times} {leak.Method}, continues {Antecedent(leak.WaitingOn)}{Where(leak.AwaitSite, ", defined at")}");
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using NoLeaks.Reporting;
 
 namespace NoLeaks.Sdk;
 
@@ -65,7 +66,7 @@ public sealed class LeakOwner
     /// <c>OneTimeTearDown</c>): waits up to the grace period for it to finish and reports what is left, each entry naming
     /// the test that created it. A clean report when nothing was handed over. Never throws.
     /// </summary>
-    public ValueTask<LeakReport> EndAsync(CancellationToken cancellationToken = default)
+    public async ValueTask<LeakReport> EndAsync(CancellationToken cancellationToken = default)
     {
         LeakScope? scope;
         lock (_gate)
@@ -74,9 +75,23 @@ public sealed class LeakOwner
             _scope = null;
         }
 
-        return scope is null
-            ? new(new LeakReport(Description, [], [], LeakAction.Fail, TimeSpan.Zero, 0))
-            : scope.EndAsync(cancellationToken: cancellationToken);
+        if (scope is null)
+        {
+            return new LeakReport(Description, [], [], LeakAction.Fail, TimeSpan.Zero, 0);
+        }
+
+        var report = await scope.EndAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // In the run's summary, report file and annotations like a test's leaks.
+            RunSummary.AddHeld(report);
+        }
+        catch (Exception)
+        {
+            // The run summary is extra: the fixture's own report already carries everything.
+        }
+
+        return report;
     }
 
     /// <summary>The scope that receives the work handed over; created on first use with the first giver's options.</summary>

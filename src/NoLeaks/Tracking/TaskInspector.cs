@@ -127,6 +127,7 @@ internal static class TaskInspector
             CreatedTimestamp = record?.CreatedTimestamp ?? 0,
             CreatedBy = createdBy,
             CreationStack = record?.CreationStack,
+            CreatedInTest = record?.CreatedInTest,
             ScopeName = scopeName,
         };
     }

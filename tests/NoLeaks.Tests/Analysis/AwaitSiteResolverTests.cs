@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using NoLeaks.Analysis;
 using NoLeaks.Tests.Support;
@@ -18,7 +19,7 @@ public class AwaitSiteResolverTests
         Assert.Equal(SourceLine.Of("first-await"), first.Line);
         Assert.Equal(SourceLine.Of("second-await"), second.Line);
         Assert.Equal("AwaitSiteResolverTests.cs", first.FileName);
-        Assert.Equal($"AwaitSiteResolverTests.cs:{second.Line}", second.ToString());
+        Assert.Equal(SourceLine.At("second-await"), second.ToString());
     }
 
     [Fact]
@@ -31,7 +32,7 @@ public class AwaitSiteResolverTests
 
         var site = AwaitSiteResolver.Shared.Resolve(type, 0);
 
-        Assert.Equal("EmbeddedPdbWork.cs:9", site.ToString());
+        Assert.Equal($"{EmbeddedPdbWork}:9", site.ToString());
     }
 
     [Fact(Timeout = 30_000)]
@@ -41,7 +42,7 @@ public class AwaitSiteResolverTests
         var report = await Scopes.CheckAsync("embedded pdb", async () => { _ = NoLeaks.TestTargets.EmbeddedPdbWork.WaitAsync(never.Task); });
 
         never.SetResult();
-        Assert.Equal("EmbeddedPdbWork.cs:9", Scopes.Single(report).AwaitSite!.ToString());
+        Assert.Equal($"{EmbeddedPdbWork}:9", Scopes.Single(report).AwaitSite!.ToString());
     }
 
     [Fact]
@@ -64,6 +65,12 @@ public class AwaitSiteResolverTests
         Assert.Equal(0, AwaitSiteResolver.Shared.Resolve(type, 7).Line);
         Assert.Equal(0, AwaitSiteResolver.Shared.Resolve(type, -1).Line);
     }
+
+    // A report prints the full path the PDB records: the library's source file in this repository.
+    private static string EmbeddedPdbWork => SourceFile(Path.Combine("TestTargets", "EmbeddedPdbLibrary", "EmbeddedPdbWork.cs"));
+
+    private static string SourceFile(string underTests, [CallerFilePath] string here = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", underTests));
 
     private static async Task TwoAwaitsAsync(Task a, Task b)
     {

@@ -81,6 +81,22 @@ public class RunReportTests
     }
 
     [Fact]
+    public void Work_a_fixture_held_is_listed_under_the_test_that_started_it_with_the_fixture()
+    {
+        var held = Leak("Shop.Tests.OrderTests.Starts_host", "src/Shop/Pinger.cs", 12) with { HeldBy = "class fixture WebAppFixture" };
+        var report = Run(2, held, Leak("Shop.Tests.OrderTests.Saves_order", "src/Shop/OrderQueue.cs", 42, action: "warn"));
+
+        using var json = JsonDocument.Parse(JsonReport.Format(report));
+        var leaks = json.RootElement.GetProperty("leaks");
+        Assert.Equal("class fixture WebAppFixture", leaks[0].GetProperty("heldBy").GetString());
+        Assert.False(leaks[1].TryGetProperty("heldBy", out _));
+        Assert.Equal(["class fixture WebAppFixture", null], JsonReport.Parse(JsonReport.Format(report), "x.json").Leaks.Select(leak => leak.HeldBy));
+        var markdown = MarkdownReport.Format(report);
+        Assert.Contains("- **Shop.Tests.OrderTests.Starts_host** (held by class fixture WebAppFixture, which failed its cleanup): ", markdown);
+        Assert.Contains("- **Shop.Tests.OrderTests.Saves_order** (warned): ", markdown);
+    }
+
+    [Fact]
     public void A_report_of_another_version_or_not_a_report_is_refused()
     {
         Assert.Contains("version 2", Assert.Throws<InvalidDataException>(() => JsonReport.Parse("""{"version":2,"runs":[],"leaks":[]}""", "x.json")).Message);

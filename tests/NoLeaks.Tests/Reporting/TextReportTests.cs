@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using NoLeaks.Tests.Support;
 
 namespace NoLeaks.Tests.Reporting;
@@ -20,9 +21,9 @@ public class TextReportTests
 
         var lines = report.ToString().Split(Environment.NewLine);
         Assert.Equal("NoLeaks: 2 leaked async operations from OrderTests.Saves_order in 1 distinct stack (still pending after a grace period of 0.00 s)", lines[0]);
-        Assert.Equal($"[1] (x2) TextReportTests.InnerAsync  suspended at TextReportTests.cs:{SourceLine.Of("inner")}", lines[2]);
+        Assert.Equal($"[1] (x2) TextReportTests.InnerAsync  suspended at {SourceLine.At("inner")}", lines[2]);
         Assert.Equal("      waiting on  TaskCompletionSource.Task", lines[3]);
-        Assert.Equal($"      awaited by  TextReportTests.OuterAsync  at TextReportTests.cs:{SourceLine.Of("outer")}", lines[4]);
+        Assert.Equal($"      awaited by  TextReportTests.OuterAsync  at {SourceLine.At("outer")}", lines[4]);
         Assert.Matches(@"^      created by  test OrderTests\.Saves_order, \d+\.\d\d s ago$", lines[5]);
         Assert.Contains(
             "Allow it: [NoTaskLeaks(IgnoreAsyncMethods = new[] { \"NoLeaks.Tests.Reporting.TextReportTests.InnerAsync\" })], "
@@ -38,4 +39,17 @@ public class TextReportTests
         Assert.Equal("NoLeaks: no leaked async operations from T (2 allowed by filters)", report.ToString());
         Assert.False(report.ShouldFail);
     }
+
+    [Fact]
+    public void Await_sites_print_the_full_path_and_a_deterministic_build_s_path_from_the_repository_root()
+    {
+        var thisFile = ThisFile();
+
+        Assert.Equal($"{thisFile}:42", new AwaitSite(thisFile, 42, 0).ToString());
+        Assert.Equal("src/Shop/OrderQueue.cs:43", new AwaitSite("/_/src/Shop/OrderQueue.cs", 43, 0).ToString());
+        Assert.Equal("await #2 (no PDB)", new AwaitSite(null, 0, 2).ToString());
+        Assert.Equal($"OrderQueue.PumpAsync at {thisFile}:42", new AsyncFrame("OrderQueue.PumpAsync", "Shop.OrderQueue.PumpAsync", new AwaitSite(thisFile, 42, 0)).ToString());
+    }
+
+    private static string ThisFile([CallerFilePath] string file = "") => file;
 }

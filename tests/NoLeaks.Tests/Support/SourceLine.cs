@@ -14,4 +14,7 @@ internal static class SourceLine
         Assert.True(matches.Count == 1, $"expected exactly one line ending with '{tag}' in {file}, found {matches.Count}");
         return matches[0] + 1;
     }
+
+    /// <summary><c>/full/path/File.cs:N</c>, as a test's report prints the line that holds <c>// @marker</c>.</summary>
+    public static string At(string marker, [CallerFilePath] string file = "") => $"{file}:{Of(marker, file)}";
 }

@@ -24,7 +24,7 @@ public class PooledMethodTests
         var leak = Scopes.Single(report);
         Assert.Equal(LeakKind.AsyncMethod, leak.Kind);
         Assert.Equal("PooledMethodTests.WaitPooledAsync", leak.Method);
-        Assert.Equal($"PooledMethodTests.cs:{SourceLine.Of("pooled-await")}", leak.AwaitSite!.ToString());
+        Assert.Equal(SourceLine.At("pooled-await"), leak.AwaitSite!.ToString());
         Assert.Equal("TaskCompletionSource.Task", leak.WaitingOn);
     }
 

@@ -1,0 +1,4 @@
+using NoLeaks.NUnit;
+
+// Every test of the assembly is checked: a test that leaves async work behind fails with the NoLeaks report.
+[assembly: NoTaskLeaks]
