@@ -13,7 +13,7 @@ public static class StackCheck
         using var gate = new ManualResetEventSlim();
         Thread? worker = null;
         Task? work = null;
-        var options = new NoLeaksOptions { GracePeriod = TimeSpan.FromMilliseconds(100) };
+        var options = new NoLeaksOptions { GracePeriod = TimeSpan.FromMilliseconds(100), ReadThreadStacks = true };
         try
         {
             return await LeakDetector.CheckAsync(() =>

@@ -13,16 +13,16 @@ namespace NoLeaks.Analysis;
 internal static class RunningWork
 {
     /// <summary>The leaks, the running ones described from their threads' stacks; what could not be read is a warning.</summary>
-    public static List<TaskLeak> Describe(List<TaskLeak> leaks, string? stackReaderPath, List<string> warnings)
+    public static List<TaskLeak> Describe(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
     {
-        if (!leaks.Exists(leak => leak.IsRunning && leak.RunningTaskIds.Count > 0) || stackReaderPath == "" || Disabled)
+        if (!(FromEnvironment ?? options.ReadThreadStacks) || !leaks.Exists(leak => leak.IsRunning && leak.RunningTaskIds.Count > 0))
         {
             return leaks;
         }
 
         try
         {
-            return DescribeFromStacks(leaks, stackReaderPath, warnings);
+            return DescribeFromStacks(leaks, options.StackReaderPath, warnings);
         }
         catch (Exception e)
         {
@@ -44,7 +44,7 @@ internal static class RunningWork
             var stacks = ThreadStacks.Read(stackReaderPath, out var failure);
             if (stacks is null)
             {
-                warnings.Add($"what the running work is doing on its thread could not be read: {failure} ({DisableVariable}=0 stops trying).");
+                warnings.Add($"what the running work is doing on its thread could not be read: {failure} ({EnvironmentVariable}=0 stops trying).");
                 return leaks;
             }
 
@@ -95,10 +95,15 @@ internal static class RunningWork
         return threadOf;
     }
 
-    /// <summary><c>NOLEAKS_THREAD_STACKS=0</c>: read no thread stacks (where tracing the test process is not allowed). Read once.</summary>
-    internal const string DisableVariable = "NOLEAKS_THREAD_STACKS";
+    /// <summary><c>NOLEAKS_THREAD_STACKS=1</c> or <c>0</c>: read thread stacks, or not, whatever the options say. Read once.</summary>
+    internal const string EnvironmentVariable = "NOLEAKS_THREAD_STACKS";
 
-    private static readonly bool Disabled = Environment.GetEnvironmentVariable(DisableVariable) == "0";
+    private static readonly bool? FromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable) switch
+    {
+        "1" => true,
+        "0" => false,
+        _ => null,
+    };
 
     /// <summary>
     /// What a thread's innermost code of the user's is doing: the call it made that has not returned, or its own line.

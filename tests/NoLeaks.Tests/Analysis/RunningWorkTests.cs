@@ -4,14 +4,24 @@ using NoLeaks.Tests.Support;
 namespace NoLeaks.Tests.Analysis;
 
 /// <summary>
+/// Reading thread stacks stops this whole process for a moment: alone, so that the stop eats into no other test's grace
+/// period.
+/// </summary>
+[CollectionDefinition(nameof(ThreadStacksRun), DisableParallelization = true)]
+public sealed class ThreadStacksRun;
+
+/// <summary>
 /// A delegate task still running when its test ends is reported with what its thread is doing: the blocking call its
 /// code made and that call's line, or the line it is busy at. Read from the thread's stack by the NoLeaks.Stacks child.
 /// </summary>
+[Collection(nameof(ThreadStacksRun))]
 public class RunningWorkTests
 {
     private const int TestTimeout = 60_000;
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private static NoLeaksOptions Options => new() { GracePeriod = Scopes.ShortGrace, Source = Scopes.Source, ReadThreadStacks = true };
 
     [Fact(Timeout = TestTimeout)]
     public async Task Delegate_blocked_in_ManualResetEventSlim_Wait_names_that_call_and_its_line()
@@ -83,7 +93,7 @@ public class RunningWorkTests
             work = BlockAfterYieldAsync();
             WaitUntilBlocked(() => Volatile.Read(ref worker));
             return Task.CompletedTask;
-        });
+        }, Options);
 
         gate.Set();
         await work!.WaitAsync(Cancel);
@@ -118,7 +128,7 @@ public class RunningWorkTests
             }
 
             return Task.CompletedTask;
-        });
+        }, Options);
 
         Volatile.Write(ref stop, true);
         await work!.WaitAsync(Cancel);
@@ -136,6 +146,7 @@ public class RunningWorkTests
         {
             GracePeriod = Scopes.ShortGrace,
             Source = Scopes.Source,
+            ReadThreadStacks = true,
             StackReaderPath = Path.Combine(AppContext.BaseDirectory, "missing", ThreadStacks.ChildFileName),
         };
         var leak = await BlockedLeakAsync(() => gate.Wait(), () => gate.Set(), options, check: report =>
@@ -171,7 +182,7 @@ public class RunningWorkTests
 
             WaitUntilBlocked(() => Volatile.Read(ref waiter));
             return Task.CompletedTask;
-        });
+        }, Options);
 
         Volatile.Write(ref stop, true);
         gate.Set();
@@ -189,6 +200,14 @@ public class RunningWorkTests
             Interlocked.Increment(ref running);
             gate.Wait(); // @split-wait
         }
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Running_work_keeps_its_text_unless_thread_stacks_are_asked_for()
+    {
+        using var gate = new ManualResetEventSlim();
+        var leak = await BlockedLeakAsync(() => gate.Wait(), () => gate.Set(), Scopes.Options(), check: report => Assert.Empty(report.Warnings));
+        Assert.Equal("nothing: its delegate is still running", leak.WaitingOn);
     }
 
     [Fact(Timeout = TestTimeout)]
@@ -242,7 +261,7 @@ public class RunningWorkTests
             });
             WaitUntilBlocked(() => worker);
             return Task.CompletedTask;
-        }, options);
+        }, options ?? Options);
 
         release();
         await work!.WaitAsync(Cancel);

@@ -19,8 +19,7 @@ internal static class FuzzRunner
     public static async Task<string?> RunAsync(FuzzCase fuzzCase)
     {
         var name = $"fuzz case {fuzzCase.Seed}";
-        // No thread stacks: the oracle checks what is found, and a read per blocking case would cost a second each.
-        var options = new NoLeaksOptions { GracePeriod = Grace, CountDormantContinuations = fuzzCase.CountDormant, StackReaderPath = "" };
+        var options = new NoLeaksOptions { GracePeriod = Grace, CountDormantContinuations = fuzzCase.CountDormant };
         var fromFilter = fuzzCase.Strands.Where(s => s.Ending == Ending.OpenedFromFilter).ToList();
         if (fromFilter.Count > 0)
         {
