@@ -57,10 +57,25 @@ internal static class Program
         return 0;
     }
 
+    /// <summary>The start of the error line when the process cannot be attached to.</summary>
+    private const string AttachRefused = "attaching to the test process was refused";
+
     private static byte[] Read(int pid, string? dacPath)
     {
         var output = new MemoryStream();
-        using (var target = DataTarget.AttachToProcess(pid, suspend: true))
+        DataTarget attached;
+        try
+        {
+            attached = DataTarget.AttachToProcess(pid, suspend: true);
+        }
+        catch (Exception e)
+        {
+            // Said in the words the parent's report and the tests look for: the machine does not let a process trace
+            // its parent (a container without ptrace, Yama without PR_SET_PTRACER, another user).
+            throw new UnauthorizedAccessException($"{AttachRefused}: {e.Message}", e);
+        }
+
+        using (var target = attached)
         {
             if (target.ClrVersions.Length == 0)
             {
