@@ -42,7 +42,7 @@ public sealed class SuiteConfigurationTests
             ], lines);
 
             // The sink that throws is named once on the standard error, and the run went on.
-            var named = run.StandardError.Split('\n').Where(line => line.Contains("the report sink NoLeaks.Fixtures.ThrowingSink threw InvalidOperationException (the dashboard is down)", StringComparison.Ordinal));
+            var named = run.StandardError.Split('\n').Where(line => line.Contains("the report sink NoLeaks.Fixtures.Suite.ThrowingSink threw InvalidOperationException (the dashboard is down)", StringComparison.Ordinal));
             Assert.Single(named);
         }
         finally

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Reflection;
+using NoLeaks.Reporting;
 
 namespace NoLeaks.Policy;
 
@@ -22,7 +23,8 @@ internal sealed class LeakSuite
         Filters = filters;
         _sinks = [.. sinks.Select(sink => new SinkEntry(sink))];
         Warnings = warnings;
-        _warn = warn ?? (line => Console.Error.WriteLine(line));
+        // The process's own standard error: test frameworks capture Console.Error into the output of whichever test runs.
+        _warn = warn ?? RealConsole.Error;
     }
 
     /// <summary>No suite configuration: the defaults of <see cref="NoLeaksOptions"/>, no filters, no sinks.</summary>
