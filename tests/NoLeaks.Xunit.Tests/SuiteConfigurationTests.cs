@@ -1,10 +1,11 @@
+using NoLeaks.Tests.Support;
 using NoLeaks.Xunit.Tests.Support;
 
 namespace NoLeaks.Xunit.Tests;
 
 /// <summary>
 /// A suite configuration through dependency injection, end to end: the xunit v3 assembly-level fixture's
-/// <c>FixtureLeakSetup</c> (tests/Fixtures/XunitV3AssemblyLevelFixture/SuiteConfigurationTests.cs).
+/// <c>FixtureLeakSetup</c> (tests/Fixtures/Shared/SuiteConfiguration.cs) over its <c>SuiteConfigurationTests</c>.
 /// </summary>
 public sealed class SuiteConfigurationTests
 {
@@ -19,7 +20,7 @@ public sealed class SuiteConfigurationTests
             var run = await FixtureRun.RunAsync(
                 "XunitV3AssemblyLevelFixture",
                 action: null,
-                new Dictionary<string, string> { ["NOLEAKS_FIXTURE_SUITE_LOG"] = log },
+                new Dictionary<string, string> { [SuiteFixture.LogVariable] = log },
                 ["-class", "NoLeaks.Fixtures.SuiteConfigurationTests"]);
 
             Assert.Equal(["SuiteConfigurationTests.Attribute_action_wins_over_the_suite"], run.Failed);
@@ -31,19 +32,10 @@ public sealed class SuiteConfigurationTests
             Assert.Contains("SuiteConfigurationTests.CountedAsync", run["SuiteConfigurationTests.Attribute_action_wins_over_the_suite"].Message);
 
             // The sink got exactly the run's reports, one per test, in its own words.
-            var lines = File.ReadAllLines(log).Select(line => line.Replace("NoLeaks.Fixtures.", "", StringComparison.Ordinal)).Order().ToList();
-            Assert.Equal(
-            [
-                "SuiteConfigurationTests.Attribute_action_wins_over_the_suite|1|0|Fail",
-                "SuiteConfigurationTests.Clean_test_passes|0|0|Warn",
-                "SuiteConfigurationTests.Suite_action_warns_on_a_leak|1|0|Warn",
-                "SuiteConfigurationTests.Suite_filter_allows_a_leak|0|1|Warn",
-                "SuiteConfigurationTests.Suite_ignore_pattern_allows_a_leak|0|1|Warn",
-            ], lines);
+            Assert.Equal(SuiteFixture.SinkLines, SuiteFixture.SinkLinesIn(log, "NoLeaks.Fixtures"));
 
             // The sink that throws is named once on the standard error, and the run went on.
-            var named = run.StandardError.Split('\n').Where(line => line.Contains("the report sink NoLeaks.Fixtures.Suite.ThrowingSink threw InvalidOperationException (the dashboard is down)", StringComparison.Ordinal));
-            Assert.Single(named);
+            Assert.Single(run.StandardError.Split('\n'), line => line.Contains(SuiteFixture.ThrowingSinkWarning, StringComparison.Ordinal));
         }
         finally
         {
