@@ -297,10 +297,11 @@ public class LeakPatternTests
         return sum;
     }
 
-    private sealed class PollingWorker : BackgroundService
+    private sealed class PollingWorker(TaskCompletionSource started) : BackgroundService
     {
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
+            started.TrySetResult();
             while (!stoppingToken.IsCancellationRequested)
             {
                 await Task.Delay(TimeSpan.FromMinutes(1), stoppingToken); // @worker
@@ -314,8 +315,12 @@ public class LeakPatternTests
         IHost? host = null;
         var report = await Scopes.CheckAsync("hosted service", async () =>
         {
-            host = new HostBuilder().ConfigureServices(services => services.AddHostedService<PollingWorker>()).Build();
+            var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            host = new HostBuilder().ConfigureServices(services => services.AddHostedService(_ => new PollingWorker(started))).Build();
             await host.StartAsync(Cancel);
+
+            // ExecuteAsync runs on the thread pool (.NET 10): the test leaves once it is suspended at its await.
+            await started.Task.WaitAsync(Cancel);
         });
 
         TestContext.Current.TestOutputHelper!.WriteLine(report.ToString());

@@ -275,6 +275,7 @@ internal sealed class HeapSource : IPendingOperationSource
     private Collected Collect(LeakScope scope, ScopeState state) =>
         _watchdog.Run("leak check", ReadBound, () =>
         {
+            using var deadline = InProcessDataReader.FailReadsAfter(ReadBound);
             BeforeRead?.Invoke();
             return CollectNow(scope, state);
         });

@@ -22,6 +22,9 @@ internal static class RetentionSearch
     internal const string NeverResumes =
         "nothing on the heap outside its own chain can complete what it awaits (threads' stacks are not read: a running or blocked thread may still hold it)";
 
+    /// <summary>How long past its budget the search's reads of process memory still succeed.</summary>
+    private static readonly TimeSpan ReadMargin = TimeSpan.FromSeconds(10);
+
     /// <summary>How long past its budget a search may run before the leaks are reported without it.</summary>
     internal static readonly TimeSpan WatchdogMargin = TimeSpan.FromSeconds(30);
 
@@ -30,7 +33,13 @@ internal static class RetentionSearch
         var found = new List<string>();
         try
         {
-            var enriched = HeapWatchdog.Shared.Run("retention search", budget + WatchdogMargin, () => EnrichNow(leaks, budget, trackingRoots, found));
+            var enriched = HeapWatchdog.Shared.Run("retention search", budget + WatchdogMargin, () =>
+            {
+                // Reads fail past the budget (and a margin for the last attempt's snapshot): a read loop of the runtime's
+                // data access layer ends there instead of spinning on after the watchdog let the test go.
+                using var deadline = InProcessDataReader.FailReadsAfter(budget + ReadMargin);
+                return EnrichNow(leaks, budget, trackingRoots, found);
+            });
             warnings.AddRange(found);
             return enriched;
         }
@@ -81,7 +90,7 @@ internal static class RetentionSearch
         ProcessHeap heap, HeapSnapshot snapshot, List<TaskLeak> leaks, TimeSpan budget, Stopwatch watch, bool trackingRoots)
     {
         var result = new List<TaskLeak>(leaks.Count);
-        var statics = StaticFields(heap.Runtime);
+        var statics = StaticFields(heap.Runtime, LeakModules(leaks), Min(StaticsBound, budget));
         var tracking = ProcessHeap.ActiveTasksDictionary();
         for (var i = 0; i < leaks.Count; i++)
         {
@@ -356,48 +365,87 @@ internal static class RetentionSearch
     };
 
     /// <summary>Objects a static reference field points at, named "static Type.Field".</summary>
-    private static Dictionary<ulong, string> StaticFields(ClrRuntime runtime)
+    /// <summary>The longest the statics of all modules are read for labels: a module's type map read while types load
+    /// can make the runtime's data access layer loop (seen under parallel tests); its reads fail after this.</summary>
+    private static readonly TimeSpan StaticsBound = TimeSpan.FromSeconds(2);
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>The file names of the modules that define the leaks' code: their statics are labelled first.</summary>
+    private static HashSet<string> LeakModules(List<TaskLeak> leaks) =>
+        leaks.SelectMany(leak => leak.Operations)
+            .Select(o => o.StateMachineType?.Module ?? o.DelegateMethod?.Module)
+            .OfType<System.Reflection.Module>()
+            .Select(m => m.Name)
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Static reference fields by the address of the object each holds, as path labels ("static Type.Field"); the
+    /// leaks' own modules first, every module within <paramref name="bound"/>. What is not labelled is still searched:
+    /// statics are reachable from the runtime's handles.
+    /// </summary>
+    private static Dictionary<ulong, string> StaticFields(ClrRuntime runtime, HashSet<string> firstModules, TimeSpan bound)
     {
         var names = new Dictionary<ulong, string>();
+        var watch = Stopwatch.StartNew();
+        using var deadline = InProcessDataReader.FailReadsAfter(bound);
         foreach (var domain in runtime.AppDomains)
         {
-            foreach (var module in domain.Modules)
+            var modules = domain.Modules.OrderBy(m => firstModules.Contains(Path.GetFileName(m.Name ?? "")) ? 0 : 1);
+            foreach (var module in modules)
             {
-#if CLRMD3
-                var typesWithStaticFields = module.EnumerateTypeDefToMethodTableMap()
-                    .Select(entry => runtime.GetTypeByMethodTable(entry.MethodTable))
-                    .OfType<ClrType>()
-                    .Where(type => type.StaticFields.Length > 0);
-                foreach (var type in typesWithStaticFields)
-#else
-                foreach (var type in module.EnumerateTypesWithStaticFields())
-#endif
+                if (watch.Elapsed >= bound)
                 {
-                    foreach (var field in type.StaticFields)
-                    {
-                        if (!field.IsObjectReference)
-                        {
-                            continue;
-                        }
+                    return names;
+                }
 
-                        try
-                        {
-                            var value = field.ReadObject(domain);
-                            if (value.Address != 0)
-                            {
-                                names.TryAdd(value.Address, $"static {ShortTypeName(type.Name)}.{field.Name}");
-                            }
-                        }
-                        catch (Exception)
-                        {
-                            // An uninitialised or torn static: not a label.
-                        }
-                    }
+                try
+                {
+                    AddStatics(runtime, domain, module, names);
+                }
+                catch (Exception)
+                {
+                    // A module whose map could not be read (a failed read past the bound, a torn map): no labels from it.
                 }
             }
         }
 
         return names;
+    }
+
+    private static void AddStatics(ClrRuntime runtime, ClrAppDomain domain, ClrModule module, Dictionary<ulong, string> names)
+    {
+#if CLRMD3
+        var typesWithStaticFields = module.EnumerateTypeDefToMethodTableMap()
+            .Select(entry => runtime.GetTypeByMethodTable(entry.MethodTable))
+            .OfType<ClrType>()
+            .Where(type => type.StaticFields.Length > 0);
+        foreach (var type in typesWithStaticFields)
+#else
+        foreach (var type in module.EnumerateTypesWithStaticFields())
+#endif
+        {
+            foreach (var field in type.StaticFields)
+            {
+                if (!field.IsObjectReference)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    var value = field.ReadObject(domain);
+                    if (value.Address != 0)
+                    {
+                        names.TryAdd(value.Address, $"static {ShortTypeName(type.Name)}.{field.Name}");
+                    }
+                }
+                catch (Exception)
+                {
+                    // An uninitialised or torn static: not a label.
+                }
+            }
+        }
     }
 
     private static string ShortTypeName(string? name)
