@@ -38,7 +38,19 @@ internal sealed class LeakSuite
 
     /// <summary>The suite of <paramref name="testAssembly"/>, read on first use (once, whichever thread asks first).</summary>
     public static LeakSuite Of(Assembly? testAssembly) =>
-        testAssembly is null ? None : Suites.GetOrAdd(testAssembly, static assembly => new(() => Read(assembly))).Value;
+        testAssembly is null ? None : Suites.GetOrAdd(testAssembly, static assembly => new(() => ReadOutsideTheTest(assembly))).Value;
+
+    // The first test asks, but the configuration's own work (a sink's background loop, a service that starts a timer)
+    // belongs to no test: it is read on a thread of its own that carries none of the test's execution context, so no
+    // scope owns that work and NUnit's early-work adoption cannot take it for the test's.
+    private static LeakSuite ReadOutsideTheTest(Assembly assembly)
+    {
+        var suite = None;
+        var reader = new Thread(() => suite = Read(assembly)) { IsBackground = true, Name = "NoLeaks suite configuration" };
+        reader.UnsafeStart();
+        reader.Join();
+        return suite;
+    }
 
     /// <summary>
     /// Fresh options for one test: the suite's defaults, its filters added to <see cref="NoLeaksOptions.Ignore"/>, its

@@ -170,6 +170,24 @@ public sealed class LeakSuiteTests
         Assert.Same(LeakSuite.None, LeakSuite.Of(typeof(LeakSuiteTests).Assembly));
     }
 
+    [Fact(Timeout = TestTimeout)]
+    public async Task Work_the_configuration_starts_belongs_to_no_test()
+    {
+        var assembly = AssemblyBuilder.DefineDynamicAssembly(
+            new AssemblyName("NoLeaks.Tests.SuiteWithWork"),
+            AssemblyBuilderAccess.Run,
+            [new CustomAttributeBuilder(typeof(NoLeaksConfigurationAttribute).GetConstructor([typeof(Type)])!, [typeof(SuiteStartingWork)])]);
+        var scope = LeakScope.Begin("first test", Scopes.Options(TimeSpan.Zero));
+
+        var suite = LeakSuite.Of(assembly);
+        var report = await scope.EndAsync(cancellationToken: Cancel);
+        SuiteStartingWork.Stop.TrySetResult();
+
+        Assert.Empty(suite.Warnings);
+        Assert.True(SuiteStartingWork.Started.Task.IsCompleted);
+        Scopes.Clean(report);
+    }
+
     private static async Task<LeakReport> LeakAsync(LeakSuite suite, Func<Task, Task> leak)
     {
         var plan = LeakCheckPlan.For(null, null, [new Settings { GracePeriodMilliseconds = 0 }], suite);
@@ -252,6 +270,21 @@ public sealed class LeakSuiteTests
             Interlocked.Increment(ref s_configured);
             Thread.Sleep(50); // widens the window in which other threads ask for the same suite
             suite.Defaults.GracePeriod = TimeSpan.FromMilliseconds(250);
+        }
+    }
+
+    private sealed class SuiteStartingWork : ILeakSuiteConfiguration
+    {
+        public static readonly TaskCompletionSource Started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public static readonly TaskCompletionSource Stop = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Configure(LeakSuiteBuilder suite) => _ = RunUntilStoppedAsync();
+
+        // Like a sink's flush loop: runs for the whole process.
+        private static async Task RunUntilStoppedAsync()
+        {
+            Started.TrySetResult();
+            await Stop.Task;
         }
     }
 
