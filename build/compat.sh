@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compatibility and footprint check of the packed packages, as a user installs them: test projects of each supported
 # framework version and target framework restore NoLeaks from a package folder (no project reference), and
-#  - a leaking test fails with the report, a clean test passes, the heap source (ClrMD inside NoLeaks) explains a leak;
+#  - a leaking test fails with the report, a clean test passes, the heap source (ClrMD inside NoLeaks) explains a leak,
+#    a delegate blocked on its thread is reported with its blocking call (NoLeaks.Stacks.dll inside NoLeaks);
 #  - adding NoLeaks changes the resolved version of no package the project resolves without it, and puts no
 #    Azure, MSAL, NETCore.Client or AntiSSRF assembly in the output;
 #  - an unsupported version or the wrong xunit adapter fails the build with a message naming what to use;
@@ -80,7 +81,7 @@ for consumer in "${consumers[@]}"; do
     echo '  <ItemGroup>'
     for reference in $references; do echo "    <PackageReference Include=\"${reference%%=*}\" Version=\"${reference#*=}\" />"; done
     echo "    <PackageReference Include=\"$adapter\" Version=\"$version\" Condition=\"'\$(WithoutNoLeaks)' != 'true'\" />"
-    echo "    <Compile Include=\"$sources;$repo/tests/Compatibility/HeapCheck.cs\" Condition=\"'\$(WithoutNoLeaks)' != 'true'\" />"
+    echo "    <Compile Include=\"$sources;$repo/tests/Compatibility/HeapCheck.cs;$repo/tests/Compatibility/StackCheck.cs\" Condition=\"'\$(WithoutNoLeaks)' != 'true'\" />"
     echo '  </ItemGroup>'
     echo '</Project>'
   } > "$dir/$name.csproj"
@@ -91,8 +92,8 @@ for consumer in "${consumers[@]}"; do
 
   started=$SECONDS
   verdict=""
-  passing=2
-  [ "$expected" = report-without-heap ] && passing=1
+  passing=3
+  [ "$expected" = report-without-heap ] && passing=2
   if [[ "$expected" != report* ]]; then
     if (cd "$dir" && "$dotnet" build -c Release) > "$log" 2>&1; then
       verdict="built, but $expected was expected"

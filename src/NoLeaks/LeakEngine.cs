@@ -305,10 +305,20 @@ internal sealed class LeakEngine
             .Concat(leak.Operations.Select(o => o.AwaitedKey).OfType<Task>().Select(t => t.Id))
             .Where(id => id != 0);
 
-    /// <summary>Adds what keeps each leak alive and whether it can resume, from the heap, within the options' budget.</summary>
+    /// <summary>
+    /// Adds what running work is doing on its thread, and what keeps each leak alive and whether it can resume, from the
+    /// heap, within the options' budget.
+    /// </summary>
     private List<TaskLeak> Enrich(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
     {
-        if (leaks.Count == 0 || options.RetentionBudget <= TimeSpan.Zero)
+        if (leaks.Count == 0)
+        {
+            return leaks;
+        }
+
+        // Running work waits on nothing a task can show: what it does is on its thread's stack.
+        leaks = RunningWork.Describe(leaks, options, warnings);
+        if (options.RetentionBudget <= TimeSpan.Zero)
         {
             return leaks;
         }

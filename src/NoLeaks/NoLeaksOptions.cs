@@ -69,6 +69,13 @@ public sealed class NoLeaksOptions
     public bool CountDormantContinuations { get; set; }
 
     /// <summary>
+    /// Name what running work is doing from its thread's stack (the call it is blocked in and its line), read by a child
+    /// process on Linux; off by default because the test process is stopped while the child reads it (about 0.4 s).
+    /// The environment variable <c>NOLEAKS_THREAD_STACKS=1</c> (or <c>0</c>) overrides it for a whole run.
+    /// </summary>
+    public bool ReadThreadStacks { get; set; }
+
+    /// <summary>
     /// The action in force: <see cref="Action"/> unless <c>NOLEAKS_ACTION</c> names another. The variable is read
     /// once per process, when the first check needs it.
     /// </summary>
@@ -87,10 +94,17 @@ public sealed class NoLeaksOptions
         FailOnCheckError = FailOnCheckError,
         CountDormantContinuations = CountDormantContinuations,
         SettingWarnings = SettingWarnings,
+        StackReaderPath = StackReaderPath,
+        ReadThreadStacks = ReadThreadStacks,
     };
 
     /// <summary>What was wrong with the settings these options were made from; every report made with them says it.</summary>
     internal IReadOnlyList<string> SettingWarnings { get; set; } = [];
+
+    /// <summary>
+    /// The stack reader to start instead of the NoLeaks.Stacks.dll beside NoLeaks.dll (tests of its failure).
+    /// </summary>
+    internal string? StackReaderPath { get; init; }
 
     /// <summary>
     /// These options, or a copy whose grace period is cut to a range a scope can wait: not negative, at most

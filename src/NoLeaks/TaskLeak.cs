@@ -106,9 +106,21 @@ public sealed class TaskLeak
     /// <summary>The innermost operation and the ones above it in the chain, as the source saw them (first of the stack).</summary>
     internal IReadOnlyList<Analysis.PendingOperation> Operations { get; init; } = [];
 
-    internal TaskLeak WithCount(int count) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService, CreatedInTest = CreatedInTest };
+    /// <summary>The task ids of the running operations counted in this entry (running delegate tasks and async methods).</summary>
+    internal IReadOnlyList<int> RunningTaskIds { get; init; } = [];
+
+    /// <summary>This entry with one more operation counted in it.</summary>
+    internal TaskLeak WithOneMore(TaskLeak same) =>
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count + same.Count, RetentionPath, Verdict)
+        {
+            Operations = Operations, IsRunning = IsRunning, HostedService = HostedService, CreatedInTest = CreatedInTest,
+            RunningTaskIds = [.. RunningTaskIds, .. same.RunningTaskIds],
+        };
+
+    /// <summary>This entry with what it waits on named from its thread, for <paramref name="count"/> of its operations.</summary>
+    internal TaskLeak WithWaitingOn(string waitingOn, int count) =>
+        new(Kind, Leaked, AwaitedBy, waitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService, CreatedInTest = CreatedInTest };
 
     internal TaskLeak WithRetention(string? retentionPath, string? verdict) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService, CreatedInTest = CreatedInTest };
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations, IsRunning = IsRunning, RunningTaskIds = RunningTaskIds, HostedService = HostedService, CreatedInTest = CreatedInTest };
 }

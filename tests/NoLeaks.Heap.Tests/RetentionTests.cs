@@ -48,6 +48,30 @@ public class RetentionTests
     private static async Task<int> WaitForRegistryAsync() => await Registry.Pending!.Task;
 
     [Fact(Timeout = TestTimeout)]
+    public async Task Probe_a_static_s_object_is_reachable_from_a_strong_handle_so_a_verdict_needs_no_static_labels()
+    {
+        // Statics are read for labels within a bound; what is not labelled must still be found, from the runtime's
+        // handles (.NET 8 – 10 root static storage in them). Fails when a runtime roots statics some other way: the
+        // search would then judge work held by an unlabelled static unable to resume.
+        var bound = NoLeaks.Heap.RetentionSearch.StaticsBound;
+        NoLeaks.Heap.RetentionSearch.StaticsBound = TimeSpan.Zero;
+        try
+        {
+            Registry.Pending = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var report = await Scopes.CheckAsync("static tcs, no labels", async () => { _ = WaitForRegistryAsync(); }, Generous());
+            Registry.Pending.SetResult(1);
+
+            var leak = Scopes.Single(report);
+            Assert.StartsWith("a strong GC handle → TaskCompletionSource<int>", leak.RetentionPath);
+            Assert.StartsWith("still reachable from a strong GC handle", leak.Verdict);
+        }
+        finally
+        {
+            NoLeaks.Heap.RetentionSearch.StaticsBound = bound;
+        }
+    }
+
+    [Fact(Timeout = TestTimeout)]
     public async Task Method_awaiting_a_completion_source_that_only_its_chain_references_has_nothing_on_the_heap_to_resume_it()
     {
         // Held by a static, not by this method: the search cannot see stacks, and this method's own box is reachable

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using NoLeaks.Analysis;
@@ -116,6 +117,46 @@ public class HostedServiceTests
         var leak = Scopes.Single(report);
         Assert.Equal("HostedServiceTests.Poller.LoopAsync", leak.Method);
         Assert.StartsWith("hosted service `HostedServiceTests.Poller` (an IHostedService) still has this work running", leak.HostedService);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task A_web_application_factory_never_disposed_names_both_of_its_background_services()
+    {
+        // tests/TestTargets/MinimalApi: a minimal API with two BackgroundServices; the factory starts its host on first use.
+        var factory = new WebApplicationFactory<Program>();
+        try
+        {
+            var report = await Scopes.CheckAsync("factory never disposed", async () =>
+            {
+                using var client = factory.CreateClient();
+                Assert.Equal("pong", await client.GetStringAsync(new Uri("/ping", UriKind.Relative), Cancel));
+                await factory.Services.GetRequiredService<NoLeaks.TestTargets.MinimalApi.Started>().Both.Task.WaitAsync(Cancel);
+            });
+
+            foreach (var service in new[] { "OrderPump", "PriceTicker" })
+            {
+                var leak = report.Leaks.Single(l => l.Method == $"{service}.ExecuteAsync");
+                Assert.StartsWith($"hosted service `{service}` (a BackgroundService) is still running: its host was never stopped", leak.HostedService);
+            }
+        }
+        finally
+        {
+            await factory.DisposeAsync();
+        }
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task A_web_application_factory_disposed_in_the_test_leaves_nothing()
+    {
+        var report = await Scopes.CheckAsync("factory disposed", async () =>
+        {
+            await using var factory = new WebApplicationFactory<Program>();
+            using var client = factory.CreateClient();
+            Assert.Equal("pong", await client.GetStringAsync(new Uri("/ping", UriKind.Relative), Cancel));
+            await factory.Services.GetRequiredService<NoLeaks.TestTargets.MinimalApi.Started>().Both.Task.WaitAsync(Cancel);
+        });
+
+        Scopes.Clean(report);
     }
 
     [Fact(Timeout = TestTimeout)]

@@ -47,6 +47,35 @@ public sealed class RealSuiteShapesTests
         Assert.Contains($"(lambda)  suspended at {FixtureSource()}:{Line("lambda-two")}", test.Message);
     }
 
+    [Fact(Timeout = Timeout)]
+    public async Task A_delegate_blocked_on_its_thread_names_the_blocking_call_and_its_line()
+    {
+        // Alone in a process of its own: the read stops the process it reads, which would eat into the grace periods of
+        // the fixture's other tests running beside it.
+        var run = await FixtureRun.RunAsync(
+            "XunitV3Fixture",
+            action: null,
+            new Dictionary<string, string> { ["NOLEAKS_THREAD_STACKS"] = "1" },
+            ["-method", "NoLeaks.Fixtures.RealSuiteTests.Delegate_blocked_on_its_thread_names_the_blocking_call"]);
+        var test = run["RealSuiteTests.Delegate_blocked_on_its_thread_names_the_blocking_call"];
+
+        Assert.Equal("Failed", test.Outcome);
+        Assert.Contains("delegate task, running", test.Message);
+        Assert.Contains($"waiting on  ManualResetEventSlim.Wait() at RealSuiteTests.cs:{Line("blocked-wait")} (its thread is blocked)", test.Message);
+        Assert.DoesNotContain("NoLeaks warning", test.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
+    public async Task A_delegate_blocked_on_its_thread_keeps_its_text_when_stacks_are_not_read(string xunit)
+    {
+        var test = (await Checked(xunit))["RealSuiteTests.Delegate_blocked_on_its_thread_names_the_blocking_call"];
+
+        Assert.Equal("Failed", test.Outcome);
+        Assert.Contains("waiting on  nothing: its delegate is still running", test.Message);
+    }
+
     [Theory(Timeout = Timeout)]
     [InlineData("V2")]
     [InlineData("V3")]

@@ -91,7 +91,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             var leak = Describe(innermost, parents, now, dormant);
             if (index.TryGetValue(leak.StackKey, out var at))
             {
-                leaks[at] = leaks[at].WithCount(leaks[at].Count + 1);
+                leaks[at] = leaks[at].WithOneMore(leak);
             }
             else
             {
@@ -148,6 +148,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
         {
             Operations = [innermost, .. visited.Where(o => o != innermost)],
             IsRunning = innermost.Activity == OperationActivity.Running,
+            RunningTaskIds = innermost.Activity == OperationActivity.Running && innermost.TaskId != 0 ? [innermost.TaskId] : [],
             HostedService = HostedServices.Describe(ChainOf(innermost, parents)),
             CreatedInTest = creator.CreatedInTest,
         };

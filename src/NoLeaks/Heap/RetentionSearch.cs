@@ -367,7 +367,7 @@ internal static class RetentionSearch
     /// <summary>Objects a static reference field points at, named "static Type.Field".</summary>
     /// <summary>The longest the statics of all modules are read for labels: a module's type map read while types load
     /// can make the runtime's data access layer loop (seen under parallel tests); its reads fail after this.</summary>
-    private static readonly TimeSpan StaticsBound = TimeSpan.FromSeconds(2);
+    internal static TimeSpan StaticsBound { get; set; } = TimeSpan.FromSeconds(2);
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 

@@ -22,6 +22,13 @@ public class LeakTests
     [Fact(Timeout = 120_000)]
     public async Task Awaits_its_work() => await Task.Run(() => Task.Delay(10));
 
+    [Fact(Timeout = 120_000), AllowTaskLeaks("checks a leak of its own")]
+    public async Task Blocked_delegate_names_its_blocking_call()
+    {
+        var report = await StackCheck.RunAsync();
+        Assert.True(StackCheck.Problem(report) is null, StackCheck.Problem(report));
+    }
+
 #if !WITHOUT_HEAP_CHECK
     [Fact(Timeout = 120_000), AllowTaskLeaks("checks a leak of its own")]
     public async Task Heap_source_finds_what_keeps_a_leak_alive()

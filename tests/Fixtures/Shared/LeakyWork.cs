@@ -5,6 +5,9 @@ internal static class LeakyWork
 {
     public static readonly TaskCompletionSource Gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>An event nobody sets: delegates blocked on it stay blocked.</summary>
+    public static readonly ManualResetEventSlim NeverSet = new();
+
     public static async Task MethodLevelAsync() => await Gate.Task; // @method-level-await
 
     public static async Task ClassLevelAsync() => await Gate.Task; // @class-level-await

@@ -52,6 +52,24 @@ public sealed class RealSuiteTests
     public void Continuation_on_a_timer_that_will_fire_fails() =>
         _ = Task.Delay(TimeSpan.FromHours(1)).ContinueWith(_ => LeakyWork.Gate.TrySetResult(), TaskScheduler.Default); // @timer-continuation
 
+    // A delegate task blocked on its thread: with NOLEAKS_THREAD_STACKS=1 the report names the blocking call and its line,
+    // read from the thread's stack.
+    [Fact]
+    public void Delegate_blocked_on_its_thread_names_the_blocking_call()
+    {
+        Thread? worker = null;
+        // LongRunning: a thread of its own, blocked for the rest of the run; a pool thread blocked that long would slow
+        // every later test of the fixture that needs the pool (two threads at first on a 2-core machine).
+        _ = Task.Factory.StartNew(
+            () => { Volatile.Write(ref worker, Thread.CurrentThread); LeakyWork.NeverSet.Wait(); }, // @blocked-wait
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default);
+
+        // Ends once the delegate is blocked (its thread waits), so that the report sees it blocked.
+        Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref worker) is { } t && (t.ThreadState & ThreadState.WaitSleepJoin) != 0, 10_000));
+    }
+
     [Fact(Timeout = 10_000)]
     public async Task Two_lambdas_on_two_lines_are_two_entries()
     {
