@@ -16,17 +16,25 @@ public sealed class NoTaskLeaksAttribute : Attribute, ITestAction, IWrapSetUpTea
     // NUnit builds attributes during discovery: the engine starts then, not in the first test.
     static NoTaskLeaksAttribute() => LeakCheckWarmUp.StartInBackground();
 
-    /// <summary>How long the check waits, after TearDown, for pending work to finish, in milliseconds; default 1 s, at most 60 s.</summary>
+    /// <summary>How long the check waits, after TearDown, for pending work to finish, in milliseconds; default 1 s (or the suite configuration's), at most 60 s.</summary>
     public int GracePeriodMilliseconds { get; set; } = -1;
 
     /// <summary>Async methods allowed to outlive the test: full names <c>Namespace.Type.Method</c>, <c>*</c> as wildcard.</summary>
     public string[]? IgnoreAsyncMethods { get; set; }
 
-    /// <summary>What a leak does: fail the test (default), warn, or nothing. <c>NOLEAKS_ACTION</c> overrides it.</summary>
-    public LeakAction Action { get; set; } = LeakAction.Fail;
+    /// <summary>What a leak does: fail the test (default, unless a suite configuration says otherwise), warn, or nothing. <c>NOLEAKS_ACTION</c> overrides it.</summary>
+    public LeakAction Action { get => _action ?? LeakAction.Fail; set => _action = value; }
 
     /// <summary>Records where each async operation was created (about 20 µs per async operation); default false.</summary>
-    public bool CaptureCreationStacks { get; set; }
+    public bool CaptureCreationStacks { get => _captureCreationStacks ?? false; set => _captureCreationStacks = value; }
+
+    // Null until set: a suite configuration's default holds where the attribute says nothing.
+    private LeakAction? _action;
+    private bool? _captureCreationStacks;
+
+    LeakAction? ILeakCheckSettings.ActionIfSet => _action;
+
+    bool? ILeakCheckSettings.CaptureCreationStacksIfSet => _captureCreationStacks;
 
     // Suites too: after a fixture's (or the assembly's) OneTimeTearDown, the work its tests handed to fixtures is checked.
     ActionTargets ITestAction.Targets => ActionTargets.Test | ActionTargets.Suite;

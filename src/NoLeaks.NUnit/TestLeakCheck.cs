@@ -204,13 +204,15 @@ internal static class TestLeakCheck
             : FixturePlans.GetOrAdd((fixture, method?.DeclaringType?.Assembly), static key => PlanOf(null, key.Fixture, null, key.Assembly));
     }
 
-    private static LeakCheckPlan PlanOf(object[]? methodLevel, Type? fixture, MethodInfo? method, Assembly? assembly = null) =>
-        LeakCheckPlan.For(
+    private static LeakCheckPlan PlanOf(object[]? methodLevel, Type? fixture, MethodInfo? method, Assembly? assembly = null)
+    {
+        var testAssembly = fixture?.Assembly ?? assembly ?? method?.DeclaringType?.Assembly;
+        return LeakCheckPlan.For(
             methodLevel,
             fixture is null ? null : FixtureAttributes.GetOrAdd(fixture, LeakCheckAttributesOf),
-            (fixture?.Assembly ?? assembly ?? method?.DeclaringType?.Assembly) is { } where
-                ? AssemblyAttributes.GetOrAdd(where, LeakCheckAttributesOf)
-                : null);
+            testAssembly is null ? null : AssemblyAttributes.GetOrAdd(testAssembly, LeakCheckAttributesOf),
+            testAssembly);
+    }
 
     // Most test methods carry no attribute of ours: IsDefined reads metadata without instantiating anything, and the
     // plan of such a method is its fixture's, decided once per fixture.

@@ -49,9 +49,9 @@ internal sealed class XunitLeakCheck
         {
             var plan = HasLeakCheckAttributes(method)
                 ? MethodPlans.GetOrAdd((testClass, method), static key => LeakCheckPlan.For(
-                    LeakCheckAttributes(key.Method), ClassAttributes(key.TestClass), ClassAttributes(key.TestClass.Assembly)))
+                    LeakCheckAttributes(key.Method), ClassAttributes(key.TestClass), ClassAttributes(key.TestClass.Assembly), key.TestClass.Assembly))
                 : ClassPlans.GetOrAdd(testClass, static type => LeakCheckPlan.For(
-                    null, ClassAttributes(type), ClassAttributes(type.Assembly)));
+                    null, ClassAttributes(type), ClassAttributes(type.Assembly), type.Assembly));
             if (plan.Options is not { } options || options.EffectiveAction == LeakAction.Off)
             {
                 // A checked test's report carries the plan's warnings; this one has no report.

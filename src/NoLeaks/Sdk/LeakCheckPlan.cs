@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Reflection;
+using NoLeaks.Policy;
 
 namespace NoLeaks.Sdk;
 
@@ -6,7 +8,8 @@ namespace NoLeaks.Sdk;
 /// What a framework adapter decides for one test from the attributes found at each level: check it (with which
 /// options) or not. Settings come from the closest <c>[NoTaskLeaks]</c> (method over class over assembly), except
 /// <c>IgnoreAsyncMethods</c>, whose patterns add up over every level; an opt-out at a level closer than (or at the
-/// same level as) the nearest <c>[NoTaskLeaks]</c> turns the check off.
+/// same level as) the nearest <c>[NoTaskLeaks]</c> turns the check off. The test assembly's suite configuration
+/// (<see cref="NoLeaksConfigurationAttribute"/>) gives the defaults the attributes start from.
 /// </summary>
 public sealed class LeakCheckPlan
 {
@@ -38,7 +41,19 @@ public sealed class LeakCheckPlan
     /// settings attributes and opt-out attributes.
     /// </summary>
     public static LeakCheckPlan For(
-        IEnumerable<object>? methodLevel, IEnumerable<object>? classLevel, IEnumerable<object>? assemblyLevel)
+        IEnumerable<object>? methodLevel, IEnumerable<object>? classLevel, IEnumerable<object>? assemblyLevel) =>
+        For(methodLevel, classLevel, assemblyLevel, LeakSuite.None);
+
+    /// <summary>
+    /// Decides for one test of <paramref name="testAssembly"/>, whose suite configuration (read once per process) gives
+    /// the defaults. Each level lists the attributes found there (null or empty for none).
+    /// </summary>
+    public static LeakCheckPlan For(
+        IEnumerable<object>? methodLevel, IEnumerable<object>? classLevel, IEnumerable<object>? assemblyLevel, Assembly? testAssembly) =>
+        For(methodLevel, classLevel, assemblyLevel, LeakSuite.Of(testAssembly));
+
+    internal static LeakCheckPlan For(
+        IEnumerable<object>? methodLevel, IEnumerable<object>? classLevel, IEnumerable<object>? assemblyLevel, LeakSuite suite)
     {
         var levels = new[] { methodLevel, classLevel, assemblyLevel }.Select(level => level?.ToList() ?? []).ToList();
         for (var closest = 0; closest < levels.Count; closest++)
@@ -52,7 +67,7 @@ public sealed class LeakCheckPlan
 
             if (levels[closest].OfType<ILeakCheckSettings>().FirstOrDefault() is { } settings)
             {
-                var options = ToOptions(settings);
+                var options = ToOptions(settings, suite);
                 var warnings = new List<string>(options.SettingWarnings);
 
                 // Ignore lists add up: an assembly-wide allowance still holds where a class or a test says more.
@@ -73,19 +88,29 @@ public sealed class LeakCheckPlan
     }
 
     /// <summary>The options a settings attribute stands for; what is wrong with it is in their report's warnings.</summary>
-    public static NoLeaksOptions ToOptions(ILeakCheckSettings settings)
+    public static NoLeaksOptions ToOptions(ILeakCheckSettings settings) => ToOptions(settings, LeakSuite.None);
+
+    /// <summary>The suite's defaults with what a settings attribute sets on top.</summary>
+    internal static NoLeaksOptions ToOptions(ILeakCheckSettings settings, LeakSuite suite)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        var options = new NoLeaksOptions
+        var options = suite.NewOptions();
+        var warnings = new List<string>(options.SettingWarnings);
+        if (settings.ActionIfSet is { } action)
         {
-            Action = settings.Action,
-            CaptureCreationStacks = settings.CaptureCreationStacks,
-        };
-        var warnings = new List<string>();
-        if (!Enum.IsDefined(settings.Action))
+            if (Enum.IsDefined(action))
+            {
+                options.Action = action;
+            }
+            else
+            {
+                warnings.Add(string.Create(CultureInfo.InvariantCulture, $"[NoTaskLeaks(Action = {(int)action})] is not Fail, Warn or Off; {options.Action} was used."));
+            }
+        }
+
+        if (settings.CaptureCreationStacksIfSet is { } capture)
         {
-            warnings.Add(string.Create(CultureInfo.InvariantCulture, $"[NoTaskLeaks(Action = {(int)settings.Action})] is not Fail, Warn or Off; Fail was used."));
-            options.Action = LeakAction.Fail;
+            options.CaptureCreationStacks = capture;
         }
 
         if (settings.GracePeriodMilliseconds >= 0)

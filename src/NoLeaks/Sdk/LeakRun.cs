@@ -1,4 +1,5 @@
 using System.Reflection;
+using NoLeaks.Policy;
 using NoLeaks.Reporting;
 
 namespace NoLeaks.Sdk;
@@ -6,7 +7,8 @@ namespace NoLeaks.Sdk;
 /// <summary>
 /// The leaks of the whole test run, for framework adapters: each checked test's report is added here. When a test
 /// leaked, the process prints the run's summary when it exits, writes <c>NOLEAKS_REPORT</c>, and under GitHub
-/// Actions annotates the await sites; a test in warn mode also gets one line on the console at once.
+/// Actions annotates the await sites; a test in warn mode also gets one line on the console at once. The report
+/// also goes to the report sinks of the test assembly's suite configuration.
 /// </summary>
 public static class LeakRun
 {
@@ -21,6 +23,15 @@ public static class LeakRun
         catch (Exception)
         {
             // The run summary is extra: the test's own report already carries everything.
+        }
+
+        try
+        {
+            LeakSuite.Of(testAssembly).Deliver(report);
+        }
+        catch (Exception)
+        {
+            // Deliver names a failing sink itself; nothing else may break the test.
         }
     }
 }

@@ -10,7 +10,7 @@ public sealed record FixtureTestResult(string Name, string Outcome, string? Mess
 
 /// <summary>
 /// Runs the NUnit tests of this assembly in-process (the API NUnitLite wraps; NUnitLite itself is not served here)
-/// and writes one JSON object per test to the file named by <c>--json</c>.
+/// and writes one JSON object per test to the file named by <c>--json</c>; <c>--class</c> runs one fixture only.
 /// </summary>
 public static class NUnitSelfRunner
 {
@@ -23,7 +23,12 @@ public static class NUnitSelfRunner
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var runner = new NUnitTestAssemblyRunner(new DefaultTestAssemblyBuilder());
         runner.Load(typeof(NUnitSelfRunner).Assembly, new Dictionary<string, object>());
-        var top = runner.Run(TestListener.NULL, TestFilter.Empty);
+        // --class Namespace.Type runs that fixture's tests only.
+        var classIndex = Array.IndexOf(args, "--class");
+        TestFilter filter = classIndex >= 0 && classIndex + 1 < args.Length
+            ? TestFilter.FromXml($"<filter><class>{System.Security.SecurityElement.Escape(args[classIndex + 1])}</class></filter>")
+            : TestFilter.Empty;
+        var top = runner.Run(TestListener.NULL, filter);
 
         var results = new List<FixtureTestResult>();
         Collect(top, results);

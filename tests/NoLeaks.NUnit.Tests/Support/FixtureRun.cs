@@ -35,11 +35,18 @@ public sealed class FixtureRun(string fixture, IReadOnlyList<FixtureTestResult> 
     public static string SourceOf(string relativePath) =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(ThisFile())!, "..", "..", "Fixtures", relativePath));
 
-    private static async Task<FixtureRun> RunAsync(string fixture, string? action)
+    private static Task<FixtureRun> RunAsync(string fixture, string? action) => RunAsync(fixture, action, null, []);
+
+    /// <summary>
+    /// Runs a fixture program in a process of its own, not shared with other tests: with <paramref name="environment"/>
+    /// added to the child's and <paramref name="extraArguments"/> after its own (<c>--class Namespace.Type</c>).
+    /// </summary>
+    public static async Task<FixtureRun> RunAsync(
+        string fixture, string? action, IReadOnlyDictionary<string, string>? environment, IEnumerable<string> extraArguments)
     {
         var json = Path.Combine(Path.GetTempPath(), $"noleaks-{fixture}-{Guid.NewGuid():N}.json");
         var (exitCode, output, error) = await FixtureProcess.RunAsync(
-            fixture, ["exec", FixtureProcess.PathOf(typeof(FixtureRun).Assembly, fixture), "--json", json], action);
+            fixture, ["exec", FixtureProcess.PathOf(typeof(FixtureRun).Assembly, fixture), "--json", json, .. extraArguments], action, environment);
         if (!File.Exists(json))
         {
             throw new InvalidOperationException($"{fixture} exited with {exitCode} and no results\n{output}\n{error}");
