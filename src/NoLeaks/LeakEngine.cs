@@ -280,7 +280,6 @@ internal sealed class LeakEngine
             overrun = null;
             return HeapWatchdog.Shared.Run("ownership read", OwnershipWatchdog, () =>
             {
-                using var deadline = InProcessDataReader.FailReadsAfter(OwnershipWatchdog - TimeSpan.FromSeconds(5));
                 var heap = SharedHeap.Get();
                 int[]? holders = null;
                 var complete = false;

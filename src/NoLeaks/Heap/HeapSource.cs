@@ -275,7 +275,6 @@ internal sealed class HeapSource : IPendingOperationSource
     private Collected Collect(LeakScope scope, ScopeState state) =>
         _watchdog.Run("leak check", ReadBound, () =>
         {
-            using var deadline = InProcessDataReader.FailReadsAfter(ReadBound);
             BeforeRead?.Invoke();
             return CollectNow(scope, state);
         });

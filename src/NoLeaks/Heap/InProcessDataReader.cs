@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -107,31 +106,9 @@ internal sealed unsafe class InProcessDataReader : IDataReader
         // Nothing cached: memory is read live every time, and the modules of interest never move.
     }
 
-    [ThreadStatic]
-    private static long _deadline;
-
-    /// <summary>
-    /// Makes every read on this thread fail from <paramref name="bound"/> from now until the returned scope ends. The
-    /// runtime's data access layer can loop for ever over a structure another thread changes while it is read (a
-    /// module's type map while types load, seen in the retention search's statics): failed reads end such a loop, where
-    /// nothing else can stop it.
-    /// </summary>
-    public static ReadDeadline FailReadsAfter(TimeSpan bound)
-    {
-        var previous = _deadline;
-        _deadline = Stopwatch.GetTimestamp() + (long)(bound.TotalSeconds * Stopwatch.Frequency);
-        return new ReadDeadline(previous);
-    }
-
-    /// <summary>Ends a <see cref="FailReadsAfter"/> scope.</summary>
-    internal readonly struct ReadDeadline(long previous) : IDisposable
-    {
-        public void Dispose() => _deadline = previous;
-    }
-
     public int Read(ulong address, Span<byte> buffer)
     {
-        if (buffer.IsEmpty || RefuseReads || (_deadline != 0 && Stopwatch.GetTimestamp() > _deadline))
+        if (buffer.IsEmpty || RefuseReads)
         {
             return 0;
         }

@@ -95,9 +95,9 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         else
         {
 #if CLRMD3
-            _target = new DataTarget(new CustomDataTarget(new InProcessDataReader()));
+            _target = new DataTarget(new CustomDataTarget(new InProcessDataReader()) { FileLocator = NoFileLocator.Instance });
 #else
-            _target = new DataTarget(new InProcessDataReader(), new DataTargetOptions());
+            _target = new DataTarget(new InProcessDataReader(), new DataTargetOptions { FileLocator = NoFileLocator.Instance });
 #endif
         }
 

@@ -22,9 +22,6 @@ internal static class RetentionSearch
     internal const string NeverResumes =
         "nothing on the heap outside its own chain can complete what it awaits (threads' stacks are not read: a running or blocked thread may still hold it)";
 
-    /// <summary>How long past its budget the search's reads of process memory still succeed.</summary>
-    private static readonly TimeSpan ReadMargin = TimeSpan.FromSeconds(10);
-
     /// <summary>How long past its budget a search may run before the leaks are reported without it.</summary>
     internal static readonly TimeSpan WatchdogMargin = TimeSpan.FromSeconds(30);
 
@@ -33,13 +30,7 @@ internal static class RetentionSearch
         var found = new List<string>();
         try
         {
-            var enriched = HeapWatchdog.Shared.Run("retention search", budget + WatchdogMargin, () =>
-            {
-                // Reads fail past the budget (and a margin for the last attempt's snapshot): a read loop of the runtime's
-                // data access layer ends there instead of spinning on after the watchdog let the test go.
-                using var deadline = InProcessDataReader.FailReadsAfter(budget + ReadMargin);
-                return EnrichNow(leaks, budget, trackingRoots, found);
-            });
+            var enriched = HeapWatchdog.Shared.Run("retention search", budget + WatchdogMargin, () => EnrichNow(leaks, budget, trackingRoots, found));
             warnings.AddRange(found);
             return enriched;
         }
@@ -365,8 +356,8 @@ internal static class RetentionSearch
     };
 
     /// <summary>Objects a static reference field points at, named "static Type.Field".</summary>
-    /// <summary>The longest the statics of all modules are read for labels: a module's type map read while types load
-    /// can make the runtime's data access layer loop (seen under parallel tests); its reads fail after this.</summary>
+    /// <summary>The longest the statics of all modules are read for labels (checked between modules): a module's type
+    /// map read while types load can make the runtime's data access layer loop (seen under parallel tests).</summary>
     internal static TimeSpan StaticsBound { get; set; } = TimeSpan.FromSeconds(2);
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
@@ -387,8 +378,12 @@ internal static class RetentionSearch
     private static Dictionary<ulong, string> StaticFields(ClrRuntime runtime, HashSet<string> firstModules, TimeSpan bound)
     {
         var names = new Dictionary<ulong, string>();
+        if (bound <= TimeSpan.Zero)
+        {
+            return names;
+        }
+
         var watch = Stopwatch.StartNew();
-        using var deadline = InProcessDataReader.FailReadsAfter(bound);
         foreach (var domain in runtime.AppDomains)
         {
             var modules = domain.Modules.OrderBy(m => firstModules.Contains(Path.GetFileName(m.Name ?? "")) ? 0 : 1);
@@ -405,7 +400,7 @@ internal static class RetentionSearch
                 }
                 catch (Exception)
                 {
-                    // A module whose map could not be read (a failed read past the bound, a torn map): no labels from it.
+                    // A module whose map could not be read (a torn map): no labels from it.
                 }
             }
         }
