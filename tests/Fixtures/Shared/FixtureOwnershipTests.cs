@@ -11,8 +11,12 @@ namespace NoLeaks.Fixtures;
 /// <summary>A hosted service that runs until its host stops.</summary>
 public sealed class Pinger : BackgroundService
 {
+    /// <summary>Completes when ExecuteAsync begins (.NET 10 starts it on the thread pool, after StartAsync returns).</summary>
+    public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        Started.TrySetResult();
         while (!stoppingToken.IsCancellationRequested)
         {
             await Task.Delay(TimeSpan.FromMinutes(1), stoppingToken).ConfigureAwait(false); // @pinger-delay
@@ -50,9 +54,18 @@ public abstract class LazyHostFixture(bool stopsIt) : IDisposable
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
-        builder.Services.AddHostedService<Pinger>();
+        builder.Services.AddSingleton<Pinger>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<Pinger>());
         var host = builder.Build();
         host.StartAsync().GetAwaiter().GetResult();
+
+        // The host's work is at its await before the test goes on: on a busy thread pool (tests blocking pool threads in
+        // parallel) the service's start could otherwise still be queued when the fixture is checked.
+        if (!host.Services.GetRequiredService<Pinger>().Started.Task.Wait(TimeSpan.FromSeconds(30)))
+        {
+            throw new TimeoutException("Pinger.ExecuteAsync did not begin within 30 s");
+        }
+
         return host;
     }
 }
