@@ -160,8 +160,12 @@ if [ "${#selected[@]}" -eq 0 ] || [[ " ${selected[*]} " == *" tool "* ]]; then
      2 tests  src/Shop/OrderQueue.cs:43  OrderQueue.PumpAsync, suspended
      1 test   src/Shop/Mailer.cs:18  Mailer.SendAsync, suspended"
   status=0
+  # A CLI home of its own: the dotnet CLI caches which folder a restored local tool runs from per package version in
+  # ~/.dotnet/toolResolverCache, and a cache entry of an earlier run (same version, another folder) would be used.
+  export DOTNET_CLI_HOME="$dir/home"
   { (cd "$dir" && "$dotnet" tool install NoLeaks.Tool --local --version "$version" && "$dotnet" tool restore) \
     && (cd "$dir" && env -u GITHUB_ACTIONS -u GITHUB_STEP_SUMMARY "$dotnet" noleaks merge reports --output merged.json > console.txt); } > "$log" 2>&1 || status=$?
+  unset DOTNET_CLI_HOME
   cat "$dir/console.txt" >> "$log" 2>/dev/null || true
   if [ "$status" -ne 0 ]; then
     verdict="installing or running the tool failed with $status (see $log)"
