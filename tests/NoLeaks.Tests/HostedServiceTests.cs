@@ -1,7 +1,10 @@
 using System.Runtime.CompilerServices;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using NoLeaks.Analysis;
 using NoLeaks.Tests.Support;
 using NoLeaks.Tracking;
@@ -163,6 +166,32 @@ public class HostedServiceTests
         });
 
         Scopes.Clean(report);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task A_web_application_waiting_for_shutdown_names_the_host_and_the_line_that_built_it()
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseTestServer();
+        builder.Logging.ClearProviders();
+        var app = builder.Build(); var builtAt = Line();
+        await using (app)
+        {
+            // What app.Run() and RunAsync() wait in: suspended at once, until the host stops.
+            var report = await Scopes.CheckAsync("web application run", async () =>
+            {
+                await app.StartAsync(Cancel);
+                _ = app.WaitForShutdownAsync();
+            });
+            await app.StopAsync(Cancel);
+
+            var leak = report.Leaks.Single(l => l.Method == "HostingAbstractionsHostExtensions.WaitForShutdownAsync");
+            Assert.Equal(
+                $"the host built at HostedServiceTests.cs:{builtAt} (its Run or RunAsync returns only when the host stops): the host was "
+                + "never stopped. To fix it, stop its host before the test ends: await host.StopAsync(), or dispose the host (`await using "
+                + "var factory = …` for a WebApplicationFactory)",
+                leak.HostedService);
+        }
     }
 
     [Fact(Timeout = TestTimeout)]

@@ -14,6 +14,8 @@ internal static class HostedServices
 {
     private const string HostedServiceInterface = "Microsoft.Extensions.Hosting.IHostedService";
     private const string BackgroundServiceType = "Microsoft.Extensions.Hosting.BackgroundService";
+    private const string HostInterface = "Microsoft.Extensions.Hosting.IHost";
+    private const string HostExtensionsType = "Microsoft.Extensions.Hosting.HostingAbstractionsHostExtensions";
 
     // BackgroundService._stoppingCts (Microsoft.Extensions.Hosting.Abstractions 2.1 – 10): cancelled by StopAsync and
     // by Dispose. Probed per type; missing, the stop state is not told.
@@ -55,6 +57,21 @@ internal static class HostedServices
             }
         }
 
+        // A host's Run or RunAsync (WebApplication.Run, the entry point a WebApplicationFactory runs) waits in
+        // WaitForShutdownAsync, which holds the host as its parameter, until the host stops.
+        foreach (var operation in operations)
+        {
+            if (operation.StateMachineType is { DeclaringType.FullName: HostExtensionsType } machine
+                && machine.Name.StartsWith("<WaitForShutdownAsync>", StringComparison.Ordinal)
+                && TaskInspector.HoistedOf(operation).FirstOrDefault(value => Implements(value.GetType(), HostInterface)) is { } host)
+            {
+                var built = HostBuilds.BuildingStackOfHost(host) is { } stack ? BuiltAt(stack, sites) : default;
+                var which = built.Line is null ? "the host" : Registered(built, "").TrimStart();
+                return $"{which} (its Run or RunAsync returns only when the host stops): the host was never "
+                    + $"stopped. To fix it, {StopIt(built)}";
+            }
+        }
+
         return null;
     }
 
@@ -70,13 +87,8 @@ internal static class HostedServices
     {
         var name = TypeNames.Display(type);
         var background = BackgroundBase(type);
-        var registered = host.Line is null ? ""
-            : host.ByFactory ? $" registered in the host a WebApplicationFactory built at {host.Line}"
-            : $" registered in the host built at {host.Line}";
-        var stopIt = host.ByFactory
-            ? "dispose the WebApplicationFactory before the test ends (`await using var factory = …`, or the fixture that owns it)"
-            : "stop its host before the test ends: await host.StopAsync(), or dispose the host (`await using var factory = …` for a "
-                + "WebApplicationFactory)";
+        var registered = Registered(host, " registered in");
+        var stopIt = StopIt(host);
         if (background is null)
         {
             return $"hosted service `{name}` (an IHostedService{registered}) still has this work running: {stopIt}, and end the work "
@@ -128,9 +140,22 @@ internal static class HostedServices
         ns.StartsWith("System", StringComparison.Ordinal) || ns.StartsWith("Microsoft.", StringComparison.Ordinal)
         || ns == "NoLeaks.Tracking";
 
+    /// <summary>" registered in the host built at OrderTests.cs:31" (<paramref name="prefix"/> first), or "" without a line.</summary>
+    private static string Registered((string? Line, bool ByFactory) host, string prefix) =>
+        host.Line is null ? ""
+        : host.ByFactory ? $"{prefix} the host a WebApplicationFactory built at {host.Line}"
+        : $"{prefix} the host built at {host.Line}";
+
+    private static string StopIt((string? Line, bool ByFactory) host) =>
+        host.ByFactory
+            ? "dispose the WebApplicationFactory before the test ends (`await using var factory = …`, or the fixture that owns it)"
+            : "stop its host before the test ends: await host.StopAsync(), or dispose the host (`await using var factory = …` for a "
+                + "WebApplicationFactory)";
+
     /// <summary>Whether the type implements Microsoft.Extensions.Hosting's IHostedService.</summary>
-    internal static bool IsHostedService(Type type) =>
-        type.GetInterfaces().Any(i => i.FullName == HostedServiceInterface);
+    internal static bool IsHostedService(Type type) => Implements(type, HostedServiceInterface);
+
+    private static bool Implements(Type type, string interfaceName) => type.GetInterfaces().Any(i => i.FullName == interfaceName);
 
     /// <summary>BackgroundService, when the type derives from it.</summary>
     internal static Type? BackgroundBase(Type type)

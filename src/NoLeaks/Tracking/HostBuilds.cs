@@ -21,6 +21,8 @@ internal sealed class HostBuilds : IObserver<DiagnosticListener>, IObserver<KeyV
     // report goes without the building line.
     private const string HostedServicesField = "_hostedServices";
 
+    private const string WrappedHostField = "_host";
+
     private static readonly HostBuilds Instance = new();
     private static readonly ConditionalWeakTable<object, StackTrace> Stacks = new();
     private static int s_listening;
@@ -59,6 +61,28 @@ internal sealed class HostBuilds : IObserver<DiagnosticListener>, IObserver<KeyV
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// The stack that built this host, or the host a WebApplication wraps (its <c>_host</c> field, ASP.NET Core 6 – 10:
+    /// HostBuilt reports the inner host); null when it was not recorded.
+    /// </summary>
+    public static StackTrace? BuildingStackOfHost(object host)
+    {
+        if (Stacks.TryGetValue(host, out var stack))
+        {
+            return stack;
+        }
+
+        try
+        {
+            return host.GetType().GetField(WrappedHostField, BindingFlags.Instance | BindingFlags.NonPublic)?.GetValue(host) is { } inner
+                && Stacks.TryGetValue(inner, out var innerStack) ? innerStack : null;
+        }
+        catch (Exception)
+        {
+            return null;
+        }
     }
 
     /// <summary>The hosted services a started host runs; null before it started or when the host keeps them elsewhere.</summary>
