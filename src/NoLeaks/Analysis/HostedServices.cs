@@ -1,14 +1,15 @@
-using System.Reflection;
 using System.Diagnostics;
+using System.Reflection;
 using NoLeaks.Tracking;
 
 namespace NoLeaks.Analysis;
 
 /// <summary>
 /// Names the hosted service (Microsoft.Extensions.Hosting's <c>IHostedService</c>) that leaked work runs in, from the
-/// instances its async methods run on, and says whether its host was ever stopped. Read by name through reflection,
-/// so NoLeaks references no Microsoft.Extensions package; a service of a hosting version whose fields differ is still
-/// named, without the stop state.
+/// instances its async methods run on, with the line that built its host (<see cref="HostBuilds"/>), and says whether
+/// its host was ever stopped; or the host itself when its Run is what waits. Read by name through reflection, so NoLeaks
+/// references no Microsoft.Extensions package; a service of a hosting version whose fields differ is still named,
+/// without the stop state or the line.
 /// </summary>
 internal static class HostedServices
 {
@@ -26,8 +27,9 @@ internal static class HostedServices
     private const string HostFactoryResolverType = "Microsoft.Extensions.Hosting.HostFactoryResolver";
 
     /// <summary>
-    /// "hosted service `Pinger` (a BackgroundService) is still running: its host was never stopped …", or null when no
-    /// operation of the chain runs on a hosted service (innermost first: the service closest to the leaked work).
+    /// "hosted service `Pinger` (a BackgroundService registered in the host built at OrderTests.cs:31) is still running: its
+    /// host was never stopped …", or null when no operation of the chain runs on a hosted service or waits in a host's Run
+    /// (innermost first: the service closest to the leaked work).
     /// </summary>
     public static string? Describe(IEnumerable<PendingOperation> chain, AwaitSiteResolver sites)
     {

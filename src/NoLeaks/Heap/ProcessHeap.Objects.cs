@@ -124,8 +124,8 @@ internal sealed partial class ProcessHeap
     /// <summary>
     /// The hosted service an async method of a hosted-service class runs on (its state machine's <c>this</c>), with
     /// whether its stop was requested; null for any other method or when the objects cannot be read. Fields read by name:
-    /// the box's <c>StateMachine</c> (AsyncStateMachineBox and the pooling box, .NET Core 2.1 – 11) or, in Debug builds,
-    /// the state machine object; <c>&lt;&gt;4__this</c> (the C# compiler's name for the hoisted <c>this</c>).
+    /// the box's <c>StateMachine</c> (AsyncStateMachineBox, .NET Core 2.1 – 11; a box without it is not named) or, in
+    /// Debug builds, the state machine object; <c>&lt;&gt;4__this</c> (the C# compiler's name for the hoisted <c>this</c>).
     /// </summary>
     public HostedServiceReading? HostedServiceOf(HeapOperation operation)
     {
