@@ -149,6 +149,7 @@ public sealed class LeakScope : IDisposable
         var parent = Current;
         var scope = new LeakScope(string.IsNullOrWhiteSpace(name) ? "(unnamed scope)" : name, options ?? NoLeaksOptions.Default, parent, engine);
         parent?.AddChild(scope);
+        ServiceProviderBuilds.ListenIf(scope.Options);
         engine.OnScopeBegun(scope);
         CurrentScope.Value = scope;
         return scope;

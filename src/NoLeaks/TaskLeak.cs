@@ -86,8 +86,9 @@ public sealed class TaskLeak
 
     /// <summary>
     /// The hosted service (Microsoft.Extensions.Hosting) the work runs in and whether its host was stopped, with the fix,
-    /// e.g. "hosted service `OrderPump` (a BackgroundService) is still running: its host was never stopped. …"; null when
-    /// the work runs in no hosted service, or the source cannot tell (heap snapshots).
+    /// e.g. "hosted service `OrderPump` (a BackgroundService) is still running: its host was never stopped. …", or the
+    /// singleton of a ServiceProvider never disposed that it runs on ("singleton `OrderCache` of a ServiceProvider that was
+    /// never disposed …"); null when the work runs in neither, or the source cannot tell (heap snapshots).
     /// </summary>
     public string? HostedService { get; init; }
 

@@ -23,6 +23,10 @@ internal sealed class HostBuilds : IObserver<DiagnosticListener>, IObserver<KeyV
 
     private const string WrappedHostField = "_host";
 
+    // IHost.Services, public on Microsoft.Extensions.Hosting.Internal.Host (Microsoft.Extensions.Hosting 2.1 – 10): the
+    // host's service provider, which disposing the host disposes. Missing: a provider is not told to be a host's.
+    private const string ServicesProperty = "Services";
+
     private static readonly HostBuilds Instance = new();
     private static readonly ConditionalWeakTable<object, StackTrace> Stacks = new();
     private static int s_listening;
@@ -61,6 +65,33 @@ internal sealed class HostBuilds : IObserver<DiagnosticListener>, IObserver<KeyV
         }
 
         return null;
+    }
+
+    /// <summary>The stack that built the host whose service provider this is, or null when no recorded host has it.</summary>
+    public static StackTrace? BuildingStackOfHostWith(object provider)
+    {
+        foreach (var (host, stack) in Stacks)
+        {
+            if (ServicesOf(host) is { } services && ReferenceEquals(services, provider))
+            {
+                return stack;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The host's service provider; null when the host keeps it elsewhere.</summary>
+    internal static object? ServicesOf(object host)
+    {
+        try
+        {
+            return host.GetType().GetProperty(ServicesProperty, BindingFlags.Instance | BindingFlags.Public)?.GetValue(host);
+        }
+        catch (Exception)
+        {
+            return null;
+        }
     }
 
     /// <summary>
