@@ -107,7 +107,7 @@ internal sealed class LeakEngine
             if (first.Stuck is { } stuck && Source is TrackingSource tracking)
             {
                 var started = Stopwatch.GetTimestamp();
-                if (StuckCheck.Collected(tracking.Runtime, stuck.Objects, out _) is { } collected)
+                if (StuckCheck.Collected(tracking.Runtime, stuck.Objects, stuck.Decisive, out _) is { } collected)
                 {
                     neverResuming = stuck.Leaks.Where((_, i) => stuck.ObjectsOf[i].All(o => collected[o])).ToList();
                 }
@@ -136,7 +136,7 @@ internal sealed class LeakEngine
     /// Leaks stripped of their operations, the operations' objects for <see cref="StuckCheck"/>, and for each leak the
     /// indexes of its objects in that list.
     /// </summary>
-    private sealed record StuckCandidate(List<TaskLeak> Leaks, StrongBox<List<object>?> Objects, List<int[]> ObjectsOf);
+    private sealed record StuckCandidate(List<TaskLeak> Leaks, StrongBox<List<object>?> Objects, int Decisive, List<int[]> ObjectsOf);
 
     /// <summary>
     /// The check at the end of the scope. Its leaks are returned when the report can be given at once (none, or no grace
@@ -176,6 +176,8 @@ internal sealed class LeakEngine
 
             return i;
         }).Distinct().ToArray());
+        var decisive = objects.Count;
+
         // The runtime's record holds every pending task, so the tasks that hold the leaked work (the promises it
         // awaits, the scope's other pending tasks) are let go for the collection too; only the leaks' own objects decide.
         var holders = leaks.SelectMany(leak => leak.Operations).Select(operation => operation.AwaitedKey).OfType<Task>()
@@ -191,7 +193,7 @@ internal sealed class LeakEngine
         var detached = leaks.ConvertAll(leak => leak.Detached(StuckCheck.Verdict));
         leaks.Clear();
         index.Clear();
-        return new(null, dormant, ignored, new StuckCandidate(detached, new StrongBox<List<object>?>(objects), objectsOf));
+        return new(null, dormant, ignored, new StuckCandidate(detached, new StrongBox<List<object>?>(objects), decisive, objectsOf));
     }
 
     private Task<LeakReport> Wait(

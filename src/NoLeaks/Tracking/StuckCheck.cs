@@ -26,7 +26,9 @@ internal static class StuckCheck
     /// <summary>
     /// For each object in <paramref name="objects"/>, whether a full blocking collection freed it while it was still
     /// pending; null when the check cannot run here (then <paramref name="why"/> says why). Takes the list out of the box
-    /// and clears it: the caller must hold no other reference to these objects, or they survive.
+    /// and clears it: the caller must hold no other reference to these objects, or they survive. The first
+    /// <paramref name="decisive"/> objects are the work in question; the others (the tasks that hold it) are let go
+    /// with it but need not be freed.
     /// <para>
     /// Freed is not enough: work that completes just before the collection is freed too. So only tasks count, and the
     /// runtime's lock on its record is held from a last look at each task's state until after the collection: a task
@@ -35,7 +37,7 @@ internal static class StuckCheck
     /// never reported freed.
     /// </para>
     /// </summary>
-    public static bool[]? Collected(RuntimeTaskTracking tracking, StrongBox<List<object>?> objects, out string? why)
+    public static bool[]? Collected(RuntimeTaskTracking tracking, StrongBox<List<object>?> objects, int decisive, out string? why)
     {
         if (!tracking.HookInstalled || tracking.Gate is not Dictionary<int, Task> active)
         {
@@ -52,7 +54,16 @@ internal static class StuckCheck
             {
                 bool[] pending;
                 (handles, removed, pending) = LetGo(tracking, objects);
-                GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+
+                // Work a test just left behind is young: a collection of the young generations (which counts every
+                // older object as alive, so it can only keep too much) usually frees it in a few milliseconds,
+                // whatever the size of the heap. Only when something pending survives does a full collection decide.
+                GC.Collect(1, GCCollectionMode.Forced, blocking: true, compacting: false);
+                if (Survivors(handles, pending, decisive) > 0)
+                {
+                    GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+                }
+
                 var collected = new bool[handles.Length];
                 for (var i = 0; i < handles.Length; i++)
                 {
@@ -97,6 +108,20 @@ internal static class StuckCheck
 
         objects.Clear();
         return (handles, removed, pending);
+    }
+
+    private static int Survivors(GCHandle[] handles, bool[] pending, int decisive)
+    {
+        var survivors = 0;
+        for (var i = 0; i < Math.Min(decisive, handles.Length); i++)
+        {
+            if (pending[i] && handles[i].Target is not null)
+            {
+                survivors++;
+            }
+        }
+
+        return survivors;
     }
 
     /// <summary>Puts back in the runtime's record every task taken out that survived and is still pending.</summary>
