@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using NoLeaks.Tracking;
 
 namespace NoLeaks.Analysis;
 
@@ -34,10 +35,11 @@ internal static class AwaitedNames
     {
         var type = awaited.Type;
         var name = type.Name;
-        if (awaited.RuntimeAsyncWaitsOn is { } inner)
+        if (awaited.RuntimeAsyncWaitsOn is not null || RuntimeAsyncTasks.Is(type))
         {
             // No state machine names the method: the await line of the method awaiting it says which call it is.
-            return $"a .NET runtime-async method (compiled without a state machine; the await line names the call), which waits on {inner}";
+            const string method = "a .NET runtime-async method (compiled without a state machine; the await line names the call)";
+            return awaited.RuntimeAsyncWaitsOn is null ? method : $"{method}, which waits on {awaited.RuntimeAsyncWaitsOn}";
         }
 
         if (typeof(Task).IsAssignableFrom(type))

@@ -50,11 +50,10 @@ internal static class RuntimeAsyncTasks
         : null;
 
     /// <summary>True for the task of a runtime-async method.</summary>
-    public static bool Is(Task task)
-    {
-        var type = task.GetType();
-        return TaskType is not null && type.IsGenericType && type.GetGenericTypeDefinition() == TaskType;
-    }
+    public static bool Is(Task task) => Is(task.GetType());
+
+    /// <summary>True for the type of a runtime-async method's task.</summary>
+    public static bool Is(Type type) => TaskType is not null && type.IsGenericType && type.GetGenericTypeDefinition() == TaskType;
 
     /// <summary>
     /// What a suspended runtime-async method's innermost frame awaits: an <c>IValueTaskSource</c> or a task, or null when
