@@ -16,9 +16,11 @@ namespace NoLeaks.Tracking;
 /// </summary>
 internal sealed class ActiveTasksHook(Action<int> onSighting) : IEqualityComparer<int>
 {
-    // Set while NoLeaks itself looks a task up, so that its own lookups are not taken for creations.
-    [ThreadStatic]
-    private static bool t_engineLookup;
+    // Set while NoLeaks itself looks a task up, so that its own lookups are not taken for creations. Every call of
+    // the comparer happens under the lock on the runtime's dictionary (the runtime's adds and removes, and NoLeaks'
+    // lookups: see RuntimeTaskTracking), and NoLeaks sets and clears this only while it holds that lock, so a plain
+    // field is enough; a thread-static costs a TLS lookup on every task the process creates and completes.
+    private static bool s_engineLookup;
 
     private volatile bool _sighted;
 
@@ -35,7 +37,7 @@ internal sealed class ActiveTasksHook(Action<int> onSighting) : IEqualityCompare
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int GetHashCode(int taskId)
     {
-        if (!t_engineLookup)
+        if (!s_engineLookup)
         {
             if (!_sighted)
             {
@@ -55,16 +57,16 @@ internal sealed class ActiveTasksHook(Action<int> onSighting) : IEqualityCompare
         return taskId;
     }
 
-    /// <summary>Marks the calling thread as NoLeaks' own until disposed.</summary>
+    /// <summary>Marks the comparer's calls as NoLeaks' own until disposed; only while holding the dictionary's lock.</summary>
     public static EngineLookup Lookup()
     {
-        t_engineLookup = true;
+        s_engineLookup = true;
         return default;
     }
 
     /// <summary>Ends an <see cref="Lookup"/>.</summary>
     public readonly struct EngineLookup : IDisposable
     {
-        public void Dispose() => t_engineLookup = false;
+        public void Dispose() => s_engineLookup = false;
     }
 }

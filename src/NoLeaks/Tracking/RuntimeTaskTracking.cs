@@ -158,9 +158,9 @@ internal sealed class RuntimeTaskTracking
             return null;
         }
 
-        using (ActiveTasksHook.Lookup())
+        lock (active)
         {
-            lock (active)
+            using (ActiveTasksHook.Lookup())
             {
                 return active.TryGetValue(taskId, out var task) ? task : null;
             }
@@ -176,9 +176,9 @@ internal sealed class RuntimeTaskTracking
             return false;
         }
 
-        using (ActiveTasksHook.Lookup())
+        lock (active)
         {
-            lock (active)
+            using (ActiveTasksHook.Lookup())
             {
                 return active.ContainsKey(taskId);
             }

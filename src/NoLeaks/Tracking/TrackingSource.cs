@@ -174,28 +174,31 @@ internal sealed class TrackingSource : IPendingOperationSource
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OnSighting(int taskId)
     {
-        if (_records.ContainsKey(taskId))
+        if (_records.TryGetValue(taskId, out var record))
         {
             // Work a scope owns: seen again when it is awaited (still pending) and when it is removed (completed
             // by then, since the runtime removes a task after it has set its final state).
             if (_tracking.FindLocked(taskId) is { IsCompleted: true })
             {
-                OnCompletedLocked(taskId);
+                _records.Remove(taskId);
+                record.Scope.Operations.Remove(taskId);
             }
 
             return;
         }
 
-        if (LeakScope.RawCurrent is null && Task.CurrentId is null)
+        var current = LeakScope.RawCurrent;
+        var creator = Task.CurrentId;
+        if (current is null && creator is null)
         {
             return;
         }
 
         if (!_tracking.ContainsLocked(taskId))
         {
-            OnCreatedLocked(taskId);
+            OnCreatedLocked(taskId, current, creator);
         }
-        else if (LeakScope.RawCurrent is { } scope && ReferenceEquals(scope.Source, this))
+        else if (current is { } scope && ReferenceEquals(scope.Source, this))
         {
             // A task created elsewhere, awaited by the scope's code: what awaits it may be a pooled async method's
             // box, which is no task and is found only from here.
@@ -213,7 +216,7 @@ internal sealed class TrackingSource : IPendingOperationSource
         {
             if (!_records.ContainsKey(taskId))
             {
-                OnCreatedLocked(taskId);
+                OnCreatedLocked(taskId, LeakScope.RawCurrent, Task.CurrentId);
             }
         }
     }
@@ -227,10 +230,8 @@ internal sealed class TrackingSource : IPendingOperationSource
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void OnCreatedLocked(int taskId)
+    private void OnCreatedLocked(int taskId, LeakScope? scope, int? creator)
     {
-        var scope = LeakScope.RawCurrent;
-        var creator = Task.CurrentId;
         if (scope is null)
         {
             // Work started by a task the scope owns, on a thread where the scope's context did not flow
