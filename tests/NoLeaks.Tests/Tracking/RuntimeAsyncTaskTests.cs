@@ -53,6 +53,7 @@ public class RuntimeAsyncTaskTests
 
         writer.WriteByte(1);
         await reading!.WaitAsync(TestContext.Current.CancellationToken);
+        TestContext.Current.TestOutputHelper!.WriteLine(report.ToString());
         var leak = Scopes.Single(report);
         Assert.Equal(LeakKind.AsyncMethod, leak.Kind);
         Assert.DoesNotContain("queued", report.ToString(), StringComparison.Ordinal);
