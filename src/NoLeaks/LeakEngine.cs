@@ -18,7 +18,13 @@ internal sealed class LeakEngine
 
     private readonly LeakAnalyzer _analyzer = new(AwaitSiteResolver.Shared);
 
-    public LeakEngine(IPendingOperationSource source) => Source = source;
+    public LeakEngine(IPendingOperationSource source)
+    {
+        Source = source;
+
+        // Hosts built from the first scope on are named with their building line in reports (Analysis/HostedServices).
+        HostBuilds.Listen();
+    }
 
     /// <summary>The engine of the runtime's task tracking, shared by every scope of the process that uses it.</summary>
     public static LeakEngine Tracking => LazyTracking.Value;

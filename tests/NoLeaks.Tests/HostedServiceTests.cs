@@ -1,8 +1,13 @@
+using System.Runtime.CompilerServices;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using NoLeaks.Analysis;
 using NoLeaks.Tests.Support;
+using NoLeaks.Tracking;
 
 namespace NoLeaks.Tests;
 
@@ -60,7 +65,7 @@ public class HostedServiceTests
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var builder = Host.CreateApplicationBuilder();
         builder.Services.AddHostedService(_ => new Pinger(started));
-        using var host = builder.Build();
+        using var host = builder.Build(); var builtAt = Line();
         var report = await Scopes.CheckAsync("never stopped", async () =>
         {
             await host.StartAsync(Cancel);
@@ -70,8 +75,9 @@ public class HostedServiceTests
 
         var leak = report.Leaks.Single(l => l.Method == "HostedServiceTests.Pinger.ExecuteAsync");
         Assert.Equal(
-            "hosted service `HostedServiceTests.Pinger` (a BackgroundService) is still running: its host was never stopped. Stop it "
-            + "before the test ends: await host.StopAsync() or dispose the host (`await using var factory = …` for a WebApplicationFactory)",
+            $"hosted service `HostedServiceTests.Pinger` (a BackgroundService registered in the host built at HostedServiceTests.cs:{builtAt}) "
+            + "is still running: its host was never stopped. To fix it, stop its host before the test ends: await host.StopAsync(), or "
+            + "dispose the host (`await using var factory = …` for a WebApplicationFactory)",
             leak.HostedService);
         Assert.Contains("      runs in     hosted service `HostedServiceTests.Pinger`", report.ToString(), StringComparison.Ordinal);
     }
@@ -83,7 +89,7 @@ public class HostedServiceTests
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var builder = new HostBuilder()
             .ConfigureServices(services => services.AddHostedService(_ => new Stubborn(started, gate)).Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.Zero));
-        using var host = builder.Build();
+        using var host = builder.Build(); var builtAt = Line();
         var report = await Scopes.CheckAsync("stopped, token ignored", async () =>
         {
             await host.StartAsync(Cancel);
@@ -98,7 +104,7 @@ public class HostedServiceTests
 
         var leak = report.Leaks.Single(l => l.Method == "HostedServiceTests.Stubborn.ExecuteAsync");
         Assert.Equal(
-            "hosted service `HostedServiceTests.Stubborn` (a BackgroundService) was stopped or disposed (its stopping token is cancelled) "
+            $"hosted service `HostedServiceTests.Stubborn` (a BackgroundService registered in the host built at HostedServiceTests.cs:{builtAt}) was stopped or disposed (its stopping token is cancelled) "
             + "but HostedServiceTests.Stubborn.ExecuteAsync has not ended: it does not observe the stopping token where it waits",
             leak.HostedService);
     }
@@ -107,7 +113,7 @@ public class HostedServiceTests
     public async Task Work_of_a_plain_hosted_service_is_named_as_an_IHostedService()
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var host = new HostBuilder().ConfigureServices(services => services.AddHostedService(_ => new Poller(gate))).Build();
+        using var host = new HostBuilder().ConfigureServices(services => services.AddHostedService(_ => new Poller(gate))).Build(); var builtAt = Line();
 
         // Poller's loop starts inside StartAsync, on the test's own flow: nothing to wait for.
         var report = await Scopes.CheckAsync("plain hosted service", () => host.StartAsync(Cancel));
@@ -116,7 +122,10 @@ public class HostedServiceTests
 
         var leak = Scopes.Single(report);
         Assert.Equal("HostedServiceTests.Poller.LoopAsync", leak.Method);
-        Assert.StartsWith("hosted service `HostedServiceTests.Poller` (an IHostedService) still has this work running", leak.HostedService);
+        Assert.StartsWith(
+            $"hosted service `HostedServiceTests.Poller` (an IHostedService registered in the host built at HostedServiceTests.cs:{builtAt}) still "
+            + "has this work running: stop its host before the test ends",
+            leak.HostedService);
     }
 
     [Fact(Timeout = TestTimeout)]
@@ -133,10 +142,10 @@ public class HostedServiceTests
                 await factory.Services.GetRequiredService<NoLeaks.TestTargets.MinimalApi.Started>().Both.Task.WaitAsync(Cancel);
             });
 
-            foreach (var service in new[] { "OrderPump", "PriceTicker" })
+            foreach (var service in HostedAppFixture.Services)
             {
                 var leak = report.Leaks.Single(l => l.Method == $"{service}.ExecuteAsync");
-                Assert.StartsWith($"hosted service `{service}` (a BackgroundService) is still running: its host was never stopped", leak.HostedService);
+                Assert.Equal(HostedAppFixture.FactoryNeverDisposed(service), $"runs in     {leak.HostedService}");
             }
         }
         finally
@@ -157,6 +166,32 @@ public class HostedServiceTests
         });
 
         Scopes.Clean(report);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task A_web_application_waiting_for_shutdown_names_the_host_and_the_line_that_built_it()
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseTestServer();
+        builder.Logging.ClearProviders();
+        var app = builder.Build(); var builtAt = Line();
+        await using (app)
+        {
+            // What app.Run() and RunAsync() wait in: suspended at once, until the host stops.
+            var report = await Scopes.CheckAsync("web application run", async () =>
+            {
+                await app.StartAsync(Cancel);
+                _ = app.WaitForShutdownAsync();
+            });
+            await app.StopAsync(Cancel);
+
+            var leak = report.Leaks.Single(l => l.Method == "HostingAbstractionsHostExtensions.WaitForShutdownAsync");
+            Assert.Equal(
+                $"the host built at HostedServiceTests.cs:{builtAt} (its Run or RunAsync returns only when the host stops): the host was "
+                + "never stopped. To fix it, stop its host before the test ends: await host.StopAsync(), or dispose the host (`await using "
+                + "var factory = …` for a WebApplicationFactory)",
+                leak.HostedService);
+        }
     }
 
     [Fact(Timeout = TestTimeout)]
@@ -184,5 +219,22 @@ public class HostedServiceTests
         service.Dispose();
     }
 
+    [Fact(Timeout = TestTimeout)]
+    public async Task Probe_a_started_host_keeps_its_hosted_services_where_NoLeaks_reads_them()
+    {
+        // Fails when a Microsoft.Extensions.Hosting version moves the host's list of hosted services or stops raising
+        // HostBuilt: reports then name the service without the line that built its host.
+        HostBuilds.Listen();
+        var service = new Pinger();
+        using var host = new HostBuilder().ConfigureServices(services => services.AddHostedService(_ => service)).Build();
+        Assert.Null(HostBuilds.HostedServicesOf(host));
+        await host.StartAsync(Cancel);
+        Assert.Contains(service, HostBuilds.HostedServicesOf(host)!.Cast<object>());
+        Assert.NotNull(HostBuilds.BuildingStackOf(service));
+        await host.StopAsync(Cancel);
+    }
+
     private static async Task WaitAsync(Task gate) => await gate;
+
+    private static int Line([CallerLineNumber] int line = 0) => line;
 }

@@ -159,7 +159,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             Operations = [innermost, .. visited.Where(o => o != innermost)],
             IsRunning = innermost.Activity == OperationActivity.Running,
             RunningTaskIds = innermost.Activity == OperationActivity.Running && innermost.TaskId != 0 ? [innermost.TaskId] : [],
-            HostedService = HostedServices.Describe(ChainOf(innermost, parents)),
+            HostedService = HostedServices.Describe(ChainOf(innermost, parents), sites),
             CreatedInTest = creator.CreatedInTest,
         };
     }

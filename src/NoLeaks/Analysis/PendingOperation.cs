@@ -89,6 +89,15 @@ internal sealed class PendingOperation
     /// <summary>The test that created it, for work a test handed to a fixture that outlives it; null otherwise.</summary>
     public string? CreatedInTest { get; init; }
 
+    /// <summary>
+    /// The hosted service the async method runs on, as the heap source read it; null otherwise (the tracking source's
+    /// operations hold the live instance, read when the report is made).
+    /// </summary>
+    public HostedServiceReading? HostedService { get; init; }
+
     /// <summary>The name of the scope that owns it.</summary>
     public required string ScopeName { get; init; }
 }
+
+/// <summary>A hosted service read from the heap: its type, and whether its stop was requested (null: not known).</summary>
+internal sealed record HostedServiceReading(Type Type, bool? StoppingRequested);

@@ -209,6 +209,7 @@ internal static class HeapReading
             Activity = activity,
             WaitsOnTimer = waitsOnTimer,
             ContinuationKeys = [.. operation.Continuations.Select(key)],
+            HostedService = kind == OperationKind.AsyncMethod ? Safely(() => heap.HostedServiceOf(operation), null) : null,
 
             // The heap does not say when an object was made: the scope's beginning is an upper bound of its age.
             CreatedTimestamp = began,

@@ -121,6 +121,47 @@ internal sealed partial class ProcessHeap
         return new AwaitedObject(type, operation?.StateMachineType, action, timerIsNull, timerType);
     }
 
+    /// <summary>
+    /// The hosted service an async method of a hosted-service class runs on (its state machine's <c>this</c>), with
+    /// whether its stop was requested; null for any other method or when the objects cannot be read. Fields read by name:
+    /// the box's <c>StateMachine</c> (AsyncStateMachineBox, .NET Core 2.1 – 11; a box without it is not named) or, in
+    /// Debug builds, the state machine object; <c>&lt;&gt;4__this</c> (the C# compiler's name for the hoisted <c>this</c>).
+    /// </summary>
+    public HostedServiceReading? HostedServiceOf(HeapOperation operation)
+    {
+        if (operation.StateMachineType is not { DeclaringType: { } declaring } machine
+            || !HostedServices.IsHostedService(declaring)
+            || machine.GetField(ThisField, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic) is null)
+        {
+            return null;
+        }
+
+        var self = operation.StateMachineObject != 0
+            ? _runtime.Heap.GetObject(operation.StateMachineObject).ReadObjectField(ThisField)
+            : _runtime.Heap.GetObject(operation.Address).ReadValueTypeField("StateMachine").ReadObjectField(ThisField);
+        if (!self.IsValid || TypeAt(self.Address) is not { } type || !HostedServices.IsHostedService(type))
+        {
+            return null;
+        }
+
+        return new HostedServiceReading(type, HostedServices.BackgroundBase(type) is null ? null : StoppingRequestedAt(self));
+    }
+
+    // BackgroundService._stoppingCts (Microsoft.Extensions.Hosting.Abstractions 2.1 – 10) and CancellationTokenSource._state
+    // (.NET Core 3.0 – 11; 0 until Cancel): missing, the stop state is not told.
+    private static bool? StoppingRequestedAt(ClrObject service)
+    {
+        if (!service.TryReadObjectField("_stoppingCts", out var source) || !source.IsValid
+            || source.Type?.GetFieldByName("_state") is not { ElementType: ClrElementType.Int32 })
+        {
+            return null;
+        }
+
+        return source.ReadField<int>("_state") != 0;
+    }
+
+    private const string ThisField = "<>4__this";
+
     /// <summary>A short name for the object at an address, for retention paths.</summary>
     public string NameAt(ulong address) =>
         TypeAt(address) is { } type ? TypeNames.Display(type) : _runtime.Heap.GetObjectType(address)?.Name ?? "?";

@@ -80,6 +80,9 @@ internal sealed record LeakEntry
     /// <summary>The fixture that held the work past the test (and whose cleanup did not stop it); null for a test's own leak.</summary>
     public string? HeldBy { get; init; }
 
+    /// <summary>The hosted service the work runs in, as the text report's <c>runs in</c> line says it; null outside one.</summary>
+    public string? HostedService { get; init; }
+
     /// <summary>How many operations share this stack.</summary>
     public int Count { get; init; } = 1;
 

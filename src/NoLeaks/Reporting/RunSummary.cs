@@ -105,6 +105,7 @@ internal static class RunSummary
         Line = leak.AwaitSite?.Line ?? 0,
         WaitingOn = leak.WaitingOn,
         CreatedBy = leak.CreatedBy,
+        HostedService = leak.HostedService,
         Count = leak.Count,
         Chain = leak.AwaitedBy.Select(frame => new ChainFrame(
             frame.Method,

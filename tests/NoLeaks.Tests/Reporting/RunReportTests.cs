@@ -97,6 +97,19 @@ public class RunReportTests
     }
 
     [Fact]
+    public void Work_in_a_hosted_service_carries_its_runs_in_line()
+    {
+        const string runsIn = "hosted service `OrderPump` (a BackgroundService registered in the host built at OrderTests.cs:31) is still running";
+        var report = Run(2, Leak("A", "src/Shop/OrderPump.cs", 20) with { HostedService = runsIn }, Leak("B", "src/Shop/OrderQueue.cs", 42));
+
+        using var json = JsonDocument.Parse(JsonReport.Format(report));
+        var leaks = json.RootElement.GetProperty("leaks");
+        Assert.Equal(runsIn, leaks[0].GetProperty("hostedService").GetString());
+        Assert.False(leaks[1].TryGetProperty("hostedService", out _));
+        Assert.Equal([runsIn, null], JsonReport.Parse(JsonReport.Format(report), "x.json").Leaks.Select(leak => leak.HostedService));
+    }
+
+    [Fact]
     public void A_report_of_another_version_or_not_a_report_is_refused()
     {
         Assert.Contains("version 2", Assert.Throws<InvalidDataException>(() => JsonReport.Parse("""{"version":2,"runs":[],"leaks":[]}""", "x.json")).Message);

@@ -4,7 +4,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.Services.AddSingleton<Started>();
 builder.Services.AddHostedService<OrderPump>();
 builder.Services.AddHostedService<PriceTicker>();
-var app = builder.Build();
+var app = builder.Build(); // @host-built
 app.MapGet("/ping", () => "pong");
 app.Run();
 

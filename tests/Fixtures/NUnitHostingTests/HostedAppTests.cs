@@ -1,0 +1,50 @@
+using Microsoft.AspNetCore.Mvc.Testing;
+using NoLeaks.Fixtures;
+using NUnit.Framework;
+
+namespace NoLeaks.NUnit.Fixtures;
+
+// Run by tests/NoLeaks.NUnit.Tests/HostedAppTests.cs, which names the lines marked @… below. The hosts left running end
+// with the fixture process.
+
+[NoTaskLeaks(GracePeriodMilliseconds = 100)]
+public class HostedAppTests
+{
+    private const int Timeout = 60_000;
+
+    private static CancellationToken Cancel => TestContext.CurrentContext.CancellationToken;
+
+    // WebApplicationFactory finds the app's content root through MvcTestingAppManifest.json in the current directory,
+    // which `dotnet test` sets to the output folder; this program is started from elsewhere (NUnitSelfRunner).
+    [OneTimeSetUp]
+    public void RunInTheOutputFolder() => Directory.SetCurrentDirectory(AppContext.BaseDirectory);
+
+    [Test, CancelAfter(Timeout)]
+    public async Task Host_never_stopped_fails()
+    {
+        var host = HostedApps.Builder().Build(); // @nunit-host-never-stopped
+        await HostedApps.StartAsync(host, Cancel);
+    }
+
+    [Test, CancelAfter(Timeout)]
+    public async Task Host_stopped_passes()
+    {
+        using var host = HostedApps.Builder().Build();
+        await HostedApps.StartAsync(host, Cancel);
+        await host.StopAsync(Cancel);
+    }
+
+    [Test, CancelAfter(Timeout)]
+    public async Task Factory_never_disposed_fails()
+    {
+        var factory = new WebApplicationFactory<Program>();
+        await HostedApps.StartAsync(factory, Cancel);
+    }
+
+    [Test, CancelAfter(Timeout)]
+    public async Task Factory_disposed_passes()
+    {
+        await using var factory = new WebApplicationFactory<Program>();
+        await HostedApps.StartAsync(factory, Cancel);
+    }
+}
