@@ -2,7 +2,10 @@
 # Runs a test project's program on another .NET runtime by roll-forward (Linux x64), e.g. .NET 11:
 #   build/test-runtime.sh 11.0.0 tests/NoLeaks.Tests [arguments for the xunit v3 program, such as -class …]
 # The runtime pack Microsoft.NETCore.App.Runtime.linux-x64 <version> comes from the package feed and is laid out once as
-# a DOTNET_ROOT in ${NOLEAKS_RUNTIME_ROOT:-/tmp/noleaks-dotnet-<version>}. See docs/reliability.md.
+# a DOTNET_ROOT in ${NOLEAKS_RUNTIME_ROOT:-/tmp/noleaks-dotnet-<version>}, beside the installed SDK's ASP.NET Core runtime
+# (the feed has no ASP.NET Core runtime of .NET 11: test projects that use it run it by roll-forward too).
+# NOLEAKS_RUNTIME_NO_BUILD=1 runs the Release build already in place (build/test.sh has just built it). See
+# docs/reliability.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -28,6 +31,11 @@ PROJECT
   cp "$(dirname "$(readlink -f "$(command -v dotnet)")")/dotnet" "$root/dotnet"
 fi
 
-dotnet build "$project" --configuration Release > /dev/null
+aspnet="$(dirname "$(readlink -f "$(command -v dotnet)")")/shared/Microsoft.AspNetCore.App"
+if [ -d "$aspnet" ] && [ ! -e "$root/shared/Microsoft.AspNetCore.App" ]; then
+  ln -s "$aspnet" "$root/shared/Microsoft.AspNetCore.App"
+fi
+
+[ "${NOLEAKS_RUNTIME_NO_BUILD:-}" = 1 ] || dotnet build "$project" --configuration Release > /dev/null
 name=$(basename "$project")
 DOTNET_ROOT="$root" DOTNET_ROLL_FORWARD=Major "$root/dotnet" exec "$project/bin/Release/net10.0/$name.dll" "$@"

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using NoLeaks.Analysis;
 using NoLeaks.Heap;
 using NoLeaks.Policy;
@@ -96,19 +97,31 @@ internal sealed class LeakEngine
             // The code on this thread runs the check: a test can end inside a continuation it started, which must not
             // count as left behind in this check or in any re-check of the grace period.
             var runningHere = RunningHere.OnThisThread();
-            var (leaks, dormant, ignored) = Check(scope, options, warnings, EmptySet, runningHere);
-            if (leaks.Count > 0 && scope.Owners is { Count: > 0 } owners)
+            var first = FirstCheck(scope, options, warnings, runningHere);
+            if (first.Leaks is { } leaks)
             {
-                // Held by a fixture that outlives the test: the fixture's, checked when it ends; no grace period needed.
-                leaks = HandToOwners(scope, owners, leaks, options, warnings);
+                return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, first.Ignored, options.GracePeriod, first.Dormant));
             }
 
-            if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero)
+            List<TaskLeak> neverResuming = [];
+            if (first.Stuck is { } stuck && Source is TrackingSource tracking)
             {
-                return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, ignored, options.GracePeriod, dormant));
+                var started = Stopwatch.GetTimestamp();
+                if (StuckCheck.Collected(tracking.Runtime, stuck.Objects, stuck.Decisive, out _) is { } collected)
+                {
+                    neverResuming = stuck.Leaks.Where((_, i) => stuck.ObjectsOf[i].All(o => collected[o])).ToList();
+                }
+
+                if (neverResuming.Count == stuck.Leaks.Count)
+                {
+                    // Nothing can ever reach the work again: the grace period cannot change the verdict.
+                    return new(new LeakReport(
+                        scope.Name, neverResuming, warnings, action, Stopwatch.GetElapsedTime(started), first.Ignored, options.GracePeriod, first.Dormant));
+                }
             }
 
-            return new(Wait(scope, options, action, runningHere, endWarnings, cancellation));
+            // Work found never resuming is gone from the heap: later checks cannot see it, so its entries are carried.
+            return new(Wait(scope, options, action, runningHere, endWarnings, neverResuming, cancellation));
         }
         catch (Exception e)
         {
@@ -116,8 +129,81 @@ internal sealed class LeakEngine
         }
     }
 
+    /// <summary>What the first check of a scope found: a report to give at once, work to try the stuck check on, or neither.</summary>
+    private sealed record FirstFinding(List<TaskLeak>? Leaks, List<TaskLeak> Dormant, int Ignored, StuckCandidate? Stuck);
+
+    /// <summary>
+    /// Leaks stripped of their operations, the operations' objects for <see cref="StuckCheck"/>, and for each leak the
+    /// indexes of its objects in that list.
+    /// </summary>
+    private sealed record StuckCandidate(List<TaskLeak> Leaks, StrongBox<List<object>?> Objects, int Decisive, List<int[]> ObjectsOf);
+
+    /// <summary>
+    /// The check at the end of the scope. Its leaks are returned when the report can be given at once (none, or no grace
+    /// period). Otherwise, when the stuck check may run, the leaks come back without their operations, whose objects go
+    /// in a box the check empties: in a frame of its own, so no reference to the work outlives it on this thread's stack.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FirstFinding FirstCheck(LeakScope scope, NoLeaksOptions options, List<string> warnings, RunningHere runningHere)
+    {
+        var (leaks, dormant, ignored) = Check(scope, options, warnings, EmptySet, runningHere);
+        if (leaks.Count > 0 && scope.Owners is { Count: > 0 } owners)
+        {
+            // Held by a fixture that outlives the test: the fixture's, checked when it ends; no grace period needed.
+            leaks = HandToOwners(scope, owners, leaks, options, warnings);
+        }
+
+        if (leaks.Count == 0 || options.GracePeriod <= TimeSpan.Zero)
+        {
+            return new(leaks, dormant, ignored, null);
+        }
+
+        if (!options.DetectStuckWork || !StuckCheck.EnabledByEnvironment || options.GracePeriod < options.StuckCheckMinimumGrace
+            || Source is not TrackingSource || leaks.Exists(leak => leak.IsRunning))
+        {
+            return new(null, dormant, ignored, null);
+        }
+
+        var objects = new List<object>();
+        var index = new Dictionary<object, int>(ReferenceEqualityComparer.Instance);
+        var objectsOf = leaks.ConvertAll(leak => leak.Operations.SelectMany(operation => operation.Keys).Select(key =>
+        {
+            if (!index.TryGetValue(key, out var i))
+            {
+                index[key] = i = objects.Count;
+                objects.Add(key);
+            }
+
+            return i;
+        }).Distinct().ToArray());
+        var decisive = objects.Count;
+
+        // The runtime's record holds every pending task, so the tasks that hold the leaked work (the promises it
+        // awaits, the scope's other pending tasks) are let go for the collection too; only the leaks' own objects decide.
+        var holders = leaks.SelectMany(leak => leak.Operations).Select(operation => operation.AwaitedKey).OfType<Task>()
+            .Concat(((TrackingSource)Source).PendingTasksOf(scope));
+        foreach (var holder in holders)
+        {
+            if (index.TryAdd(holder, objects.Count))
+            {
+                objects.Add(holder);
+            }
+        }
+
+        var detached = leaks.ConvertAll(leak => leak.Detached(StuckCheck.Verdict));
+        leaks.Clear();
+        index.Clear();
+        return new(null, dormant, ignored, new StuckCandidate(detached, new StrongBox<List<object>?>(objects), decisive, objectsOf));
+    }
+
     private Task<LeakReport> Wait(
-        LeakScope scope, NoLeaksOptions options, LeakAction action, RunningHere runningHere, string[] endWarnings, CancellationToken cancellation)
+        LeakScope scope,
+        NoLeaksOptions options,
+        LeakAction action,
+        RunningHere runningHere,
+        string[] endWarnings,
+        List<TaskLeak> neverResuming,
+        CancellationToken cancellation)
     {
         // Not the wait's own clock: its callbacks can run before Start returns (a token cancelled already runs the
         // final check at once), when `wait` is still null.
@@ -137,7 +223,15 @@ internal sealed class LeakEngine
             fingerprint = now;
             var warnings = new List<string>(endWarnings);
             var (leaks, dormant, ignored) = Check(scope, options, warnings, engineObjects, runningHere);
-            return leaks.Count == 0 ? new LeakReport(scope.Name, leaks, warnings, action, Elapsed(), ignored, dormantContinuations: dormant) : null;
+            if (leaks.Count > 0)
+            {
+                return null;
+            }
+
+            // The rest has ended: only the work that can never resume is left, and waiting longer changes nothing.
+            return neverResuming.Count == 0
+                ? new LeakReport(scope.Name, leaks, warnings, action, Elapsed(), ignored, dormantContinuations: dormant)
+                : new LeakReport(scope.Name, neverResuming, warnings, action, Elapsed(), ignored, options.GracePeriod, dormant);
         }
 
         LeakReport Final()
@@ -149,7 +243,8 @@ internal sealed class LeakEngine
                 warnings.Add(CutShort);
             }
 
-            return new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, Elapsed(), ignored, options.GracePeriod, dormant);
+            return new LeakReport(
+                scope.Name, [.. neverResuming, .. Enrich(leaks, options, warnings)], warnings, action, Elapsed(), ignored, options.GracePeriod, dormant);
         }
 
         var wait = GracePeriod.Start(

@@ -85,6 +85,22 @@ public sealed class NoLeaksOptions
     public bool CaptureServiceProviderLines { get; set; }
 
     /// <summary>
+    /// When a test leaves work behind, first let one full garbage collection decide whether anything in the process
+    /// can still reach it: work that nothing can reach can never resume, and the test fails at once instead of after
+    /// its grace period. Default: true (tracking source only). <c>NOLEAKS_STUCK_CHECK=0</c> switches it off for a run.
+    /// </summary>
+    public bool DetectStuckWork { get; set; } = true;
+
+    /// <summary>
+    /// The shortest grace period worth a full collection: under it, the stuck check is skipped (tests of the check set
+    /// it lower).
+    /// </summary>
+    internal TimeSpan StuckCheckMinimumGrace { get; init; } = StuckCheckDefaultMinimumGrace;
+
+    /// <summary>The default of <see cref="StuckCheckMinimumGrace"/>: a full collection of a large heap takes tens of milliseconds.</summary>
+    internal static readonly TimeSpan StuckCheckDefaultMinimumGrace = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
     /// The action in force: <see cref="Action"/> unless <c>NOLEAKS_ACTION</c> names another. The variable is read
     /// once per process, when the first check needs it.
     /// </summary>
@@ -106,6 +122,8 @@ public sealed class NoLeaksOptions
         StackReaderPath = StackReaderPath,
         ReadThreadStacks = ReadThreadStacks,
         CaptureServiceProviderLines = CaptureServiceProviderLines,
+        DetectStuckWork = DetectStuckWork,
+        StuckCheckMinimumGrace = StuckCheckMinimumGrace,
     };
 
     /// <summary>What was wrong with the settings these options were made from; every report made with them says it.</summary>

@@ -122,6 +122,10 @@ public sealed class TaskLeak
     internal TaskLeak WithWaitingOn(string waitingOn, int count) =>
         new(Kind, Leaked, AwaitedBy, waitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService, CreatedInTest = CreatedInTest };
 
+    /// <summary>This entry with a verdict and without its operations, so that it holds no reference to the work.</summary>
+    internal TaskLeak Detached(string verdict) =>
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, RetentionPath, verdict) { IsRunning = IsRunning, RunningTaskIds = RunningTaskIds, HostedService = HostedService, CreatedInTest = CreatedInTest };
+
     internal TaskLeak WithRetention(string? retentionPath, string? verdict) =>
         new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations, IsRunning = IsRunning, RunningTaskIds = RunningTaskIds, HostedService = HostedService, CreatedInTest = CreatedInTest };
 }

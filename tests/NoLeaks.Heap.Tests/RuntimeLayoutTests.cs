@@ -109,16 +109,32 @@ public class RuntimeLayoutTests
 
         AssertMachineFields(layout, box, gate.Task);
         Assert.True(layout.Context >= PointerSize, "StateMachineBox.Context not found");
-        Assert.True(layout.Completed >= PointerSize, "_valueTaskSource._completed not found");
         Assert.True(layout.ContinuationState >= PointerSize, "_valueTaskSource._continuationState not found");
         Assert.Same(box.GetType().GetField("Context", Instance)!.GetValue(box), Read<object>(box, layout.Context));
         Assert.NotNull(Read<object>(box, layout.Context));
-        Assert.Equal(0, Read<byte>(box, layout.Completed));
+
+        // Completion: the _completed flag up to .NET 10; on .NET 11 (no such field) the shared sentinel as continuation.
+        var sentinel = typeof(object).Assembly.GetType("System.Threading.Tasks.Sources.ManualResetValueTaskSourceCoreShared")
+            ?.GetField("s_sentinel", BindingFlags.Static | BindingFlags.NonPublic)?.GetValue(null);
+        Func<bool> completed;
+        if (Environment.Version.Major >= 11)
+        {
+            Assert.True(layout.Continuation >= PointerSize, "_valueTaskSource._continuation not found");
+            Assert.NotNull(sentinel);
+            completed = () => ReferenceEquals(Read<object>(box, layout.Continuation), sentinel);
+        }
+        else
+        {
+            Assert.True(layout.Completed >= PointerSize, "_valueTaskSource._completed not found");
+            completed = () => Read<byte>(box, layout.Completed) == 1;
+        }
+
+        Assert.False(completed());
 
         // Continuations run inline: the method has finished when SetResult returns, its result not consumed yet.
         gate.SetResult();
         Assert.True(pending.IsCompletedSuccessfully);
-        Assert.Equal(1, Read<byte>(box, layout.Completed));
+        Assert.True(completed());
         await pending;
     }
 

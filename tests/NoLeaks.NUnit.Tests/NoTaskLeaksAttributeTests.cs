@@ -173,6 +173,20 @@ public sealed class NoTaskLeaksAttributeTests
     [Theory(Timeout = Timeout)]
     [InlineData("NUnit4Fixture")]
     [InlineData("NUnit5Fixture")]
+    public async Task Work_nothing_can_reach_fails_at_once_as_never_resuming(string fixture)
+    {
+        var run = await FixtureRun.Of(fixture);
+
+        var test = run["RealSuiteTests.Await_on_a_completion_source_nobody_holds"];
+        Assert.Equal("Failed", test.Outcome);
+        Assert.Contains($"RealSuiteTests.OrphanedAsync  suspended at {AwaitLine(RealSuite, "nunit-orphaned")}", test.Message);
+        Assert.Contains("verdict     can never resume", test.Message);
+        Assert.Contains("reported at once, without waiting the grace period of 30.00 s", test.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
     public async Task Two_lambdas_of_one_method_are_two_entries_and_a_continuation_continues(string fixture)
     {
         var run = await FixtureRun.Of(fixture);

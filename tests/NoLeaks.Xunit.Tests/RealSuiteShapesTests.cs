@@ -93,6 +93,20 @@ public sealed class RealSuiteShapesTests
     [Theory(Timeout = Timeout)]
     [InlineData("V2")]
     [InlineData("V3")]
+    public async Task Work_nothing_can_reach_fails_at_once_as_never_resuming(string xunit)
+    {
+        var test = (await Checked(xunit))["RealSuiteTests.Await_on_a_completion_source_nobody_holds_fails_at_once"];
+
+        var leakyWork = Path.Combine(Path.GetDirectoryName(FixtureSource())!, "LeakyWork.cs");
+        Assert.Equal("Failed", test.Outcome);
+        Assert.Contains($"LeakyWork.OrphanedAsync  suspended at {leakyWork}:{SourceLine.Of("orphaned-await", leakyWork)}", test.Message);
+        Assert.Contains("verdict     can never resume", test.Message);
+        Assert.Contains("reported at once, without waiting the grace period of 30.00 s", test.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
     public async Task The_names_a_report_shows_are_patterns_that_allow_the_leak(string xunit)
     {
         var run = await Checked(xunit);

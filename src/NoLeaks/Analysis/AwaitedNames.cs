@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using NoLeaks.Tracking;
 
 namespace NoLeaks.Analysis;
 
@@ -11,6 +12,9 @@ namespace NoLeaks.Analysis;
 /// <param name="DelayTimerType">For a Task.Delay promise with a timer: the timer's type (the runtime's, or a TimeProvider's).</param>
 internal readonly record struct AwaitedObject(Type Type, Type? StateMachineType, MethodBase? DelegateMethod, bool? DelayTimerIsNull, Type? DelayTimerType = null)
 {
+    /// <summary>For the task of a .NET 11 runtime-async method: what its innermost frame awaits, named.</summary>
+    public string? RuntimeAsyncWaitsOn { get; init; }
+
     /// <summary>A Task.Delay on the system clock with a finite delay: a timer that fires by itself.</summary>
     public bool IsSystemTimer => Type.Name.StartsWith("DelayPromise", StringComparison.Ordinal) && DelayTimerIsNull == false
         && (DelayTimerType is null || AwaitedNames.IsSystemTimerType(DelayTimerType));
@@ -31,6 +35,13 @@ internal static class AwaitedNames
     {
         var type = awaited.Type;
         var name = type.Name;
+        if (awaited.RuntimeAsyncWaitsOn is not null || RuntimeAsyncTasks.Is(type))
+        {
+            // No state machine names the method: the await line of the method awaiting it says which call it is.
+            const string method = "a .NET runtime-async method (compiled without a state machine; the await line names the call)";
+            return awaited.RuntimeAsyncWaitsOn is null ? method : $"{method}, which waits on {awaited.RuntimeAsyncWaitsOn}";
+        }
+
         if (typeof(Task).IsAssignableFrom(type))
         {
             if (awaited.StateMachineType is { } machine)

@@ -48,6 +48,14 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             }
         }
 
+        // A runtime-async method (.NET 11) awaited by code with a name is what that code waits on, not an entry of its
+        // own: its method cannot be named, the awaiting one can.
+        var awaitedByNamedCode = operations
+            .Where(o => o.Kind == OperationKind.RuntimeAsyncMethod
+                && Ancestors(o, parents).Any(a => a.Kind is not (OperationKind.Promise or OperationKind.RuntimeAsyncMethod)))
+            .ToHashSet(ReferenceEqualityComparer.Instance);
+        bool IsReportable(PendingOperation operation) => operation.Kind != OperationKind.Promise && !awaitedByNamedCode.Contains(operation);
+
         // An operation with a pending reportable operation below it is part of that one's stack, not a stack of its own.
         var hasReportableBelow = new HashSet<PendingOperation>(ReferenceEqualityComparer.Instance);
         foreach (var operation in operations.Where(IsReportable))
@@ -88,7 +96,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             // will complete (a tripwire on a promise nobody completes): dormant.
             var dormant = innermost.Kind == OperationKind.Continuation && innermost.Activity == OperationActivity.NotStarted
                 && !woken.Contains(innermost);
-            var leak = Describe(innermost, parents, now, dormant);
+            var leak = Describe(innermost, parents, now, dormant, IsReportable);
             if (index.TryGetValue(leak.StackKey, out var at))
             {
                 leaks[at] = leaks[at].WithOneMore(leak);
@@ -103,7 +111,9 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
         return leaks;
     }
 
-    private TaskLeak Describe(PendingOperation innermost, Dictionary<PendingOperation, List<PendingOperation>> parents, long now, bool dormant)
+    private TaskLeak Describe(
+        PendingOperation innermost, Dictionary<PendingOperation, List<PendingOperation>> parents, long now, bool dormant,
+        Func<PendingOperation, bool> isReportable)
     {
         var chain = new List<AsyncFrame>();
         var root = innermost;
@@ -119,7 +129,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
 
             visited.Add(next);
             current = next;
-            if (IsReportable(next))
+            if (isReportable(next))
             {
                 chain.Add(Frame(next) with { IsContinuation = next.Kind == OperationKind.Continuation });
                 root = next;
@@ -173,6 +183,13 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             return new AsyncFrame(display, full, sites.Resolve(type, operation.State)) { Code = type.FullName };
         }
 
+        if (operation.Kind == OperationKind.RuntimeAsyncMethod)
+        {
+            // .NET 11 does not expose the method of a runtime-async task (see RuntimeAsyncTasks): named as what it is.
+            const string name = "a .NET runtime-async method";
+            return new AsyncFrame(name, name, null) { Code = name };
+        }
+
         if (operation.DelegateMethod is { } method)
         {
             var (display, full) = TypeNames.Delegate(method);
@@ -204,8 +221,6 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             return null;
         }
     }
-
-    private static bool IsReportable(PendingOperation operation) => operation.Kind != OperationKind.Promise;
 
     private static void AddParent(
         Dictionary<PendingOperation, List<PendingOperation>> parents,

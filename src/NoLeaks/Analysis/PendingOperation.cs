@@ -10,6 +10,12 @@ internal enum OperationKind
     DelegateTask,
     Continuation,
 
+    /// <summary>
+    /// A .NET 11 runtime-async method (no state machine; .NET's own libraries are compiled so): reported only when no
+    /// async method, delegate or continuation awaits it, since one that does names it as what it waits on.
+    /// </summary>
+    RuntimeAsyncMethod,
+
     /// <summary>A promise (Task.Delay, WhenAll, Unwrap …): waited on, never reported on its own.</summary>
     Promise,
 

@@ -182,10 +182,14 @@ internal static class RunningWork
 
     /// <summary>
     /// The method the user's code calls at or after <paramref name="ilOffset"/> with the callee's type and name: the
-    /// overload the source names. Null when the IL says nothing better.
+    /// overload the source names. Otherwise the first call there of a method with the callee's name on another type: the
+    /// runtime inlined the call the user wrote into the user's method, and the frame above is its implementation of the
+    /// same name (on .NET 11, <c>Monitor.Wait(object)</c> runs as <c>Condition.Wait(int, object)</c>). Null when the IL
+    /// says nothing better.
     /// </summary>
     private static MethodBase? CallAt(MethodBase caller, int ilOffset, MethodBase callee)
     {
+        MethodBase? callHere = null;
         try
         {
             if (ilOffset < 0 || caller.GetMethodBody()?.GetILAsByteArray() is not { } il)
@@ -198,7 +202,7 @@ internal static class RunningWork
                 var code = il[at] == 0xFE && at + 1 < il.Length ? (short)(0xFE00 | il[at + 1]) : il[at];
                 if (!OpCodeTable.TryGetValue(code, out var op))
                 {
-                    return null;
+                    return callHere;
                 }
 
                 var operand = at + op.Size;
@@ -210,11 +214,16 @@ internal static class RunningWork
                     {
                         return target;
                     }
+
+                    if (callHere is null && target is not null && target.Name == callee.Name)
+                    {
+                        callHere = target;
+                    }
                 }
 
                 if (op == OpCodes.Ret || op == OpCodes.Throw)
                 {
-                    return null;
+                    return callHere;
                 }
 
                 at = operand + OperandSize(op.OperandType, il, operand);
@@ -225,7 +234,7 @@ internal static class RunningWork
             // IL is read only to name the overload better; the stack's own frame names it otherwise.
         }
 
-        return null;
+        return callHere;
     }
 
     private static int OperandSize(OperandType type, byte[] il, int at) => type switch

@@ -17,6 +17,9 @@ internal enum HeapObjectKind : byte
 
     /// <summary>A task with no delegate: TaskCompletionSource, Task.Delay, WhenAll …</summary>
     Promise,
+
+    /// <summary>The task of a .NET 11 runtime-async method (its delegate is the runtime's DispatchContinuations).</summary>
+    RuntimeAsyncTask,
 }
 
 /// <summary>One unfinished task or state-machine box as read from the heap; addresses are valid for one snapshot.</summary>

@@ -143,6 +143,7 @@ internal static class HeapReading
             HeapObjectKind.AsyncBox or HeapObjectKind.PoolingBox => OperationKind.AsyncMethod,
             HeapObjectKind.DelegateTask => OperationKind.DelegateTask,
             HeapObjectKind.Continuation => OperationKind.Continuation,
+            HeapObjectKind.RuntimeAsyncTask => OperationKind.RuntimeAsyncMethod,
             _ => OperationKind.Promise,
         };
 
@@ -179,6 +180,10 @@ internal static class HeapReading
                     _ when awaited == 0 => "its antecedent",
                     _ => $"its antecedent, {Described(awaited, "an object that could not be read")}",
                 };
+                break;
+            case OperationKind.RuntimeAsyncMethod:
+                // Its innermost frame's continuation is read live only (RuntimeAsyncTasks), not from a snapshot.
+                waitingOn = "an awaiter a heap snapshot does not read";
                 break;
             case OperationKind.DelegateTask:
                 activity = operation.Activity;

@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Diagnostics.Runtime;
+using NoLeaks.Tracking;
 
 namespace NoLeaks.Heap;
 
@@ -353,7 +354,31 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         }
 
         _allocationContexts = _runtime.Heap.EnumerateAllocationContexts().Where(r => r.Start != 0).OrderBy(r => r.Start).ToArray();
+        _completionSentinel = ReadCompletionSentinel();
     }
+
+    /// <summary>
+    /// ManualResetValueTaskSourceCoreShared.s_sentinel (.NET Core 3.0 – 11), read at each capture (objects move): the
+    /// delegate a completed ManualResetValueTaskSourceCore holds as its continuation on .NET 11, which has no
+    /// <c>_completed</c> field. 0 when absent: pooled boxes are then read only where <c>_completed</c> exists.
+    /// </summary>
+    private ulong ReadCompletionSentinel()
+    {
+        try
+        {
+            return typeof(object).Assembly.GetType("System.Threading.Tasks.Sources.ManualResetValueTaskSourceCoreShared") is { } shared
+                && _runtime.GetTypeByMethodTable((ulong)shared.TypeHandle.Value)?.GetStaticFieldByName("s_sentinel") is { } field
+                && _runtime.AppDomains.FirstOrDefault() is { } domain
+                ? field.ReadObject(domain).Address
+                : 0;
+        }
+        catch (Exception)
+        {
+            return 0;
+        }
+    }
+
+    private ulong _completionSentinel;
 
     /// <summary>
     /// Walks every segment, split between this thread and a helper thread when the heap is large enough to be worth
@@ -669,6 +694,7 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         var isContinuation = action != 0 && info.Type?.Name.StartsWith("Continuation", StringComparison.Ordinal) == true;
         var kind = info.Kind == TypeKind.AsyncBox ? HeapObjectKind.AsyncBox
             : isContinuation ? HeapObjectKind.Continuation
+            : info.Type is { } taskType && RuntimeAsyncTasks.Is(taskType) ? HeapObjectKind.RuntimeAsyncTask
             : action != 0 ? HeapObjectKind.DelegateTask
             : HeapObjectKind.Promise;
         var context = kind == HeapObjectKind.AsyncBox
@@ -705,7 +731,18 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     private HeapOperation? ReadPoolingBox(ulong address, TypeInfo info, ReadOnlySpan<byte> data)
     {
         var box = BoxLayoutOf(info);
-        if (box is null || box.Completed < 0 || data[box.Completed] != 0)
+        if (box is null)
+        {
+            return null;
+        }
+
+        var completed = box switch
+        {
+            { Completed: >= 0 } => data[box.Completed] != 0,
+            { Continuation: >= 0 } when _completionSentinel != 0 => MemoryMarshal.Read<ulong>(data[box.Continuation..]) == _completionSentinel,
+            _ => true,
+        };
+        if (completed)
         {
             return null; // completed (result not yet consumed), or a layout we do not know
         }

@@ -109,8 +109,14 @@ internal sealed class BoxLayout
     /// <summary>Pooling box: StateMachineBox.Context (.NET 6 – 11), the captured ExecutionContext, from the box's start.</summary>
     public int Context { get; private set; } = -1;
 
-    /// <summary>Pooling box: _valueTaskSource._completed (ManualResetValueTaskSourceCore, .NET Core 3.0 – 11).</summary>
+    /// <summary>Pooling box: _valueTaskSource._completed (ManualResetValueTaskSourceCore, .NET Core 3.0 – 10; not in 11).</summary>
     public int Completed { get; private set; } = -1;
+
+    /// <summary>
+    /// Pooling box: _valueTaskSource._continuation (.NET Core 3.0 – 11); on .NET 11 it holds the shared completion
+    /// sentinel once the source completed.
+    /// </summary>
+    public int Continuation { get; private set; } = -1;
 
     /// <summary>Pooling box: _valueTaskSource._continuationState: the box awaiting this one.</summary>
     public int ContinuationState { get; private set; } = -1;
@@ -143,6 +149,7 @@ internal sealed class BoxLayout
                 var start = source.Offset + PointerSize;
                 layout.Completed = core.GetFieldByName("_completed") is { } completed ? start + completed.Offset : -1;
                 layout.ContinuationState = core.GetFieldByName("_continuationState") is { } state ? start + state.Offset : -1;
+                layout.Continuation = core.GetFieldByName("_continuation") is { } continuation ? start + continuation.Offset : -1;
             }
         }
 

@@ -44,7 +44,10 @@ internal static class TextReport
             text.Append(CultureInfo.InvariantCulture, $" in {report.Leaks.Count} distinct stack{(report.Leaks.Count == 1 ? "" : "s")}");
         }
 
-        text.Append(CultureInfo.InvariantCulture, $" (still pending after a grace period of {Seconds(report.GracePeriod < TimeSpan.Zero ? TimeSpan.Zero : report.GracePeriod)})");
+        var grace = Seconds(report.GracePeriod < TimeSpan.Zero ? TimeSpan.Zero : report.GracePeriod);
+        text.Append(report.Leaks.All(leak => leak.Verdict == Tracking.StuckCheck.Verdict) && report.Waited < report.GracePeriod
+            ? $" (nothing can ever resume it: reported at once, without waiting the grace period of {grace})"
+            : $" (still pending after a grace period of {grace})");
         text.AppendLine();
 
         var number = 0;

@@ -149,6 +149,27 @@ internal sealed class RuntimeTaskTracking
         }
     }
 
+    /// <summary>
+    /// Takes a task out of the runtime's record, for a caller that holds <see cref="Gate"/> with the hook installed
+    /// (<see cref="StuckCheck"/>); true when it was there.
+    /// </summary>
+    internal bool RemoveLocked(Task task)
+    {
+        using (ActiveTasksHook.Lookup())
+        {
+            return _activeTasks!.TryGetValue(task.Id, out var recorded) && ReferenceEquals(recorded, task) && _activeTasks.Remove(task.Id);
+        }
+    }
+
+    /// <summary>Puts a task taken out by <see cref="RemoveLocked"/> back, for a caller that holds <see cref="Gate"/>.</summary>
+    internal void AddBackLocked(Task task)
+    {
+        using (ActiveTasksHook.Lookup())
+        {
+            _activeTasks![task.Id] = task;
+        }
+    }
+
     /// <summary>The live task with that id, when the runtime still records it as pending.</summary>
     public Task? Find(int taskId)
     {

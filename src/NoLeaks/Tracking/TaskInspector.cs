@@ -85,6 +85,14 @@ internal static class TaskInspector
                 _ => "its antecedent",
             };
         }
+        else if (RuntimeAsyncTasks.Is(task))
+        {
+            // A runtime-async method (.NET 11): its delegate is the runtime's DispatchContinuations, not work of its own.
+            kind = OperationKind.RuntimeAsyncMethod;
+            awaited = RuntimeAsyncTasks.Awaited(task);
+            waitsOnTimer = awaited is not null && AwaitedObjectOf(awaited).IsSystemTimer;
+            waitingOn = awaited is not null ? Describe(awaited) : "an awaiter .NET does not expose";
+        }
         else if (TaskAction?.GetValue(task) is Delegate resumer && ResumedMethodBox(task, resumer) is { } resumed)
         {
             // The runtime's task that resumes an async method on a TaskScheduler of the user's: not work of its own
@@ -271,7 +279,16 @@ internal static class TaskInspector
         MethodBase? action = null;
         bool? timerIsNull = null;
         Type? timerType = null;
-        if (awaited is Task task)
+        string? runtimeAsyncWaitsOn = null;
+        if (awaited is Task runtimeAsync && RuntimeAsyncTasks.Is(runtimeAsync))
+        {
+            // Named by what its innermost frame awaits (itself never a runtime-async task: one chain holds them all).
+            var inner = RuntimeAsyncTasks.Awaited(runtimeAsync);
+            runtimeAsyncWaitsOn = inner is null || inner is Task t && RuntimeAsyncTasks.Is(t)
+                ? "an awaiter .NET does not expose"
+                : AwaitedNames.Describe(AwaitedObjectOf(inner));
+        }
+        else if (awaited is Task task)
         {
             var shape = ShapeOf(type);
             stateMachine = (shape.StateMachineField?.GetValue(task) as IAsyncStateMachine)?.GetType();
@@ -293,7 +310,7 @@ internal static class TaskInspector
             stateMachine = pooled.GetValue(awaited)?.GetType();
         }
 
-        return new AwaitedObject(type, stateMachine, action, timerIsNull, timerType);
+        return new AwaitedObject(type, stateMachine, action, timerIsNull, timerType) { RuntimeAsyncWaitsOn = runtimeAsyncWaitsOn };
     }
 
     /// <summary>

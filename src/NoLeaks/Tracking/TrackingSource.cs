@@ -49,6 +49,9 @@ internal sealed class TrackingSource : IPendingOperationSource
 
     public string Name => "runtime task tracking";
 
+    /// <summary>The runtime's task tracking this source reads.</summary>
+    internal RuntimeTaskTracking Runtime => _tracking;
+
     public string? UnavailableReason => _tracking.UnavailableReason;
 
     /// <summary>Null when creation events arrive; otherwise why not, and ownership falls back to captured contexts.</summary>
@@ -355,6 +358,9 @@ internal sealed class TrackingSource : IPendingOperationSource
 
         return pending;
     }
+
+    /// <summary>The tasks the runtime still records as pending among the scope's work (promises included).</summary>
+    internal List<Task> PendingTasksOf(LeakScope scope) => PendingTasks(scope).ConvertAll(pending => pending.Task);
 
     public long PendingFingerprint(LeakScope scope)
     {

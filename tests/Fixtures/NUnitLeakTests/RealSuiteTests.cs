@@ -27,6 +27,11 @@ public class RealSuiteTests
         Assert.That(await Task.Run(() => started.Wait(TimeSpan.FromSeconds(10))), "the lambdas did not start");
     }
 
+    // Nothing but the leaked method holds its completion source: it can never resume, and the test fails at once
+    // instead of after its long grace period.
+    [Test, NoTaskLeaks(GracePeriodMilliseconds = 30_000)]
+    public void Await_on_a_completion_source_nobody_holds() => _ = OrphanedAsync();
+
     [Test]
     public void Continuation_of_a_leaked_method() => _ = ContinuedAsync().ContinueWith(_ => { }, TaskScheduler.Default);
 
@@ -34,6 +39,12 @@ public class RealSuiteTests
     public void Leak_allowed_by_the_name_its_report_shows() => _ = AllowedByHeadlineAsync();
 
     private static async Task ContinuedAsync() => await Never.Task; // @nunit-continued
+
+    private static async Task OrphanedAsync()
+    {
+        var nobodyElse = new TaskCompletionSource();
+        await nobodyElse.Task; // @nunit-orphaned
+    }
 
     private static async Task AllowedByHeadlineAsync() => await Never.Task;
 }

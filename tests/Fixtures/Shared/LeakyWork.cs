@@ -10,6 +10,13 @@ internal static class LeakyWork
 
     public static async Task MethodLevelAsync() => await Gate.Task; // @method-level-await
 
+    /// <summary>Waits on a completion source nothing else holds: it can never resume.</summary>
+    public static async Task OrphanedAsync()
+    {
+        var nobodyElse = new TaskCompletionSource();
+        await nobodyElse.Task; // @orphaned-await
+    }
+
     public static async Task ClassLevelAsync() => await Gate.Task; // @class-level-await
 
     public static async Task AssemblyLevelAsync() => await Gate.Task; // @assembly-level-await

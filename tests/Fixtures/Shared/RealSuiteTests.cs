@@ -80,6 +80,11 @@ public sealed class RealSuiteTests
         Assert.True(await Task.Run(() => started.Wait(TimeSpan.FromSeconds(10))), "the lambdas did not start");
     }
 
+    // Nothing but the leaked method holds its completion source: it can never resume, and the test fails at once
+    // instead of after its long grace period.
+    [Fact, NoTaskLeaks(GracePeriodMilliseconds = 30_000)]
+    public void Await_on_a_completion_source_nobody_holds_fails_at_once() => _ = LeakyWork.OrphanedAsync();
+
     [Fact]
     public void Continuation_of_a_leaked_method_says_it_continues() =>
         _ = LeakyWork.ContinuedAsync().ContinueWith(_ => { }, TaskScheduler.Default); // @continued-by

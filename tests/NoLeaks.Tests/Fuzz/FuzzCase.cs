@@ -362,7 +362,4 @@ internal sealed class FuzzCase
 
         return text.ToString();
     }
-
-    /// <summary>Ticks from a strand's opening to the report after which its work is surely finished.</summary>
-    public static readonly long SettleTicks = Stopwatch.Frequency / 10;
 }
