@@ -97,6 +97,24 @@ public class ServiceProviderTests
         private async Task LingerAsync() => await _gate.Task;
     }
 
+    /// <summary>Like <see cref="Lingerer"/>, with a Dispose that does not end its loop.</summary>
+    private sealed class Deaf : IDisposable
+    {
+        private readonly Gate _gate;
+
+        public Deaf(Gate gate)
+        {
+            _gate = gate;
+            _ = LingerAsync();
+        }
+
+        public void Dispose()
+        {
+        }
+
+        private async Task LingerAsync() => await _gate.Task;
+    }
+
     private sealed class Gate
     {
         private readonly TaskCompletionSource _source = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -163,12 +181,17 @@ public class ServiceProviderTests
     [Fact(Timeout = TestTimeout)]
     public async Task A_provider_disposed_whose_singleton_ignores_disposal_is_not_called_undisposed()
     {
-        var (report, _) = await CheckProviderAsync<Lingerer>(services => services.AddSingleton<Lingerer>(), WithLines(), disposeInTest: true);
+        // Lingerer has no Dispose; Deaf has one that does not end its loop.
+        var (withoutDispose, _) = await CheckProviderAsync<Lingerer>(services => services.AddSingleton<Lingerer>(), WithLines(), disposeInTest: true);
+        var (deafDispose, _) = await CheckProviderAsync<Deaf>(services => services.AddSingleton<Deaf>(), WithLines(), disposeInTest: true);
 
-        var leak = Scopes.Single(report);
-        Assert.Equal("ServiceProviderTests.Lingerer.LingerAsync", leak.Method);
-        Assert.Null(leak.HostedService);
-        Assert.DoesNotContain("never disposed", report.ToString(), StringComparison.Ordinal);
+        foreach (var (report, method) in new[] { (withoutDispose, "Lingerer"), (deafDispose, "Deaf") })
+        {
+            var leak = Scopes.Single(report);
+            Assert.Equal($"ServiceProviderTests.{method}.LingerAsync", leak.Method);
+            Assert.Null(leak.HostedService);
+            Assert.DoesNotContain("never disposed", report.ToString(), StringComparison.Ordinal);
+        }
     }
 
     [Fact(Timeout = TestTimeout)]
