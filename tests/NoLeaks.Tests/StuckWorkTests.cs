@@ -33,7 +33,7 @@ public class StuckWorkTests
         Assert.Equal(StuckCheck.Verdict, leak.Verdict);
         Assert.True(report.Waited < LongGrace / 3, $"waited {report.Waited}: the grace period was not skipped\n{report}");
         Assert.Contains("can never resume", report.ToString());
-        Assert.Contains("(nothing can ever resume it: reported at once, without waiting the grace period of 30 s)", report.ToString());
+        Assert.Contains("(nothing can ever resume it: reported at once, without waiting the grace period of 30.00 s)", report.ToString());
     }
 
     // In a frame of its own: nothing of the test's keeps the completion source.

@@ -56,7 +56,10 @@ public class BadSettingsTests
 
     private static async Task FinishesSoonAsync() => await Task.Delay(100);
 
-    private static async Task WaitPastCancelAfterAsync() => await new TaskCompletionSource().Task; // @settings-cancel-after
+    // Held by a static, so that the work is not stuck for good and the grace period is waited (until the time limit).
+    private static readonly TaskCompletionSource Never = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private static async Task WaitPastTimeoutAsync() => await new TaskCompletionSource().Task; // @settings-timeout
+    private static async Task WaitPastCancelAfterAsync() => await Never.Task; // @settings-cancel-after
+
+    private static async Task WaitPastTimeoutAsync() => await Never.Task; // @settings-timeout
 }
