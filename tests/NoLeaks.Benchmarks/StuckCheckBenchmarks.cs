@@ -6,8 +6,8 @@ namespace NoLeaks.Benchmarks;
 
 /// <summary>
 /// The time from a test's end to its failure when it leaves an async method waiting on a completion source nobody
-/// holds: with the stuck check (one full collection) and on the grace-period path, in a process with about 100 MB of
-/// live objects.
+/// holds: with the stuck check (a young-generation collection, and a full one when the work is old) and on the
+/// grace-period path, in a process with about 150 MB of live objects.
 /// </summary>
 [MemoryDiagnoser]
 public class StuckCheckBenchmarks
@@ -19,10 +19,17 @@ public class StuckCheckBenchmarks
     [Params(true, false)]
     public bool DetectStuckWork { get; set; }
 
+    /// <summary>
+    /// Whether the leaked work was promoted to the oldest generation before the test's end (two collections in the
+    /// test): then a young-generation collection cannot free it and the check needs a full one.
+    /// </summary>
+    [Params(false, true)]
+    public bool OldWork { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
-        // About 100 MB of live objects: 1 M arrays of 80 bytes and 1 M strings, each referenced once.
+        // About 150 MB of live objects: 1 M arrays of eight longs and 1 M strings of 16 characters.
         _live = new object[2_000_000];
         for (var i = 0; i < _live.Length; i += 2)
         {
@@ -41,6 +48,12 @@ public class StuckCheckBenchmarks
     {
         var scope = LeakScope.Begin("stuck", new NoLeaksOptions { GracePeriod = Grace, DetectStuckWork = DetectStuckWork });
         StartOrphanedWait();
+        if (OldWork)
+        {
+            GC.Collect();
+            GC.Collect();
+        }
+
         var report = scope.EndAsync().GetAwaiter().GetResult();
         if (report.Leaks.Count != 1 || (DetectStuckWork && report.Waited >= Grace))
         {

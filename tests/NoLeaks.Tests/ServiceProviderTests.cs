@@ -8,7 +8,7 @@ using NoLeaks.Tracking;
 namespace NoLeaks.Tests;
 
 /// <summary>
-/// Work left running by a singleton of a ServiceProvider that was never disposed names the singleton, the provider and the
+/// Work left running by a singleton of a ServiceProvider that has not been disposed names the singleton, the provider and the
 /// line that built it; a provider that was disposed is never called undisposed, whatever its singleton still runs.
 /// </summary>
 public class ServiceProviderTests
@@ -136,7 +136,7 @@ public class ServiceProviderTests
 
         var leak = report.Leaks.Single(l => l.Method == "ServiceProviderTests.OrderCache.ConsumeAsync");
         Assert.Equal(
-            $"singleton `ServiceProviderTests.OrderCache` of a ServiceProvider that was never disposed (built at ServiceProviderTests.cs:{builtAt}): "
+            $"singleton `ServiceProviderTests.OrderCache` of a ServiceProvider that has not been disposed (built at ServiceProviderTests.cs:{builtAt}): "
             + DisposeFix,
             leak.HostedService);
         Assert.Contains("      runs in     singleton `ServiceProviderTests.OrderCache`", report.ToString(), StringComparison.Ordinal);
@@ -149,7 +149,7 @@ public class ServiceProviderTests
 
         var leak = report.Leaks.Single(l => l.Method == "ServiceProviderTests.Heartbeat.BeatAsync");
         Assert.Equal(
-            $"singleton `ServiceProviderTests.Heartbeat` of a ServiceProvider that was never disposed (built at ServiceProviderTests.cs:{builtAt}): "
+            $"singleton `ServiceProviderTests.Heartbeat` of a ServiceProvider that has not been disposed (built at ServiceProviderTests.cs:{builtAt}): "
             + DisposeFix,
             leak.HostedService);
     }
@@ -161,7 +161,7 @@ public class ServiceProviderTests
         var (report, _) = await CheckProviderAsync<Heartbeat>(services => services.AddSingleton<Heartbeat>(), Scopes.Options());
 
         var leak = report.Leaks.Single(l => l.Method == "ServiceProviderTests.Heartbeat.BeatAsync");
-        Assert.StartsWith("singleton `ServiceProviderTests.Heartbeat` of a ServiceProvider that was never disposed", leak.HostedService);
+        Assert.StartsWith("singleton `ServiceProviderTests.Heartbeat` of a ServiceProvider that has not been disposed", leak.HostedService);
         Assert.EndsWith(DisposeFix, leak.HostedService);
     }
 
@@ -190,7 +190,7 @@ public class ServiceProviderTests
             var leak = Scopes.Single(report);
             Assert.Equal($"ServiceProviderTests.{method}.LingerAsync", leak.Method);
             Assert.Null(leak.HostedService);
-            Assert.DoesNotContain("never disposed", report.ToString(), StringComparison.Ordinal);
+            Assert.DoesNotContain("not been disposed", report.ToString(), StringComparison.Ordinal);
         }
     }
 
@@ -200,7 +200,7 @@ public class ServiceProviderTests
         var (report, builtAt) = await CheckProviderAsync<Lingerer>(services => services.AddSingleton<Lingerer>(), WithLines());
 
         Assert.Equal(
-            $"singleton `ServiceProviderTests.Lingerer` of a ServiceProvider that was never disposed (built at ServiceProviderTests.cs:{builtAt}): "
+            $"singleton `ServiceProviderTests.Lingerer` of a ServiceProvider that has not been disposed (built at ServiceProviderTests.cs:{builtAt}): "
             + DisposeFix + "; `ServiceProviderTests.Lingerer` implements neither IDisposable nor IAsyncDisposable, so give it a Dispose "
             + "that ends this work",
             Scopes.Single(report).HostedService);
@@ -299,8 +299,8 @@ public class ServiceProviderTests
 
             var leak = report.Leaks.Single(l => l.Method == "ServiceProviderTests.Heartbeat.BeatAsync");
             Assert.Equal(
-                $"singleton `ServiceProviderTests.Heartbeat` of the services of the host built at ServiceProviderTests.cs:{builtAt}, which were "
-                + "never disposed: dispose the host before the test ends (`using var host = …`): stopping it does not dispose its singletons",
+                $"singleton `ServiceProviderTests.Heartbeat` of the services of the host built at ServiceProviderTests.cs:{builtAt}, which have "
+                + "not been disposed: dispose the host before the test ends (`using var host = …`): stopping it does not dispose its singletons",
                 leak.HostedService);
         }
         finally

@@ -4,14 +4,14 @@ namespace NoLeaks.Analysis;
 
 /// <summary>
 /// Names the singleton of a Microsoft.Extensions.DependencyInjection <c>ServiceProvider</c> that leaked work runs on, when
-/// that provider was never disposed, with the line that built it (<see cref="ServiceProviderBuilds"/>), or the host whose
+/// that provider has not been disposed, with the line that built it (<see cref="ServiceProviderBuilds"/>), or the host whose
 /// services they are. A provider that was disposed, a service the provider did not create, or a version of the library
 /// whose fields differ: nothing is said.
 /// </summary>
 internal static class ServiceProviders
 {
     /// <summary>
-    /// "singleton `OrderCache` of a ServiceProvider that was never disposed (built at OrderTests.cs:31): dispose the provider …",
+    /// "singleton `OrderCache` of a ServiceProvider that has not been disposed (built at OrderTests.cs:31): dispose the provider …",
     /// or null when no operation of the chain runs on a singleton of a live provider (innermost first).
     /// </summary>
     public static string? Describe(IEnumerable<PendingOperation> chain, AwaitSiteResolver sites)
@@ -57,14 +57,14 @@ internal static class ServiceProviders
             var fix = host.ByFactory
                 ? "dispose the WebApplicationFactory before the test ends (`await using var factory = …`, or the fixture that owns it)"
                 : "dispose the host before the test ends (`using var host = …`): stopping it does not dispose its singletons";
-            return $"singleton `{name}` of the services of {which}, which were never disposed: {fix}{stopsOnDispose}";
+            return $"singleton `{name}` of the services of {which}, which have not been disposed: {fix}{stopsOnDispose}";
         }
 
         var line = ServiceProviderBuilds.BuildingStackOf(provider) is { } stack ? HostedServices.BuiltAt(stack, sites).Line : null;
         var built = line is not null ? $" (built at {line})"
             : ServiceProviderBuilds.IsListening ? ""
             : $" ({ServiceProviderBuilds.EnvironmentVariable}=1 names the line that built it)";
-        return $"singleton `{name}` of a ServiceProvider that was never disposed{built}: dispose the provider "
+        return $"singleton `{name}` of a ServiceProvider that has not been disposed{built}: dispose the provider "
             + $"(`using var provider = services.BuildServiceProvider()`) so its singletons are disposed{stopsOnDispose}";
     }
 }

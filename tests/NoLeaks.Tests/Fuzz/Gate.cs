@@ -107,14 +107,23 @@ internal sealed class Gate : IDisposable
             GateOutcome.Cancel => Promise.TrySetCanceled(),
             _ => Promise.TrySetResult(1),
         };
-        _cancel.Cancel();
-        Semaphore.Release(64);
-        Channel.Writer.TryComplete();
-        Event.Set();
-        Source.Open();
-        Awaitable.Open();
-        _sockets?.Peer.Send([1]);
-        _pipe?.Writer.Write([1]);
+        try
+        {
+            _cancel.Cancel();
+            Semaphore.Release(64);
+            Channel.Writer.TryComplete();
+            Event.Set();
+            Source.Open();
+            Awaitable.Open();
+            _sockets?.Peer.Send([1]);
+            _pipe?.Writer.Write([1]);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Completing the promise above can end the strand and, through continuations run inline, its case: the
+            // harness then disposes the gate while a pool thread is still opening the rest of it. Nothing waits on
+            // the rest any more.
+        }
     }
 
     /// <summary>Closes the sockets and pipes (after the gate is open and the case judged).</summary>
