@@ -83,6 +83,25 @@ public class HostedServiceTests
     }
 
     [Fact(Timeout = TestTimeout)]
+    public async Task A_background_service_of_a_default_builder_host_is_named_with_the_line_that_built_it()
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = Host.CreateDefaultBuilder().ConfigureServices(services => services.AddHostedService(_ => new Pinger(started))).Build(); var builtAt = Line();
+        var report = await Scopes.CheckAsync("default builder", async () =>
+        {
+            await host.StartAsync(Cancel);
+            await started.Task.WaitAsync(Cancel);
+        });
+        await host.StopAsync(Cancel);
+
+        var leak = report.Leaks.Single(l => l.Method == "HostedServiceTests.Pinger.ExecuteAsync");
+        Assert.StartsWith(
+            $"hosted service `HostedServiceTests.Pinger` (a BackgroundService registered in the host built at HostedServiceTests.cs:{builtAt}) "
+            + "is still running: its host was never stopped.",
+            leak.HostedService);
+    }
+
+    [Fact(Timeout = TestTimeout)]
     public async Task A_background_service_that_ignores_its_stopping_token_is_told_apart_from_a_host_never_stopped()
     {
         var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
