@@ -91,8 +91,11 @@ internal static class FuzzRunner
         }
 
         // Read after the timers are disposed (their callbacks done). A timer late past the grace period (a loaded
-        // machine) proves nothing: then no strand counts as finished.
-        HashSet<Strand> finishedInGrace = seen.At != 0 && seen.At - endStarted <= Grace.TotalSeconds * Stopwatch.Frequency ? seen.Finished : [];
+        // machine) proves nothing: then no strand counts as finished. Nor does it when the report did not wait the
+        // grace period (a first check that found nothing counted): its check ran before the timer looked.
+        HashSet<Strand> finishedInGrace = seen.At != 0 && seen.At - endStarted <= Grace.TotalSeconds * Stopwatch.Frequency && report.Waited >= Grace
+            ? seen.Finished
+            : [];
         var verdict = Judge(fuzzCase, name, report, reportedAt, finishedInGrace);
         foreach (var strand in fuzzCase.Strands)
         {
