@@ -35,7 +35,8 @@ public sealed class HostedAppTests
         Assert.Equal(4, run.Tests.Count);
         foreach (var twin in new[] { "HostedAppTests.Host_stopped_passes", "HostedAppTests.Factory_disposed_passes" })
         {
-            Assert.Equal(("Passed", ""), (run[twin].Outcome, run[twin].Message ?? ""));
+            // The whole message on failure: a report cut to a few characters cannot be read.
+            Assert.True(run[twin].Outcome == "Passed" && string.IsNullOrEmpty(run[twin].Message), $"{twin}: {run[twin].Outcome}\n{run[twin].Message}");
         }
     }
 

@@ -74,6 +74,12 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             woken.UnionWith(Ancestors(operation, parents));
         }
 
+        // Work suspended on something that has completed is on its way back, unless a scheduler of the user's holds the
+        // step that resumes it.
+        var heldBack = operations.Where(o => o.HoldsResumption)
+            .SelectMany(o => parents.TryGetValue(o, out var resumed) ? resumed : [])
+            .ToHashSet(ReferenceEqualityComparer.Instance);
+
         // The engine's own tasks by id too: a heap source names objects by address, not by the live task.
         var engineTaskIds = engineObjects.OfType<Task>().Select(t => t.Id).ToHashSet();
         var leaks = new List<TaskLeak>();
@@ -85,10 +91,11 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
                     && (engineObjects.Contains(awaited)
                         || (byKey.TryGetValue(awaited, out var awaitedOperation) && awaitedOperation.TaskId != 0
                             && engineTaskIds.Contains(awaitedOperation.TaskId))))
-                || runningHere.Contains(innermost))
+                || runningHere.Contains(innermost)
+                || (innermost.Resuming && !heldBack.Contains(innermost)))
             {
-                // The caller awaiting the engine's own end-of-scope check, or code running the check right now: not
-                // work the test left behind.
+                // The caller awaiting the engine's own end-of-scope check, code running the check right now, or work
+                // whose resumption is on its way (what it waits on has completed): not work the test left behind.
                 continue;
             }
 

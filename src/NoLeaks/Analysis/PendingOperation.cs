@@ -70,6 +70,18 @@ internal sealed class PendingOperation
     /// <summary>True when what it waits on is a timer that will fire (a finite Task.Delay): it will run again by itself.</summary>
     public bool WaitsOnTimer { get; init; }
 
+    /// <summary>
+    /// True when it is suspended on something that has already completed: its resumption is being delivered (queued,
+    /// or held up by the code that runs the check), so it is not left behind.
+    /// </summary>
+    public bool Resuming { get; init; }
+
+    /// <summary>
+    /// True for the runtime's task that carries an async method's next step to a TaskScheduler of the user's: while it
+    /// is pending, the method it resumes is held by that scheduler, not on its way.
+    /// </summary>
+    public bool HoldsResumption { get; init; }
+
     /// <summary>What this operation waits on, named plainly.</summary>
     public required string WaitingOn { get; init; }
 

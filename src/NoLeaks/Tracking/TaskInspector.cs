@@ -24,11 +24,43 @@ internal static class TaskInspector
     // awaiters still work.
     private static readonly FieldInfo? TaskContinuation = typeof(Task).GetField("m_continuationObject", Instance);
 
+    // Task.CancellationPromise<TResult> (.NET 6 – 11), what Task.WaitAsync returns, and its _task: the task it waits
+    // on. Missing: work awaiting a WaitAsync whose task has completed is left to the grace period.
+    private static readonly Type? WaitAsyncPromise = typeof(Task).GetNestedType("CancellationPromise`1", BindingFlags.NonPublic);
+
+    private static readonly ConcurrentDictionary<Type, FieldInfo?> WaitAsyncSources = new();
+
     private static readonly ConcurrentDictionary<Type, TypeShape> Shapes = new();
 
     /// <summary>Whether all the runtime fields this inspector relies on are where it expects them.</summary>
     public static string? MissingInternals =>
-        TaskAction is null ? "Task.m_action" : TaskContinuation is null ? "Task.m_continuationObject" : null;
+        TaskAction is null ? "Task.m_action"
+        : TaskContinuation is null ? "Task.m_continuationObject"
+        : WaitAsyncPromise is null || SourceFieldOf(WaitAsyncPromise.MakeGenericType(typeof(int))) is null ? "Task.CancellationPromise<TResult>._task"
+        : null;
+
+    /// <summary>
+    /// True when what an operation waits on has already completed: a task, or the task a <c>WaitAsync</c> promise
+    /// waits on. The runtime is delivering the resumption right now, queued or further down the stack of the very
+    /// thread that completed the task: a test that resumes inline in the first of a task's continuations can end, and
+    /// be checked, before the runtime runs the next continuation in the list.
+    /// </summary>
+    internal static bool HasCompleted(object? awaited) =>
+        awaited is Task task && (task.IsCompleted || WaitAsyncSourceOf(task) is { IsCompleted: true });
+
+    private static Task? WaitAsyncSourceOf(Task task)
+    {
+        var type = task.GetType();
+        if (WaitAsyncPromise is null || !type.IsGenericType || type.GetGenericTypeDefinition() != WaitAsyncPromise)
+        {
+            return null;
+        }
+
+        return WaitAsyncSources.GetOrAdd(type, SourceFieldOf)?.GetValue(task) as Task;
+    }
+
+    private static FieldInfo? SourceFieldOf(Type promiseType) =>
+        promiseType.GetField("_task", Instance) is { } field && field.FieldType == typeof(Task) ? field : null;
 
     public static PendingOperation Inspect(Task task, OperationRecord? record, string scopeName, string? createdBy)
     {
@@ -42,6 +74,8 @@ internal static class TaskInspector
         MethodBase? delegateMethod = null;
         var activity = OperationActivity.Unknown;
         var waitsOnTimer = false;
+        var resuming = false;
+        var holdsResumption = false;
         IReadOnlyList<object>? continuations = null;
 
         if (shape.StateMachineField?.GetValue(task) is IAsyncStateMachine stateMachine)
@@ -66,6 +100,7 @@ internal static class TaskInspector
             {
                 (awaited, waitingOn) = CurrentAwait(stateMachine, machine);
                 waitsOnTimer = awaited is not null && AwaitedObjectOf(awaited).IsSystemTimer;
+                resuming = HasCompleted(awaited);
             }
         }
         else if (shape.IsContinuationTask)
@@ -77,6 +112,7 @@ internal static class TaskInspector
             // m_antecedent is cleared when the continuation starts to run.
             awaited = shape.AntecedentField?.GetValue(task);
             waitsOnTimer = awaited is not null && AwaitedObjectOf(awaited).IsSystemTimer;
+            resuming = activity is OperationActivity.NotStarted && HasCompleted(awaited);
             waitingOn = activity switch
             {
                 OperationActivity.Running => "nothing: it is running",
@@ -98,7 +134,8 @@ internal static class TaskInspector
             // The runtime's task that resumes an async method on a TaskScheduler of the user's: not work of its own
             // but the method's next step, so a link to the method (reported as itself), never an entry.
             waitingOn = "a thread to run on (an await continuation queued to a TaskScheduler)";
-            continuations = [resumed];
+            continuations = resumed;
+            holdsResumption = true;
         }
         else if (TaskAction?.GetValue(task) is Delegate action)
         {
@@ -131,6 +168,8 @@ internal static class TaskInspector
             WaitingOn = waitingOn,
             Activity = activity,
             WaitsOnTimer = waitsOnTimer,
+            Resuming = resuming,
+            HoldsResumption = holdsResumption,
             ContinuationKeys = continuations is null ? ContinuationsOf(task) : [.. continuations, .. ContinuationsOf(task)],
             CreatedTimestamp = record?.CreatedTimestamp ?? 0,
             CreatedBy = createdBy,
@@ -146,9 +185,10 @@ internal static class TaskInspector
 
     /// <summary>
     /// The async-method box a runtime task resumes, when the task is TaskSchedulerAwaitTaskContinuation's (its delegate a
-    /// lambda of that runtime type, its state the box's MoveNext action); otherwise null.
+    /// lambda of that runtime type, its state the box's MoveNext action, or the runtime's wrapper around that action
+    /// while task tracking is on); otherwise null.
     /// </summary>
-    private static object? ResumedMethodBox(Task task, Delegate action)
+    private static List<object>? ResumedMethodBox(Task task, Delegate action)
     {
         var owner = action.Method.DeclaringType;
         while (owner?.DeclaringType is not null && owner.Name.StartsWith('<'))
@@ -161,7 +201,12 @@ internal static class TaskInspector
             return null;
         }
 
-        return (TaskStateObject?.GetValue(task) as Delegate)?.Target;
+        var resumed = new List<object>(1);
+        AddContinuation(TaskStateObject?.GetValue(task) as Delegate, resumed, depth: 0);
+
+        // The wrapper also holds the task the method awaited: only the method's box is what this task resumes.
+        resumed.RemoveAll(key => !(key is Task box ? ShapeOf(box.GetType()).StateMachineField is not null : IsPooledMethodBox(key)));
+        return resumed.Count > 0 ? resumed : null;
     }
 
     private static OperationActivity ActivityOf(Task task) => task.Status switch
@@ -353,6 +398,7 @@ internal static class TaskInspector
             AwaitedKey = awaited,
             WaitingOn = waitingOn,
             WaitsOnTimer = awaited is not null && AwaitedObjectOf(awaited).IsSystemTimer,
+            Resuming = HasCompleted(awaited),
             ScopeName = scopeName,
         };
     }

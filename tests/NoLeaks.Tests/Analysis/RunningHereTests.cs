@@ -32,6 +32,60 @@ public class RunningHereTests
         Assert.True(report!.Waited >= Scopes.ShortGrace * 0.9, $"the check did not wait the grace period: {report.Waited}");
     }
 
+    // The continuation that ends the scope runs first among those of one task; the work below waits on that same task,
+    // and resumes only when the check returns and the runtime runs the next continuation in the list.
+    [Theory(Timeout = TestTimeout)]
+    [InlineData("await")]
+    [InlineData("WaitAsync")]
+    public async Task Work_resuming_from_the_task_whose_continuation_ends_the_scope_is_not_reported(string how)
+    {
+        using var cancel = new CancellationTokenSource();
+        var gate = new TaskCompletionSource();
+        var scope = LeakScope.Begin(nameof(Work_resuming_from_the_task_whose_continuation_ends_the_scope_is_not_reported), Scopes.Options());
+        LeakReport? report = null;
+        var continuation = gate.Task.ContinueWith(
+            _ => report = scope.EndAsync().AsTask().GetAwaiter().GetResult(),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        var waiter = how == "await" ? AwaitAsync(gate.Task) : WaitAsync(gate.Task, cancel.Token);
+
+        gate.SetResult();
+        await continuation.WaitAsync(TestContext.Current.CancellationToken);
+        await waiter.WaitAsync(TestContext.Current.CancellationToken);
+
+        Assert.True(report!.IsClean, report.ToString());
+        Assert.True(report.Waited < Scopes.ShortGrace, $"the check waited {report.Waited} for work it was itself holding up");
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Work_waiting_on_another_task_while_the_scope_ends_in_a_continuation_is_reported()
+    {
+        using var cancel = new CancellationTokenSource();
+        var gate = new TaskCompletionSource();
+        var never = new TaskCompletionSource();
+        var scope = LeakScope.Begin(nameof(Work_waiting_on_another_task_while_the_scope_ends_in_a_continuation_is_reported), Scopes.Options());
+        LeakReport? report = null;
+        var continuation = gate.Task.ContinueWith(
+            _ => report = scope.EndAsync().AsTask().GetAwaiter().GetResult(),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        var waiter = WaitAsync(never.Task, cancel.Token);
+
+        gate.SetResult();
+        await continuation.WaitAsync(TestContext.Current.CancellationToken);
+        await cancel.CancelAsync();
+
+        var leak = Scopes.Single(report!);
+        Assert.Equal("RunningHereTests.WaitAsync", leak.Method);
+        await Assert.ThrowsAsync<TaskCanceledException>(() => waiter);
+    }
+
+    private static async Task AwaitAsync(Task task) => await task;
+
+    private static async Task WaitAsync(Task task, CancellationToken cancellation) => await task.WaitAsync(cancellation);
+
     [Fact(Timeout = TestTimeout)]
     public async Task Running_work_of_the_scope_on_another_thread_is_reported_as_running()
     {
