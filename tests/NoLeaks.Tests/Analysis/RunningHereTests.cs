@@ -14,22 +14,16 @@ public class RunningHereTests
     public async Task Scope_ended_inside_its_own_running_continuation_is_clean_through_the_grace_period()
     {
         var gate = new TaskCompletionSource();
-        var scope = LeakScope.Begin(nameof(Scope_ended_inside_its_own_running_continuation_is_clean_through_the_grace_period), Scopes.Options());
-        LeakReport? report = null;
-        var continuation = gate.Task.ContinueWith(
-            _ => report = scope.EndAsync().AsTask().GetAwaiter().GetResult(),
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
+        var ending = EndsInContinuationOf(gate.Task, nameof(Scope_ended_inside_its_own_running_continuation_is_clean_through_the_grace_period));
         _ = LeakyAsync(); // left behind on purpose: keeps the scope waiting its grace period
 
         gate.SetResult(); // runs the continuation here, which ends the scope on this stack
-        await continuation.WaitAsync(TestContext.Current.CancellationToken);
+        await ending.Continuation.WaitAsync(TestContext.Current.CancellationToken);
 
         Never.TrySetResult();
-        var leak = Scopes.Single(report!);
+        var leak = Scopes.Single(ending.Report!);
         Assert.Equal("RunningHereTests.LeakyAsync", leak.Method);
-        Assert.True(report!.Waited >= Scopes.ShortGrace * 0.9, $"the check did not wait the grace period: {report.Waited}");
+        Assert.True(ending.Report!.Waited >= Scopes.ShortGrace * 0.9, $"the check did not wait the grace period: {ending.Report.Waited}");
     }
 
     // The continuation that ends the scope runs first among those of one task; the work below waits on that same task,
@@ -41,21 +35,15 @@ public class RunningHereTests
     {
         using var cancel = new CancellationTokenSource();
         var gate = new TaskCompletionSource();
-        var scope = LeakScope.Begin(nameof(Work_resuming_from_the_task_whose_continuation_ends_the_scope_is_not_reported), Scopes.Options());
-        LeakReport? report = null;
-        var continuation = gate.Task.ContinueWith(
-            _ => report = scope.EndAsync().AsTask().GetAwaiter().GetResult(),
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
+        var ending = EndsInContinuationOf(gate.Task, nameof(Work_resuming_from_the_task_whose_continuation_ends_the_scope_is_not_reported));
         var waiter = how == "await" ? AwaitAsync(gate.Task) : WaitAsync(gate.Task, cancel.Token);
 
         gate.SetResult();
-        await continuation.WaitAsync(TestContext.Current.CancellationToken);
+        await ending.Continuation.WaitAsync(TestContext.Current.CancellationToken);
         await waiter.WaitAsync(TestContext.Current.CancellationToken);
 
-        Assert.True(report!.IsClean, report.ToString());
-        Assert.True(report.Waited < Scopes.ShortGrace, $"the check waited {report.Waited} for work it was itself holding up");
+        Assert.True(ending.Report!.IsClean, ending.Report.ToString());
+        Assert.True(ending.Report.Waited < Scopes.ShortGrace, $"the check waited {ending.Report.Waited} for work it was itself holding up");
     }
 
     [Fact(Timeout = TestTimeout)]
@@ -64,22 +52,39 @@ public class RunningHereTests
         using var cancel = new CancellationTokenSource();
         var gate = new TaskCompletionSource();
         var never = new TaskCompletionSource();
-        var scope = LeakScope.Begin(nameof(Work_waiting_on_another_task_while_the_scope_ends_in_a_continuation_is_reported), Scopes.Options());
-        LeakReport? report = null;
-        var continuation = gate.Task.ContinueWith(
-            _ => report = scope.EndAsync().AsTask().GetAwaiter().GetResult(),
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
+        var ending = EndsInContinuationOf(gate.Task, nameof(Work_waiting_on_another_task_while_the_scope_ends_in_a_continuation_is_reported));
         var waiter = WaitAsync(never.Task, cancel.Token);
 
         gate.SetResult();
-        await continuation.WaitAsync(TestContext.Current.CancellationToken);
+        await ending.Continuation.WaitAsync(TestContext.Current.CancellationToken);
         await cancel.CancelAsync();
 
-        var leak = Scopes.Single(report!);
+        var leak = Scopes.Single(ending.Report!);
         Assert.Equal("RunningHereTests.WaitAsync", leak.Method);
         await Assert.ThrowsAsync<TaskCanceledException>(() => waiter);
+    }
+
+    /// <summary>
+    /// Begins a scope that ends inside a continuation of <paramref name="task"/>, run synchronously by whatever
+    /// completes it: the first continuation in the task's list.
+    /// </summary>
+    private static Ending EndsInContinuationOf(Task task, string name)
+    {
+        var scope = LeakScope.Begin(name, Scopes.Options());
+        var ending = new Ending();
+        ending.Continuation = task.ContinueWith(
+            _ => ending.Report = scope.EndAsync().AsTask().GetAwaiter().GetResult(),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return ending;
+    }
+
+    private sealed class Ending
+    {
+        public Task Continuation { get; set; } = Task.CompletedTask;
+
+        public LeakReport? Report { get; set; }
     }
 
     private static async Task AwaitAsync(Task task) => await task;
