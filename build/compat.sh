@@ -6,7 +6,8 @@
 #  - adding NoLeaks changes the resolved version of no package the project resolves without it, and puts no
 #    Azure, MSAL, NETCore.Client or AntiSSRF assembly in the output;
 #  - an unsupported version or the wrong xunit adapter fails the build with a message naming what to use;
-#  - the NoLeaks.Tool package installs as a local tool and `dotnet noleaks merge` joins two reports.
+#  - the NoLeaks.Cli package installs as a local tool, `dotnet noleaks merge` joins two reports, and `dotnet noleaks
+#    stacks` reads the pending work of a .NET 8 and a .NET 11 process.
 # Run by build/test.sh; alone: build/compat.sh [consumer name … | tool]. Logs: artifacts/compat/logs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,8 @@ consumers=(
   "xunit.v3-4.0.2-net8|net8.0|xunit.v3=4.0.2|NoLeaks.XunitV3|report"
   "xunit.v3-4.0.2-net10|net10.0|xunit.v3=4.0.2|NoLeaks.XunitV3|report"
   "xunit.v3-4.0.2-net10-on-net11|net10.0|xunit.v3=4.0.2|NoLeaks.XunitV3|report"
+  "xunit-2.9.3-net10-on-net11|net10.0|xunit=2.9.3 xunit.runner.visualstudio=3.1.4 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.Xunit|report"
+  "nunit-4.3.2-net10-on-net11|net10.0|NUnit=4.3.2 NUnit3TestAdapter=5.2.0 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.NUnit|report"
   "xunit.v3-3.2.2|net10.0|xunit.v3=3.2.2|NoLeaks.XunitV3|NOLEAKS102"
   "xunit-2.9.3-with-v3-adapter|net10.0|xunit=2.9.3 xunit.runner.visualstudio=3.1.4 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.XunitV3|NOLEAKS101"
   "xunit.v3-4.0.2-with-v2-adapter|net10.0|xunit.v3=4.0.2|NoLeaks.Xunit|NOLEAKS101"
@@ -84,6 +87,17 @@ for consumer in "${consumers[@]}"; do
   # VSTest starts its test host with the SDK's own dotnet unless told otherwise: this one has the .NET 8 and 9 runtimes.
   test_arguments=()
   [[ "$references" == *Microsoft.NET.Test.Sdk=* ]] && test_arguments=(-- "RunConfiguration.DotNetHostPath=$dotnet")
+  # …-on-net11: the net10.0 build on the .NET 11 runtime, as a roll-forward puts it there; a passing test checks the
+  # runtime's major version (NOLEAKS_COMPAT_RUNTIME_MAJOR). VSTest hands the variables to its test host from run settings.
+  run_environment=()
+  settings_arguments=()
+  if [[ "$name" == *-on-net11 ]]; then
+    run_environment=(DOTNET_ROLL_FORWARD=LatestMajor NOLEAKS_COMPAT_RUNTIME_MAJOR=11)
+    printf '%s\n' '<RunSettings><RunConfiguration><EnvironmentVariables>' \
+      '<DOTNET_ROLL_FORWARD>LatestMajor</DOTNET_ROLL_FORWARD><NOLEAKS_COMPAT_RUNTIME_MAJOR>11</NOLEAKS_COMPAT_RUNTIME_MAJOR>' \
+      '</EnvironmentVariables></RunConfiguration></RunSettings>' > "$dir/net11.runsettings"
+    settings_arguments=(--settings "$dir/net11.runsettings")
+  fi
 
   started=$SECONDS
   verdict=""
@@ -103,18 +117,15 @@ for consumer in "${consumers[@]}"; do
     output="$dir/bin/Release/$tfm"
     if [[ "$references" == *xunit.v3=* ]]; then
       # A Microsoft.Testing.Platform app run by this dotnet (`dotnet test` would start it with the SDK's own).
-      # …-on-net11: the net10.0 build on the .NET 11 runtime, as a roll-forward puts it there.
-      run_environment=()
-      [[ "$name" == *-on-net11 ]] && run_environment=(DOTNET_ROLL_FORWARD=LatestMajor)
       { (cd "$dir" && "$dotnet" build -c Release --no-restore) && env "${run_environment[@]}" timeout 600 "$dotnet" "$output/$name.dll"; } >> "$log" 2>&1 || status=$?
     else
-      (cd "$dir" && timeout 600 "$dotnet" test -c Release --no-restore "${test_arguments[@]}") >> "$log" 2>&1 || status=$?
+      (cd "$dir" && timeout 600 "$dotnet" test -c Release --no-restore "${settings_arguments[@]}" "${test_arguments[@]}") >> "$log" 2>&1 || status=$?
     fi
     if ! diff "$dir/without.txt" "$dir/with.txt" >> "$log"; then
       verdict="adding $adapter changed resolved packages (diff in $log)"
     elif ls "$output" | grep -E "$forbidden" >> "$log"; then
       verdict="output holds assemblies NoLeaks must not bring (listed in $log)"
-    elif [[ "$name" == *-on-net11 ]] && ! grep -q "64-bit .NET 11\." "$log"; then
+    elif [[ "$name" == *-on-net11 && "$references" == *xunit.v3=* ]] && ! grep -q "64-bit .NET 11\." "$log"; then
       verdict="did not run on .NET 11 (see $log)"
     elif [ "$status" -eq 0 ]; then
       verdict="the leaking test passed (see $log)"
@@ -158,7 +169,7 @@ if [ "${#selected[@]}" -eq 0 ] || [[ " ${selected[*]} " == *" tool "* ]]; then
   # A CLI home of its own: the dotnet CLI caches which folder a restored local tool runs from per package version in
   # ~/.dotnet/toolResolverCache, and a cache entry of an earlier run (same version, another folder) would be used.
   export DOTNET_CLI_HOME="$dir/home"
-  { (cd "$dir" && "$dotnet" tool install NoLeaks.Tool --local --version "$version" && "$dotnet" tool restore) \
+  { (cd "$dir" && "$dotnet" tool install NoLeaks.Cli --local --version "$version" && "$dotnet" tool restore) \
     && (cd "$dir" && env -u GITHUB_ACTIONS -u GITHUB_STEP_SUMMARY "$dotnet" noleaks merge reports --output merged.json > console.txt); } > "$log" 2>&1 || status=$?
   unset DOTNET_CLI_HOME
   cat "$dir/console.txt" >> "$log" 2>/dev/null || true
@@ -173,7 +184,49 @@ if [ "${#selected[@]}" -eq 0 ] || [[ " ${selected[*]} " == *" tool "* ]]; then
     verdict="ok: installed as a local tool, merged 2 reports (2 runs, 3 leaks)"
   fi
   [[ "$verdict" == ok:* ]] || failures=$((failures + 1))
-  printf '%-32s %4ss  %s\n' "NoLeaks.Tool" $((SECONDS - started)) "$verdict"
+  printf '%-32s %4ss  %s\n' "NoLeaks.Cli" $((SECONDS - started)) "$verdict"
+
+  # The installed tool reads a process of the oldest and the newest runtime: tests/TestTargets/AsyncStacksTarget, built
+  # for .NET 8 and run on .NET 8 and (rolled forward) on .NET 11; `noleaks stacks --folded` must print its three stacks,
+  # the blocked thread's with the call it is blocked in.
+  target="$work/stacks-target"
+  source="$repo/tests/TestTargets/AsyncStacksTarget/Program.cs"
+  mkdir -p "$target"
+  echo '<Project Sdk="Microsoft.NET.Sdk"><PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net8.0</TargetFramework><ImplicitUsings>enable</ImplicitUsings><Nullable>enable</Nullable><LangVersion>latest</LangVersion></PropertyGroup></Project>' > "$target/AsyncStacksTarget.csproj"
+  cp "$source" "$target/Program.cs"
+  line() { grep -n "// await: $1\$" "$source" | cut -d: -f1; }
+  expected_stacks="Readers.ReadLoopAsync (Program.cs:$(line reader));waiting on ChannelReader<int>.ReadAsync() on a channel nobody writes to or completes 10
+Waiters.OuterAsync (Program.cs:$(line outer));Waiters.MiddleAsync (Program.cs:$(line middle));Waiters.InnerAsync (Program.cs:$(line inner));waiting on TaskCompletionSource<int>.Task 3
+Program.Main (lambda) (Program.cs:$(line blocked));waiting on ManualResetEventSlim.Wait() at Program.cs:$(line blocked) (its thread is blocked) 1"
+  (cd "$target" && "$dotnet" build -c Release) > "$logs/stacks-target.log" 2>&1 || echo "building $target failed (see $logs/stacks-target.log)"
+  for runtime in 8 11; do
+    started=$SECONDS
+    log="$logs/tool-stacks-net$runtime.log"
+    roll=()
+    [ "$runtime" = 11 ] && roll=(DOTNET_ROLL_FORWARD=LatestMajor)
+    rm -f "$target/in"
+    mkfifo "$target/in"
+    # The target exits at the end of its standard input: the fifo, held open until the read is done.
+    env "${roll[@]}" "$dotnet" "$target/bin/Release/net8.0/AsyncStacksTarget.dll" < "$target/in" > "$target/out-$runtime.txt" 2>&1 &
+    target_pid=$!
+    exec 3> "$target/in"
+    for _ in $(seq 1 300); do grep -q '^ready ' "$target/out-$runtime.txt" 2>/dev/null && break; sleep 0.1; done
+    pid="$(sed -n 's/^ready //p' "$target/out-$runtime.txt" | head -1)"
+    status=0
+    (cd "$dir" && DOTNET_CLI_HOME="$dir/home" timeout 120 "$dotnet" noleaks stacks "${pid:-0}" --folded > "stacks-net$runtime.txt" 2> "$log") || status=$?
+    exec 3>&-
+    wait "$target_pid" || true
+    cat "$dir/stacks-net$runtime.txt" >> "$log"
+    if [ "$status" -ne 0 ]; then
+      verdict="noleaks stacks failed with $status (see $log)"
+    elif [ "$(cat "$dir/stacks-net$runtime.txt")" != "$expected_stacks" ]; then
+      verdict="noleaks stacks printed other stacks (see $log)"
+    else
+      verdict="ok: noleaks stacks read the 3 stacks (14 operations) of a .NET $runtime process"
+    fi
+    [[ "$verdict" == ok:* ]] || failures=$((failures + 1))
+    printf '%-32s %4ss  %s\n' "NoLeaks.Cli stacks, .NET $runtime" $((SECONDS - started)) "$verdict"
+  done
 fi
 
 if [ "$failures" -gt 0 ]; then

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using NoLeaks.Analysis;
 using NoLeaks.Heap;
@@ -26,6 +27,9 @@ internal sealed class LeakEngine
         // Hosts built from the first scope on are named with their building line in reports (Analysis/HostedServices).
         HostBuilds.Listen();
     }
+
+    /// <summary>Tests' seam: runs when a scope's first check found work pending, before the grace period starts.</summary>
+    internal Action? BeforeGracePeriod { get; init; }
 
     /// <summary>The engine of the runtime's task tracking, shared by every scope of the process that uses it.</summary>
     public static LeakEngine Tracking => LazyTracking.Value;
@@ -104,6 +108,7 @@ internal sealed class LeakEngine
             }
 
             List<TaskLeak> neverResuming = [];
+            List<TaskLeak> neverRunning = [];
             if (first.Stuck is { } stuck && Source is TrackingSource tracking)
             {
                 var started = Stopwatch.GetTimestamp();
@@ -112,16 +117,25 @@ internal sealed class LeakEngine
                     neverResuming = stuck.Leaks.Where((_, i) => stuck.ObjectsOf[i].All(o => collected[o])).ToList();
                 }
 
-                if (neverResuming.Count == stuck.Leaks.Count)
+                // Queued work on a scheduler nothing can reach never ran and never will (a task queued to a context
+                // that has ended): like a dormant continuation, it runs no code and holds only memory.
+                if (!options.CountDormantContinuations)
+                {
+                    neverRunning = neverResuming.FindAll(leak => leak.NeverRan).ConvertAll(leak => leak.AsDormantTask());
+                    neverResuming.RemoveAll(leak => leak.NeverRan);
+                }
+
+                if (neverResuming.Count + neverRunning.Count == stuck.Leaks.Count)
                 {
                     // Nothing can ever reach the work again: the grace period cannot change the verdict.
                     return new(new LeakReport(
-                        scope.Name, neverResuming, warnings, action, Stopwatch.GetElapsedTime(started), first.Ignored, options.GracePeriod, first.Dormant));
+                        scope.Name, neverResuming, warnings, action, Stopwatch.GetElapsedTime(started), first.Ignored, options.GracePeriod,
+                        [.. first.Dormant, .. neverRunning]));
                 }
             }
 
             // Work found never resuming is gone from the heap: later checks cannot see it, so its entries are carried.
-            return new(Wait(scope, options, action, runningHere, endWarnings, neverResuming, cancellation));
+            return new(Wait(scope, options, action, runningHere, endWarnings, neverResuming, neverRunning, cancellation));
         }
         catch (Exception e)
         {
@@ -203,14 +217,37 @@ internal sealed class LeakEngine
         RunningHere runningHere,
         string[] endWarnings,
         List<TaskLeak> neverResuming,
+        List<TaskLeak> neverRunning,
         CancellationToken cancellation)
     {
+        BeforeGracePeriod?.Invoke();
+
         // Not the wait's own clock: its callbacks can run before Start returns (a token cancelled already runs the
         // final check at once), when `wait` is still null.
         var started = Stopwatch.GetTimestamp();
         TimeSpan Elapsed() => Stopwatch.GetElapsedTime(started);
         var engineObjects = new HashSet<object>(ReferenceEqualityComparer.Instance);
-        var fingerprint = Source.PendingFingerprint(scope);
+
+        // No fingerprint yet: the first re-check always looks. Work that ended while the first check ran (a cold
+        // check reading PDBs can take longer than the work had left) is already gone when the wait starts, and a
+        // fingerprint taken then would match every later one: the wait would last to the end of the grace period.
+        long? fingerprint = null;
+
+        // Set when the wait went on past the grace period for a starved thread pool (WaitsForStarvedPool).
+        (long At, long WorkItems, int Threads)? starved = null;
+
+        // The work the wait went on for has run: say how long that took.
+        void AddStarvedPoolWait(List<string> warnings)
+        {
+            if (starved is { } since)
+            {
+                warnings.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"the thread pool was starved when the grace period ended ({since.WorkItems} work items queued, {since.Threads} threads), and the scope's work was still waiting for a thread: the check waited {Stopwatch.GetElapsedTime(since.At).TotalSeconds:0.0} s more, until it had run. Tests that block pool threads (such as Task.Run(() => gate.Wait())) starve the pool."));
+            }
+        }
+
+        // Entries found never resuming at the first check, as old as they are now.
+        List<TaskLeak> Carried() => neverResuming.ConvertAll(leak => leak.Older(Elapsed()));
 
         LeakReport? CheckAgain()
         {
@@ -228,10 +265,12 @@ internal sealed class LeakEngine
                 return null;
             }
 
+            AddStarvedPoolWait(warnings);
+
             // The rest has ended: only the work that can never resume is left, and waiting longer changes nothing.
             return neverResuming.Count == 0
-                ? new LeakReport(scope.Name, leaks, warnings, action, Elapsed(), ignored, dormantContinuations: dormant)
-                : new LeakReport(scope.Name, neverResuming, warnings, action, Elapsed(), ignored, options.GracePeriod, dormant);
+                ? new LeakReport(scope.Name, leaks, warnings, action, Elapsed(), ignored, dormantContinuations: [.. dormant, .. neverRunning])
+                : new LeakReport(scope.Name, Carried(), warnings, action, Elapsed(), ignored, options.GracePeriod, [.. dormant, .. neverRunning]);
         }
 
         LeakReport Final()
@@ -243,8 +282,42 @@ internal sealed class LeakEngine
                 warnings.Add(CutShort);
             }
 
+            if (StarvedPoolWarning(leaks, ThreadPool.PendingWorkItemCount, ThreadPool.ThreadCount) is { } starvedPool)
+            {
+                warnings.Add(starved is { } since
+                    ? starvedPool + string.Create(CultureInfo.InvariantCulture, $" The check waited {Stopwatch.GetElapsedTime(since.At).TotalSeconds:0.0} s past the grace period for a thread.")
+                    : starvedPool);
+            }
+            else if (leaks.Count == 0)
+            {
+                // The extension ended because the work got its thread and ran (the wait then ends here, not in CheckAgain).
+                AddStarvedPoolWait(warnings);
+            }
+
             return new LeakReport(
-                scope.Name, [.. neverResuming, .. Enrich(leaks, options, warnings)], warnings, action, Elapsed(), ignored, options.GracePeriod, dormant);
+                scope.Name, [.. Carried(), .. Enrich(leaks, options, warnings)], warnings, action, Elapsed(), ignored, options.GracePeriod,
+                [.. dormant, .. neverRunning]);
+        }
+
+        // When the grace period is over and all that is left is work queued for a thread of a starved pool (other
+        // tests' blocked threads hold them all), the work has not had a chance to run: the wait goes on while that is
+        // so, up to StarvedPoolWait more. Work that runs, or a pool with nothing queued, ends it.
+        bool WaitsForStarvedPool()
+        {
+            var workItems = ThreadPool.PendingWorkItemCount;
+            if (workItems <= 0 || neverResuming.Count > 0)
+            {
+                return false;
+            }
+
+            var (leaks, _, _) = Check(scope, options, new List<string>(), engineObjects, runningHere);
+            if (!OnlyWaitsForPoolThreads(leaks))
+            {
+                return false;
+            }
+
+            starved ??= (Stopwatch.GetTimestamp(), workItems, ThreadPool.ThreadCount);
+            return true;
         }
 
         var wait = GracePeriod.Start(
@@ -254,7 +327,9 @@ internal sealed class LeakEngine
             options.GracePeriod,
             cancellation,
             scope.Complete,
-            overrun: options.GracePeriod + (options.RetentionBudget > TimeSpan.Zero ? options.RetentionBudget : TimeSpan.Zero) + WatchdogMargin);
+            overrun: options.GracePeriod + (options.RetentionBudget > TimeSpan.Zero ? options.RetentionBudget : TimeSpan.Zero) + WatchdogMargin,
+            extend: WaitsForStarvedPool,
+            maxExtension: StarvedPoolWait);
         engineObjects.Add(wait.Task);
 
         // Given its id now, before any snapshot reads it: a heap source recognises the engine's task by id.
@@ -526,6 +601,29 @@ internal sealed class LeakEngine
     internal const string InjectCheckFailureVariable = "NOLEAKS_INJECT_CHECK_FAILURE";
 
     private static readonly bool InjectCheckFailure = Environment.GetEnvironmentVariable(InjectCheckFailureVariable) == "1";
+
+    /// <summary>True when there is work left and all of it is queued for a thread of the pool, none of it running.</summary>
+    internal static bool OnlyWaitsForPoolThreads(IReadOnlyCollection<TaskLeak> leaks) =>
+        leaks.Count > 0 && leaks.All(WaitsForPoolThread);
+
+    private static bool WaitsForPoolThread(TaskLeak leak) => !leak.IsRunning && leak.WaitingOn == TaskInspector.QueuedForPoolThread;
+
+    /// <summary>
+    /// Work queued for a thread of the pool that has not started when the grace period ends, while the pool has a
+    /// backlog: the pool is starved (often by tests that block pool threads), and that work may not have had a thread
+    /// yet. Said in the report, so that a failure the machine caused is not taken for work the test left running.
+    /// </summary>
+    internal static string? StarvedPoolWarning(IEnumerable<TaskLeak> leaks, long pendingWorkItems, int threads)
+    {
+        var waiting = leaks.Where(WaitsForPoolThread).Sum(leak => leak.Count);
+        return waiting == 0 || pendingWorkItems <= 0
+            ? null
+            : string.Create(CultureInfo.InvariantCulture,
+                $"{waiting} of the operations above waited for a thread of the thread pool, which had {pendingWorkItems} work item{(pendingWorkItems == 1 ? "" : "s")} queued and {threads} thread{(threads == 1 ? "" : "s")} when the grace period ended: the pool is starved (tests that block pool threads, such as Task.Run(() => gate.Wait()), starve it), so that work may not have had a thread yet. Unblock those threads: await instead of Wait() or .Result in the tests that block them.");
+    }
+
+    /// <summary>The longest a check waits past its grace period for queued work to get a thread of a starved pool.</summary>
+    internal static readonly TimeSpan StarvedPoolWait = TimeSpan.FromSeconds(10);
 
     private const string CutShort = "the grace period was cut short: the end of the scope was cancelled.";
 

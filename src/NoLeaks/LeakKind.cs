@@ -21,4 +21,11 @@ public enum LeakKind
     /// listed in the report, not counted as a leak unless <see cref="NoLeaksOptions.CountDormantContinuations"/> says so.
     /// </summary>
     DormantContinuation,
+
+    /// <summary>
+    /// A delegate task (or a continuation) queued to a <c>TaskScheduler</c> that nothing in the process can reach any
+    /// more (a full garbage collection freed it): it never ran and never will. It runs no code and holds only memory:
+    /// listed with the dormant continuations, not counted as a leak unless <see cref="NoLeaksOptions.CountDormantContinuations"/> says so.
+    /// </summary>
+    DormantTask,
 }

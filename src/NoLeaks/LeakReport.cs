@@ -33,7 +33,8 @@ public sealed class LeakReport
 
     /// <summary>
     /// Continuations that have not started and never will unless something completes their antecedent, which nothing
-    /// the scope left running will do (<see cref="LeakKind.DormantContinuation"/>). Listed, not counted as leaks, unless
+    /// the scope left running will do (<see cref="LeakKind.DormantContinuation"/>), and tasks queued to a scheduler nothing
+    /// can reach any more (<see cref="LeakKind.DormantTask"/>). Listed, not counted as leaks, unless
     /// <see cref="NoLeaksOptions.CountDormantContinuations"/> is set (then they are in <see cref="Leaks"/>).
     /// </summary>
     public IReadOnlyList<TaskLeak> DormantContinuations { get; }

@@ -85,6 +85,20 @@ public sealed class LeakScope : IDisposable
 
     internal int RecordedSincePrune;
 
+    /// <summary>
+    /// Ids of this scope's work that the runtime touched again while it was not completed: awaited once more, or being
+    /// taken out of the runtime's record as it completes (the runtime takes delegate tasks and most promises out before
+    /// it marks them completed). A prune of these alone drops the records of finished work while they are young.
+    /// Guarded by the source's gate.
+    /// </summary>
+    internal List<int>? Finishing;
+
+    /// <summary>True while a prune of <see cref="Finishing"/> is queued or running. Guarded by the source's gate.</summary>
+    internal bool PruningFinishing;
+
+    /// <summary>How many <see cref="Finishing"/> ids start a prune of them.</summary>
+    internal const int FinishingPruneThreshold = 256;
+
     /// <summary>What went wrong when the source learnt of the scope, for the report.</summary>
     internal string? BeginFailure { get; set; }
 

@@ -64,7 +64,8 @@ public sealed class NoLeaksOptions
     /// Whether a <c>ContinueWith</c> continuation that has not started, on an antecedent nothing the test left running
     /// will complete (a tripwire such as <c>tcs.Task.ContinueWith(_ =&gt; throw …)</c>), counts as a leak. Default:
     /// false — it runs no code and holds only memory, so the report lists it apart (<see cref="LeakReport.DormantContinuations"/>)
-    /// and the test passes.
+    /// and the test passes. The same holds for a task queued to a <c>TaskScheduler</c> that nothing can reach any more
+    /// (<see cref="LeakKind.DormantTask"/>).
     /// </summary>
     public bool CountDormantContinuations { get; set; }
 

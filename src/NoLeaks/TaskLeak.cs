@@ -107,15 +107,15 @@ public sealed class TaskLeak
     /// <summary>The innermost operation and the ones above it in the chain, as the source saw them (first of the stack).</summary>
     internal IReadOnlyList<Analysis.PendingOperation> Operations { get; init; } = [];
 
-    /// <summary>The task ids of the running operations counted in this entry (running delegate tasks and async methods).</summary>
-    internal IReadOnlyList<int> RunningTaskIds { get; init; } = [];
+    /// <summary>The running operations counted in this entry (running delegate tasks and async methods), by task id and heap address.</summary>
+    internal IReadOnlyList<Analysis.RunningTask> RunningTasks { get; init; } = [];
 
     /// <summary>This entry with one more operation counted in it.</summary>
     internal TaskLeak WithOneMore(TaskLeak same) =>
         new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count + same.Count, RetentionPath, Verdict)
         {
             Operations = Operations, IsRunning = IsRunning, HostedService = HostedService, CreatedInTest = CreatedInTest,
-            RunningTaskIds = [.. RunningTaskIds, .. same.RunningTaskIds],
+            RunningTasks = [.. RunningTasks, .. same.RunningTasks],
         };
 
     /// <summary>This entry with what it waits on named from its thread, for <paramref name="count"/> of its operations.</summary>
@@ -124,8 +124,24 @@ public sealed class TaskLeak
 
     /// <summary>This entry with a verdict and without its operations, so that it holds no reference to the work.</summary>
     internal TaskLeak Detached(string verdict) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, RetentionPath, verdict) { IsRunning = IsRunning, RunningTaskIds = RunningTaskIds, HostedService = HostedService, CreatedInTest = CreatedInTest };
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, RetentionPath, verdict) { IsRunning = IsRunning, RunningTasks = RunningTasks, HostedService = HostedService, CreatedInTest = CreatedInTest };
+
+    /// <summary>
+    /// True for queued work the stuck check found freed that never ran: a delegate task or continuation that had not
+    /// started, which only continuations wait on (an async method awaiting it is suspended forever, and counts).
+    /// </summary>
+    internal bool NeverRan =>
+        Kind is LeakKind.DelegateTask or LeakKind.Continuation && !IsRunning && Verdict is not null
+        && AwaitedBy.All(frame => frame.IsContinuation);
+
+    /// <summary>This entry, detached earlier, as old as it is when a later report carries it.</summary>
+    internal TaskLeak Older(TimeSpan by) =>
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age + by, Count, RetentionPath, Verdict) { IsRunning = IsRunning, RunningTasks = RunningTasks, HostedService = HostedService, CreatedInTest = CreatedInTest };
+
+    /// <summary>This entry as a dormant task (<see cref="LeakKind.DormantTask"/>): listed, not counted.</summary>
+    internal TaskLeak AsDormantTask() =>
+        new(LeakKind.DormantTask, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, RetentionPath, Verdict) { HostedService = HostedService, CreatedInTest = CreatedInTest };
 
     internal TaskLeak WithRetention(string? retentionPath, string? verdict) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations, IsRunning = IsRunning, RunningTaskIds = RunningTaskIds, HostedService = HostedService, CreatedInTest = CreatedInTest };
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { Operations = Operations, IsRunning = IsRunning, RunningTasks = RunningTasks, HostedService = HostedService, CreatedInTest = CreatedInTest };
 }

@@ -36,6 +36,41 @@ public class AbandonedMethodTests
         Assert.True(second.IsClean, second.ToString());
     }
 
+    [Fact(Timeout = 30_000)]
+    public async Task Work_that_code_outside_every_scope_left_behind_while_a_scope_was_open_is_not_that_scopes()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        var scope = LeakScope.Begin("open while others run", Scopes.Options(TimeSpan.FromSeconds(20)));
+        var own = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ownWork = WaitsAsync(own.Task);
+
+        // Code that no scope covers (a test without the attribute, in parallel) starts a method on a thread of its own.
+        var holder = new StrongBox<TaskCompletionSource?>(new TaskCompletionSource());
+        var outside = new Thread(() => StartWaitingOutside(holder.Value!.Task));
+        using (ExecutionContext.SuppressFlow())
+        {
+            outside.Start(); // the thread's context is captured here: without the scope
+        }
+
+        outside.Join();
+
+        // The scope's first check (inside EndAsync) sees that method pending and not the scope's; then it becomes
+        // garbage and is collected while the scope waits out its own work.
+        var ending = scope.EndAsync(cancellationToken: cancel);
+        holder.Value = null;
+        own.SetResult();
+        await ownWork.WaitAsync(cancel);
+        var report = await ending;
+
+        Assert.DoesNotContain(report.Leaks, l => l.Method == "AbandonedMethodTests.WaitsOutsideAsync");
+        Assert.True(report.IsClean, report.ToString());
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void StartWaitingOutside(Task task) => _ = WaitsOutsideAsync(task);
+
+    private static async Task WaitsOutsideAsync(Task task) => await task;
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void StartWaiting(Task task) => _ = WaitsAsync(task);
 

@@ -40,10 +40,29 @@ public class RetentionTests
         Registry.Pending.SetResult(1);
         var leak = Scopes.Single(report);
         Assert.NotNull(leak.RetentionPath);
+        if (StaticsAreUnnamed)
+        {
+            // The statics are still searched, through the handle the runtime roots them in (see docs/heap.md).
+            Assert.StartsWith("a strong GC handle → TaskCompletionSource<int>", leak.RetentionPath);
+            Assert.StartsWith("still reachable from a strong GC handle", leak.Verdict);
+            return;
+        }
+
         Assert.StartsWith("static RetentionTests.Registry.Pending", leak.RetentionPath);
         Assert.StartsWith("still reachable from static RetentionTests.Registry.Pending", leak.Verdict);
         Assert.Contains("held by     static RetentionTests.Registry.Pending", report.ToString());
     }
+
+    /// <summary>
+    /// NoLeaks' net8.0 build reads the heap with ClrMD 3.1, which does not find the static fields of .NET 9 and later
+    /// (their storage moved in .NET 9): paths there begin at the GC handle that roots the type's statics.
+    /// </summary>
+    private static bool StaticsAreUnnamed =>
+#if NET10_0_OR_GREATER
+        false;
+#else
+        Environment.Version.Major >= 9;
+#endif
 
     private static async Task<int> WaitForRegistryAsync() => await Registry.Pending!.Task;
 

@@ -157,6 +157,22 @@ public sealed class NoTaskLeaksAttributeTests
         AssertPassedWithoutReport(run["PerTestCaseTests.Work_of_the_constructor_stopped_in_Dispose"]);
     }
 
+    [Fact(Timeout = Timeout)]
+    public async Task Work_queued_behind_a_starved_thread_pool_is_waited_for_and_the_test_passes()
+    {
+        // Alone in a process of its own: the fixture test caps the thread pool and starves it for 3 s.
+        var run = await FixtureRun.RunAsync(
+            "NUnit4Fixture",
+            action: null,
+            new Dictionary<string, string> { ["NOLEAKS_FIXTURE_STARVE"] = "1" },
+            ["--class", "NoLeaks.NUnit.Fixtures.StarvedPoolTests"]);
+        var test = run["StarvedPoolTests.Work_queued_behind_a_starved_pool_passes_once_it_has_run"];
+
+        Assert.Equal("Passed", test.Outcome);
+        Assert.Contains("the thread pool was starved when the grace period ended", test.Output);
+        Assert.Contains("the check waited", test.Output);
+    }
+
     [Theory(Timeout = Timeout)]
     [InlineData("NUnit4Fixture")]
     [InlineData("NUnit5Fixture")]

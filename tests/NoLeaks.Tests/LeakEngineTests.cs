@@ -186,4 +186,44 @@ public class LeakEngineTests
             release.Set();
         }
     }
+
+    [Fact]
+    public void Work_queued_for_the_pool_while_the_pool_has_a_backlog_is_said_to_have_waited_for_a_starved_pool()
+    {
+        // Seen on a suite whose tests block pool threads forever: a continuation queued for a pool thread (a cancelled
+        // lock's registration cleanup) did not get one within the grace period. The report says why.
+        var queued = Leak(LeakKind.Continuation, NoLeaks.Tracking.TaskInspector.QueuedForPoolThread, running: false);
+
+        var warning = LeakEngine.StarvedPoolWarning([queued], pendingWorkItems: 12, threads: 9);
+
+        Assert.NotNull(warning);
+        Assert.StartsWith("1 of the operations above waited for a thread of the thread pool, which had 12 work items queued and 9 threads", warning);
+    }
+
+    [Fact]
+    public void Pool_without_a_backlog_or_work_that_is_not_queued_for_it_gets_no_starvation_warning()
+    {
+        var queued = Leak(LeakKind.DelegateTask, NoLeaks.Tracking.TaskInspector.QueuedForPoolThread, running: false);
+        var suspended = Leak(LeakKind.AsyncMethod, "TaskCompletionSource.Task", running: false);
+        var running = Leak(LeakKind.DelegateTask, "nothing: its delegate is still running", running: true);
+
+        Assert.Null(LeakEngine.StarvedPoolWarning([queued], pendingWorkItems: 0, threads: 4));
+        Assert.Null(LeakEngine.StarvedPoolWarning([suspended, running], pendingWorkItems: 50, threads: 4));
+    }
+
+    [Fact]
+    public void Only_work_queued_for_a_pool_thread_makes_the_check_wait_on_for_a_starved_pool()
+    {
+        var queued = Leak(LeakKind.Continuation, NoLeaks.Tracking.TaskInspector.QueuedForPoolThread, running: false);
+        var suspended = Leak(LeakKind.AsyncMethod, "TaskCompletionSource.Task", running: false);
+        var running = Leak(LeakKind.DelegateTask, NoLeaks.Tracking.TaskInspector.QueuedForPoolThread, running: true);
+
+        Assert.True(LeakEngine.OnlyWaitsForPoolThreads([queued, queued]));
+        Assert.False(LeakEngine.OnlyWaitsForPoolThreads([]));
+        Assert.False(LeakEngine.OnlyWaitsForPoolThreads([queued, suspended]));
+        Assert.False(LeakEngine.OnlyWaitsForPoolThreads([queued, running]));
+    }
+
+    private static TaskLeak Leak(LeakKind kind, string waitingOn, bool running) =>
+        new(kind, new AsyncFrame("Shop.Lock (lambda)", "Shop.Lock (lambda)", null), [], waitingOn, "test T", null, "T", null, 1) { IsRunning = running };
 }

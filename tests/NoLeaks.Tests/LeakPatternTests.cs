@@ -131,6 +131,88 @@ public class LeakPatternTests
     }
 
     [Fact(Timeout = TestTimeout)]
+    public async Task Semaphore_wait_with_a_token_is_named_as_the_semaphore_wait()
+    {
+        // SemaphoreSlim.WaitAsync(token) awaits, inside the runtime, a Task.WaitAsync promise: named by the semaphore.
+        using var gate = new SemaphoreSlim(0);
+        using var stop = new CancellationTokenSource();
+        var report = await Scopes.CheckAsync("semaphore with a token", async () => { _ = EnterAsync(gate, stop.Token); });
+
+        stop.Cancel();
+        // The runtime's own async method inside (SemaphoreSlim.WaitUntilCountOrTimeoutAsync) is what the test's method
+        // waits on, not the entry: the entry is the method that called WaitAsync, at its line.
+        var leak = Scopes.Single(report);
+        Assert.Equal("LeakPatternTests.EnterAsync", leak.Method);
+        Assert.Equal(SourceLine.Of("semaphore-token"), leak.AwaitSite!.Line);
+        Assert.Empty(leak.AwaitedBy);
+        if (BclIsRuntimeAsync)
+        {
+            // .NET 11 compiles the runtime's own method as runtime-async: named as such, and the await line names the call.
+            Assert.StartsWith("a .NET runtime-async method", leak.WaitingOn);
+            return;
+        }
+
+        Assert.Equal("SemaphoreSlim.WaitAsync(), with a timeout or cancellation token", leak.WaitingOn);
+    }
+
+    /// <summary>.NET 11 compiles parts of its own library (SemaphoreSlim's waits among them) as runtime-async methods.</summary>
+    private static bool BclIsRuntimeAsync => Environment.Version.Major >= 11;
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Semaphore_wait_with_a_token_that_nothing_awaits_is_reported_as_the_semaphore_wait()
+    {
+        Assert.SkipWhen(Scopes.Source == LeakSource.Heap && BclIsRuntimeAsync,
+            "the heap source does not find a runtime-async method of .NET 11's own library that nothing awaits");
+        using var gate = new SemaphoreSlim(0);
+        using var stop = new CancellationTokenSource();
+        var report = await Scopes.CheckAsync("semaphore with a token, not awaited", async () => { _ = gate.WaitAsync(stop.Token); });
+
+        stop.Cancel();
+        var leak = Scopes.Single(report);
+        if (BclIsRuntimeAsync)
+        {
+            Assert.Equal("a .NET runtime-async method", leak.Method);
+            return;
+        }
+
+        Assert.Equal("SemaphoreSlim.WaitUntilCountOrTimeoutAsync", leak.Method);
+
+        // The heap source reads the promise, not the semaphore behind it.
+        Assert.Equal(
+            Scopes.Source == LeakSource.Heap ? "Task.WaitAsync(…), with a timeout or cancellation token" : "SemaphoreSlim.WaitAsync(), with a timeout or cancellation token",
+            leak.WaitingOn);
+    }
+
+    private static async Task EnterAsync(SemaphoreSlim gate, CancellationToken token)
+    {
+        await gate.WaitAsync(token); // @semaphore-token
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Pipe_read_nobody_writes_to_and_flush_nobody_reads_are_named()
+    {
+        var empty = new System.IO.Pipelines.Pipe();
+        var full = new System.IO.Pipelines.Pipe(new System.IO.Pipelines.PipeOptions(pauseWriterThreshold: 1, resumeWriterThreshold: 1, useSynchronizationContext: false));
+        var report = await Scopes.CheckAsync("pipes", async () =>
+        {
+            _ = ReadPipeAsync(empty.Reader);
+            _ = FlushPipeAsync(full.Writer);
+        });
+
+        await empty.Writer.CompleteAsync();
+        await full.Reader.CompleteAsync();
+        Assert.Equal(2, report.Leaks.Count);
+        Assert.Contains(report.Leaks, leak => leak.Method == "LeakPatternTests.ReadPipeAsync"
+            && leak.WaitingOn == "PipeReader.ReadAsync() on a pipe nobody writes to or completes");
+        Assert.Contains(report.Leaks, leak => leak.Method == "LeakPatternTests.FlushPipeAsync"
+            && leak.WaitingOn == "PipeWriter.FlushAsync() on a pipe nobody reads from or completes");
+    }
+
+    private static async Task ReadPipeAsync(System.IO.Pipelines.PipeReader reader) => await reader.ReadAsync();
+
+    private static async Task FlushPipeAsync(System.IO.Pipelines.PipeWriter writer) => await writer.WriteAsync(new byte[16]);
+
+    [Fact(Timeout = TestTimeout)]
     public async Task Periodic_timer_loop_is_reported()
     {
         using var timer = new PeriodicTimer(TimeSpan.FromMinutes(5));
@@ -413,7 +495,7 @@ public class LeakPatternTests
 
         var leak = Scopes.Single(report);
         Assert.Equal("LeakPatternTests.DelayOnAsync", leak.Method);
-        Assert.Equal("Task.Delay(…) on a TimeProvider's timer (LeakPatternTests.ManualTimeProvider.ManualTimer): it fires when that provider says so", leak.WaitingOn);
+        Assert.Equal("a delay on a TimeProvider's timer (LeakPatternTests.ManualTimeProvider.ManualTimer): it fires when that provider says so", leak.WaitingOn);
     }
 
     private static async Task DelayOnAsync(TimeProvider time) => await Task.Delay(TimeSpan.FromSeconds(1), time);

@@ -305,6 +305,23 @@ public class LeakScopeTests
     }
 
     [Fact(Timeout = TestTimeout)]
+    public async Task Work_that_ends_while_the_first_check_runs_ends_the_wait_at_its_first_recheck()
+    {
+        // A cold first check (PDBs read for the first time) can outlast the work: by the time the grace period starts,
+        // nothing is pending, and the wait must notice that instead of lasting to the end of the grace period.
+        var gate = new TaskCompletionSource(); // continuations inline: the work ends inside SetResult
+        var engine = new LeakEngine(LeakEngine.Tracking.Source) { BeforeGracePeriod = () => gate.SetResult() };
+        var scope = LeakScope.Begin("ends during the first check", Scopes.Options(TimeSpan.FromSeconds(20)), engine);
+        var work = AwaitAsync(gate.Task);
+
+        var report = await scope.EndAsync(cancellationToken: Cancel);
+
+        Assert.True(work.IsCompletedSuccessfully, $"the work should have ended before the grace period began:\n{report}");
+        Scopes.Clean(report);
+        Assert.True(report.Waited < TimeSpan.FromSeconds(5), $"it waited {report.Waited} for work that had ended:\n{report}");
+    }
+
+    [Fact(Timeout = TestTimeout)]
     public async Task A_source_that_throws_becomes_warnings_not_exceptions()
     {
         var scope = LeakScope.Begin("exploding", Scopes.Options(), new LeakEngine(new ExplodingSource()));

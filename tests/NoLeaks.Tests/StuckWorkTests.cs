@@ -21,6 +21,8 @@ public class StuckWorkTests
     private static class Holder
     {
         public static TaskCompletionSource? Kept;
+
+        public static TaskScheduler? Scheduler;
     }
 
     [Fact(Timeout = TestTimeout)]
@@ -172,10 +174,120 @@ public class StuckWorkTests
         Assert.Equal(2, report.Leaks.Count);
         Assert.Contains(report.Leaks, leak => leak.Method == "StuckWorkTests.AwaitKeptAsync" && leak.Verdict is null);
 
-        // Freed by the stuck check, so no later check could see it: its entry is carried into the final report.
-        Assert.Contains(report.Leaks, leak => leak.Method == "StuckWorkTests.WaitOnOrphanAsync" && leak.Verdict == StuckCheck.Verdict);
+        // Freed by the stuck check, so no later check could see it: its entry is carried into the final report, as old
+        // as it is when the report is made (not as it was at the first check).
+        var carried = Assert.Single(report.Leaks, leak => leak.Method == "StuckWorkTests.WaitOnOrphanAsync" && leak.Verdict == StuckCheck.Verdict);
+        Assert.True(carried.Age >= grace, $"age {carried.Age}, waited {report.Waited}\n{report}");
         Holder.Kept.SetResult();
         await kept!.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Task_queued_to_a_scheduler_nothing_can_reach_never_ran_and_is_listed_not_counted()
+    {
+        // A context that ended with work still queued (a single-threaded context whose loop has returned) and a
+        // tripwire on that work: nothing ran, nothing ever will.
+        var report = await Scopes.CheckAsync("ended context", async () => { QueueToAnEndedContext(); }, Options(LongGrace));
+
+        Assert.True(report.IsClean, report.ToString());
+        Assert.True(report.Waited < LongGrace / 3, $"waited {report.Waited}\n{report}");
+        var dormant = Assert.Single(report.DormantContinuations);
+        Assert.Equal(LeakKind.DormantTask, dormant.Kind);
+        Assert.Equal("its turn on the TaskScheduler StuckWorkTests.ParkingScheduler (queued, not started)", dormant.WaitingOn);
+        Assert.Contains("Not counted: 1 dormant task (queued to a TaskScheduler that nothing can reach any more", report.ToString());
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Task_queued_to_a_scheduler_nothing_can_reach_counts_when_dormant_work_is_counted()
+    {
+        var options = Options(LongGrace);
+        options.CountDormantContinuations = true;
+        var report = await Scopes.CheckAsync("ended context, counted", async () => { QueueToAnEndedContext(); }, options);
+
+        var leak = Scopes.Single(report);
+        Assert.Equal(LeakKind.DelegateTask, leak.Kind);
+        Assert.Equal(StuckCheck.Verdict, leak.Verdict);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Async_method_awaiting_a_task_queued_to_a_scheduler_nothing_can_reach_is_counted()
+    {
+        // The method is suspended forever: its code after the await (a finally, a lock's release) never runs.
+        var report = await Scopes.CheckAsync("awaits ended context", async () => { AwaitAnEndedContext(); }, Options(LongGrace));
+
+        var leak = Scopes.Single(report);
+        Assert.Equal(StuckCheck.Verdict, leak.Verdict);
+        Assert.Contains(leak.AwaitChain, frame => frame.Method == "StuckWorkTests.AwaitQueuedAsync");
+        Assert.Empty(report.DormantContinuations);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Task_queued_to_a_scheduler_a_static_holds_is_counted_and_names_the_scheduler()
+    {
+        var scheduler = new ParkingScheduler();
+        Holder.Scheduler = scheduler;
+        var grace = TimeSpan.FromMilliseconds(600);
+        var report = await Scopes.CheckAsync("parked", async () =>
+        {
+            _ = Task.Factory.StartNew(static () => { }, CancellationToken.None, TaskCreationOptions.None, scheduler);
+        }, Options(grace));
+
+        var leak = Scopes.Single(report);
+        Assert.Equal(LeakKind.DelegateTask, leak.Kind);
+        Assert.Null(leak.Verdict);
+        Assert.Equal("its turn on the TaskScheduler StuckWorkTests.ParkingScheduler (queued, not started)", leak.WaitingOn);
+        Assert.Empty(report.DormantContinuations);
+        scheduler.RunAll();
+        Holder.Scheduler = null;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void QueueToAnEndedContext()
+    {
+        var queued = Task.Factory.StartNew(static () => { }, CancellationToken.None, TaskCreationOptions.None, new ParkingScheduler());
+        _ = queued.ContinueWith(static _ => throw new InvalidOperationException("should never run"), TaskScheduler.Default);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AwaitAnEndedContext() =>
+        _ = AwaitQueuedAsync(Task.Factory.StartNew(static () => { }, CancellationToken.None, TaskCreationOptions.None, new ParkingScheduler()));
+
+    private static async Task AwaitQueuedAsync(Task queued) => await queued;
+
+    /// <summary>Keeps what is queued to it until told to run it, like a context whose loop has not run (or has ended).</summary>
+    private sealed class ParkingScheduler : TaskScheduler
+    {
+        private readonly List<Task> _parked = [];
+
+        public void RunAll()
+        {
+            List<Task> parked;
+            lock (_parked)
+            {
+                parked = [.. _parked];
+                _parked.Clear();
+            }
+
+            parked.ForEach(task => TryExecuteTask(task));
+        }
+
+        protected override void QueueTask(Task task)
+        {
+            lock (_parked)
+            {
+                _parked.Add(task);
+            }
+        }
+
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
+
+        protected override IEnumerable<Task> GetScheduledTasks()
+        {
+            lock (_parked)
+            {
+                return [.. _parked];
+            }
+        }
     }
 
     private static NoLeaksOptions Options(TimeSpan grace) => Scopes.Options(grace);

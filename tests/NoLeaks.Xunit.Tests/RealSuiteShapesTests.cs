@@ -68,6 +68,26 @@ public sealed class RealSuiteShapesTests
     [Theory(Timeout = Timeout)]
     [InlineData("V2")]
     [InlineData("V3")]
+    public async Task Work_queued_behind_a_starved_thread_pool_is_waited_for_and_the_test_passes(string xunit)
+    {
+        // Alone in a process of its own: the fixture test caps the thread pool and starves it for 3 s.
+        const string Method = "NoLeaks.Fixtures.RealSuiteTests.Work_queued_behind_a_starved_pool_passes_once_it_has_run";
+        var run = await FixtureRun.RunAsync(
+            $"Xunit{xunit}Fixture",
+            action: null,
+            new Dictionary<string, string> { ["NOLEAKS_FIXTURE_STARVE"] = "1" },
+            [xunit == "V3" ? "-method" : "--method", Method]);
+        var test = run["RealSuiteTests.Work_queued_behind_a_starved_pool_passes_once_it_has_run"];
+
+        Assert.Equal(("Passed", ""), (test.Outcome, test.Message));
+        var said = string.Join('\n', [test.Output, .. test.Warnings]);
+        Assert.Contains("the thread pool was starved when the grace period ended", said);
+        Assert.Contains("the check waited", said);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
     public async Task A_delegate_blocked_on_its_thread_keeps_its_text_when_stacks_are_not_read(string xunit)
     {
         var test = (await Checked(xunit))["RealSuiteTests.Delegate_blocked_on_its_thread_names_the_blocking_call"];

@@ -217,7 +217,7 @@ public sealed partial class RunSummaryTests
     }
 
     private static Task<(int ExitCode, string Output, string Error)> Merge(string[] arguments, IReadOnlyDictionary<string, string>? environment = null) =>
-        FixtureProcess.RunAsync("noleaks", ["exec", FixtureProcess.PathOf(typeof(RunSummaryTests).Assembly, "NoLeaks.Tool"), "merge", .. arguments], action: null, environment);
+        FixtureProcess.RunAsync("noleaks", ["exec", FixtureProcess.PathOf(typeof(RunSummaryTests).Assembly, "NoLeaks.Cli"), "merge", .. arguments], action: null, environment);
 
     // The tests a fail-mode run failed because of a leak (one of them also failed on its own), and the test whose work
     // its fixture held.

@@ -15,6 +15,9 @@ internal readonly record struct AwaitedObject(Type Type, Type? StateMachineType,
     /// <summary>For the task of a .NET 11 runtime-async method: what its innermost frame awaits, named.</summary>
     public string? RuntimeAsyncWaitsOn { get; init; }
 
+    /// <summary>For a <c>Task.WaitAsync(timeout or token)</c> promise: what the task it waits on is, named.</summary>
+    public string? WaitAsyncOn { get; init; }
+
     /// <summary>A Task.Delay on the system clock with a finite delay: a timer that fires by itself.</summary>
     public bool IsSystemTimer => Type.Name.StartsWith("DelayPromise", StringComparison.Ordinal) && DelayTimerIsNull == false
         && (DelayTimerType is null || AwaitedNames.IsSystemTimerType(DelayTimerType));
@@ -31,6 +34,17 @@ internal static class AwaitedNames
         timer.Assembly == typeof(object).Assembly
         && (timer.Namespace == "System.Threading" || timer.DeclaringType == typeof(TimeProvider));
 
+    /// <summary>What a runtime's async method inside a public awaitable waits as, named as the call the user made.</summary>
+    private const string SemaphoreWaitWithToken = "SemaphoreSlim.WaitAsync(), with a timeout or cancellation token";
+
+    /// <summary>
+    /// True for the state machine of an async method the runtime runs inside one of its awaitables:
+    /// SemaphoreSlim.WaitUntilCountOrTimeoutAsync (.NET Core 2.0 – 11), what SemaphoreSlim.WaitAsync with a timeout or
+    /// token awaits. Renamed or gone: the method is reported as itself, as any async method.
+    /// </summary>
+    internal static bool IsRuntimeAwaitable(Type? stateMachine) =>
+        stateMachine?.DeclaringType == typeof(SemaphoreSlim) && stateMachine.Name.Contains("WaitUntilCountOrTimeoutAsync", StringComparison.Ordinal);
+
     public static string Describe(AwaitedObject awaited)
     {
         var type = awaited.Type;
@@ -42,11 +56,17 @@ internal static class AwaitedNames
             return awaited.RuntimeAsyncWaitsOn is null ? method : $"{method}, which waits on {awaited.RuntimeAsyncWaitsOn}";
         }
 
+        if (awaited.WaitAsyncOn is { } inner)
+        {
+            // SemaphoreSlim.WaitAsync(token) waits this way inside: the semaphore is what the user waits on.
+            return inner == "SemaphoreSlim.WaitAsync()" ? SemaphoreWaitWithToken : $"{inner}, with a timeout or cancellation token (Task.WaitAsync)";
+        }
+
         if (typeof(Task).IsAssignableFrom(type))
         {
             if (awaited.StateMachineType is { } machine)
             {
-                return "async method " + TypeNames.AsyncMethod(machine).Display;
+                return IsRuntimeAwaitable(machine) ? SemaphoreWaitWithToken : "async method " + TypeNames.AsyncMethod(machine).Display;
             }
 
             if (name.StartsWith("DelayPromise", StringComparison.Ordinal))
@@ -56,11 +76,18 @@ internal static class AwaitedNames
                     return "Task.Delay(Timeout.Infinite)";
                 }
 
-                // Task.Delay(…, timeProvider) on a provider of the user's (FakeTimeProvider …): its timer fires only when
+                // timeProvider.Delay(…) or Task.Delay(…, timeProvider) on a provider of the user's (FakeTimeProvider …), the
+                // same promise either way, so named without either call: its timer fires only when
                 // that provider says so, usually when a test advances its clock.
                 return awaited.DelayTimerType is { } timer && !IsSystemTimerType(timer)
-                    ? $"Task.Delay(…) on a TimeProvider's timer ({TypeNames.Display(timer)}): it fires when that provider says so"
+                    ? $"a delay on a TimeProvider's timer ({TypeNames.Display(timer)}): it fires when that provider says so"
                     : "Task.Delay(…)";
+            }
+
+            if (name.StartsWith("CancellationPromise", StringComparison.Ordinal) && type.DeclaringType == typeof(Task))
+            {
+                // Task.WaitAsync(timeout or token) (.NET 6 – 11), read where the task it waits on is not known (heap mode).
+                return "Task.WaitAsync(…), with a timeout or cancellation token";
             }
 
             if (name == "TaskNode" && type.DeclaringType == typeof(SemaphoreSlim))
@@ -131,8 +158,22 @@ internal static class AwaitedNames
                     "ChannelWriter.WaitToWriteAsync() on a full channel",
                 _ when name.StartsWith("BlockedWrite", StringComparison.Ordinal) || name.StartsWith("VoidAsyncOperationWithData", StringComparison.Ordinal) =>
                     $"ChannelWriter<{item}>.WriteAsync() on a full channel",
+
+                // .NET 8/9 wait for a reader or a writer with the same AsyncOperation<bool> as a read of a channel of bool.
+                _ when name.StartsWith("AsyncOperation", StringComparison.Ordinal) && type.IsGenericType && type.GetGenericArguments()[0] == typeof(bool) =>
+                    "ChannelReader.WaitToReadAsync() on a channel nobody writes to or completes, or ChannelWriter.WaitToWriteAsync() "
+                    + "on a full channel, or ReadAsync() on a channel of bool (this runtime's channels do not tell them apart)",
                 _ => $"ChannelReader<{item}>.ReadAsync() on a channel nobody writes to or completes",
             };
+        }
+
+        if (type.Namespace == "System.IO.Pipelines" && type.DeclaringType?.Name == "Pipe")
+        {
+            // Pipe.DefaultPipeReader / DefaultPipeWriter (System.IO.Pipelines 4.5 – 10): the value-task source of a read
+            // or a flush on a Pipe.
+            return name.Contains("Writer", StringComparison.Ordinal)
+                ? "PipeWriter.FlushAsync() on a pipe nobody reads from or completes"
+                : "PipeReader.ReadAsync() on a pipe nobody writes to or completes";
         }
 
         if (type.DeclaringType == typeof(PeriodicTimer))

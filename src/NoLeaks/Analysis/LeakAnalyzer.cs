@@ -17,8 +17,9 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
     /// <param name="runningHere">The code executing on the thread that ended the scope (the code calling EndAsync, a
     /// continuation the test ended inside): running the check, not left behind.</param>
     /// <param name="now">The timestamp ages are measured to.</param>
+    /// <param name="group">False: one entry per operation, identical stacks not counted together (<c>noleaks stacks --all</c>).</param>
     public List<TaskLeak> Analyze(
-        IReadOnlyList<PendingOperation> operations, ISet<object> engineObjects, RunningHere runningHere, long now)
+        IReadOnlyList<PendingOperation> operations, ISet<object> engineObjects, RunningHere runningHere, long now, bool group = true)
     {
         var byKey = new Dictionary<object, PendingOperation>(ReferenceEqualityComparer.Instance);
         foreach (var operation in operations)
@@ -50,8 +51,10 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
 
         // A runtime-async method (.NET 11) awaited by code with a name is what that code waits on, not an entry of its
         // own: its method cannot be named, the awaiting one can.
+        // So is an async method the runtime uses inside an awaitable of its own (SemaphoreSlim.WaitAsync with a timeout or
+        // token): the code awaiting it is the user's, and names it better than the runtime's internal method.
         var awaitedByNamedCode = operations
-            .Where(o => o.Kind == OperationKind.RuntimeAsyncMethod
+            .Where(o => (o.Kind == OperationKind.RuntimeAsyncMethod || AwaitedNames.IsRuntimeAwaitable(o.StateMachineType))
                 && Ancestors(o, parents).Any(a => a.Kind is not (OperationKind.Promise or OperationKind.RuntimeAsyncMethod)))
             .ToHashSet(ReferenceEqualityComparer.Instance);
         bool IsReportable(PendingOperation operation) => operation.Kind != OperationKind.Promise && !awaitedByNamedCode.Contains(operation);
@@ -104,7 +107,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             var dormant = innermost.Kind == OperationKind.Continuation && innermost.Activity == OperationActivity.NotStarted
                 && !woken.Contains(innermost);
             var leak = Describe(innermost, parents, now, dormant, IsReportable);
-            if (index.TryGetValue(leak.StackKey, out var at))
+            if (group && index.TryGetValue(leak.StackKey, out var at))
             {
                 leaks[at] = leaks[at].WithOneMore(leak);
             }
@@ -165,7 +168,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
         {
             Operations = [innermost, .. visited.Where(o => o != innermost)],
             IsRunning = innermost.Activity == OperationActivity.Running,
-            RunningTaskIds = innermost.Activity == OperationActivity.Running && innermost.TaskId != 0 ? [innermost.TaskId] : [],
+            RunningTasks = innermost.Activity == OperationActivity.Running && RunningTask.Of(innermost) is { } running ? [running] : [],
             HostedService = HostedServices.Describe(ChainOf(innermost, parents), sites) ?? ServiceProviders.Describe(ChainOf(innermost, parents), sites),
             CreatedInTest = creator.CreatedInTest,
         };

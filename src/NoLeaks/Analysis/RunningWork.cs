@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Reflection.Emit;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace NoLeaks.Analysis;
@@ -8,14 +9,15 @@ namespace NoLeaks.Analysis;
 /// Says what running work is doing on its thread: the call its code is blocked in and the line of that call
 /// (<c>ManualResetEventSlim.Wait() at Tests.cs:42 (its thread is blocked)</c>), or the line it is busy at. Only for
 /// a report that has running delegate tasks or async methods, with one read of every thread's stack (<see cref="ThreadStacks"/>).
-/// A thread is matched to its work by the id of the task it is executing, never by guess: unmatched work keeps its text.
+/// A thread is matched to its work by the task it is executing (the task's id; in another process, also the task object's
+/// address), never by guess: unmatched work keeps its text.
 /// </summary>
 internal static class RunningWork
 {
     /// <summary>The leaks, the running ones described from their threads' stacks; what could not be read is a warning.</summary>
     public static List<TaskLeak> Describe(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
     {
-        if (!(FromEnvironment ?? options.ReadThreadStacks) || !leaks.Exists(leak => leak.IsRunning && leak.RunningTaskIds.Count > 0))
+        if (!(FromEnvironment ?? options.ReadThreadStacks) || !leaks.Exists(leak => leak.IsRunning && leak.RunningTasks.Any(task => task.Id != 0)))
         {
             return leaks;
         }
@@ -34,8 +36,10 @@ internal static class RunningWork
 
     private static List<TaskLeak> DescribeFromStacks(List<TaskLeak> leaks, string? stackReaderPath, List<string> warnings)
     {
-        var wanted = leaks.Where(leak => leak.IsRunning).SelectMany(leak => leak.RunningTaskIds).ToHashSet();
-        Dictionary<int, ThreadStack?>? threadOf = null;
+        // By task id only: a heap source's addresses are those of a snapshot read before the stacks, and a GC may have
+        // moved objects since (another task can be at that address now).
+        var wanted = leaks.Where(leak => leak.IsRunning).SelectMany(leak => leak.RunningTasks).Where(task => task.Id != 0).Select(ById).ToList();
+        TaskThreads? threads = null;
         for (var read = 0; read < 2; read++)
         {
             // Read again once when a running task was on no thread's stack: a thread spinning in managed code while
@@ -48,28 +52,37 @@ internal static class RunningWork
                 return leaks;
             }
 
-            threadOf = ThreadsByTask(stacks);
-            if (wanted.All(threadOf.ContainsKey))
+            threads = new TaskThreads(stacks);
+            if (wanted.All(threads.Has))
             {
                 break;
             }
         }
 
         var modules = new ModuleIndex();
+        return Describe(leaks, task => task.Id != 0 && threads!.ThreadOf(ById(task)) is { } thread ? Describe(thread, modules) : null);
+    }
+
+    private static RunningTask ById(RunningTask task) => task with { Address = 0 };
+
+    /// <summary>
+    /// The leaks with their running operations described by <paramref name="doing"/> (null: the leak's own text stays).
+    /// Operations counted together may be doing different things: one entry per thing they do.
+    /// </summary>
+    internal static List<TaskLeak> Describe(List<TaskLeak> leaks, Func<RunningTask, string?> doing)
+    {
         var described = new List<TaskLeak>(leaks.Count);
         foreach (var leak in leaks)
         {
-            if (!leak.IsRunning || leak.RunningTaskIds.Count == 0)
+            if (!leak.IsRunning || leak.RunningTasks.Count == 0)
             {
                 described.Add(leak);
                 continue;
             }
 
-            // Operations counted together may be doing different things: one entry per thing they do.
-            var groups = leak.RunningTaskIds
-                .Select(id => threadOf!.TryGetValue(id, out var thread) && thread is not null ? Describe(thread, modules) : null)
-                .Select(text => text ?? leak.WaitingOn)
-                .Concat(Enumerable.Repeat(leak.WaitingOn, Math.Max(0, leak.Count - leak.RunningTaskIds.Count)))
+            var groups = leak.RunningTasks
+                .Select(task => doing(task) ?? leak.WaitingOn)
+                .Concat(Enumerable.Repeat(leak.WaitingOn, Math.Max(0, leak.Count - leak.RunningTasks.Count)))
                 .GroupBy(text => text, StringComparer.Ordinal);
             foreach (var group in groups)
             {
@@ -80,19 +93,28 @@ internal static class RunningWork
         return described;
     }
 
-    /// <summary>The thread executing each task; null for a task id seen on two threads, which cannot be told apart.</summary>
-    private static Dictionary<int, ThreadStack?> ThreadsByTask(IReadOnlyList<ThreadStack> stacks)
+    /// <summary>
+    /// What the tasks these threads execute are doing, named now: for another process, whose assemblies are read only
+    /// while it is open. Every thread that executes a task is described, whether or not a leak needs it.
+    /// </summary>
+    internal static Func<RunningTask, string?> DescribeNow(IReadOnlyList<ThreadStack> stacks, ModuleIndex modules)
     {
-        var threadOf = new Dictionary<int, ThreadStack?>();
-        foreach (var thread in stacks)
+        var threads = new TaskThreads(stacks);
+        var texts = new Dictionary<ThreadStack, string?>(ReferenceEqualityComparer.Instance);
+        foreach (var thread in stacks.Where(t => t.TaskIds.Count > 0 || t.TaskAddresses.Count > 0))
         {
-            foreach (var id in thread.TaskIds)
+            try
             {
-                threadOf[id] = threadOf.ContainsKey(id) ? null : thread;
+                texts[thread] = Describe(thread, modules);
+            }
+            catch (Exception)
+            {
+                // A thread that cannot be described keeps its leak's text.
+                texts[thread] = null;
             }
         }
 
-        return threadOf;
+        return task => threads.ThreadOf(task) is { } thread ? texts.GetValueOrDefault(thread) : null;
     }
 
     /// <summary><c>NOLEAKS_THREAD_STACKS=1</c> or <c>0</c>: read thread stacks, or not, whatever the options say. Read once.</summary>
@@ -116,7 +138,7 @@ internal static class RunningWork
         MethodBase? userMethod = null;
         for (var i = 0; i < frames.Count; i++)
         {
-            if (modules.Resolve(frames[i]) is { } method && IsUserCode(frames[i], method))
+            if (modules.Resolve(frames[i]) is { } method && IsUserCode(frames[i], method, modules))
             {
                 (user, userMethod) = (i, method);
                 break;
@@ -152,13 +174,13 @@ internal static class RunningWork
             : $"{name}{where} (its thread is running in it)";
     }
 
-    private static bool IsUserCode(StackFrameInfo frame, MethodBase method) =>
+    private static bool IsUserCode(StackFrameInfo frame, MethodBase method, ModuleIndex modules) =>
         method.DeclaringType is { } type
         && !Ignore.IsFrameworkCode(type)
         && type.Namespace?.StartsWith("System", StringComparison.Ordinal) != true
         && type.Namespace?.StartsWith("Microsoft", StringComparison.Ordinal) != true
         && type.Assembly != typeof(RunningWork).Assembly
-        && (frame.ModulePath is null || !frame.ModulePath.StartsWith(RuntimeEnvironment.GetRuntimeDirectory(), StringComparison.Ordinal));
+        && (frame.ModulePath is null || modules.RuntimeDirectory.Length == 0 || !frame.ModulePath.StartsWith(modules.RuntimeDirectory, StringComparison.Ordinal));
 
     /// <summary><c>OrderQueue.Pump</c>, <c>OrderTests.Saves_order (lambda)</c>, an async method by its own name.</summary>
     private static string UserName(MethodBase method) =>
@@ -184,17 +206,55 @@ internal static class RunningWork
     /// The method the user's code calls at or after <paramref name="ilOffset"/> with the callee's type and name: the
     /// overload the source names. Otherwise the first call there of a method with the callee's name on another type: the
     /// runtime inlined the call the user wrote into the user's method, and the frame above is its implementation of the
-    /// same name (on .NET 11, <c>Monitor.Wait(object)</c> runs as <c>Condition.Wait(int, object)</c>). Null when the IL
-    /// says nothing better.
+    /// same name (on .NET 11, <c>Monitor.Wait(object)</c> runs as <c>Condition.Wait(int, object)</c>). When the callee is
+    /// not public (the user cannot have called it: the public method that did was inlined), the first call there of a
+    /// public method of the callee's type, of its generic siblings, or, for the awaiters' shared helpers, of a
+    /// <c>GetResult</c> (<c>task.GetAwaiter().GetResult()</c> runs as
+    /// <c>TaskAwaiter.HandleNonSuccessAndDebuggerNotification</c>). Null when the IL says nothing better.
     /// </summary>
     private static MethodBase? CallAt(MethodBase caller, int ilOffset, MethodBase callee)
     {
-        MethodBase? callHere = null;
+        MethodBase? sameName = null, inlinedPublic = null;
+        var calleeIsPublic = callee.IsPublic && callee.DeclaringType is { IsVisible: true };
+        foreach (var target in CallsFrom(caller, ilOffset))
+        {
+            if (target.Name == callee.Name && target.DeclaringType == callee.DeclaringType)
+            {
+                return target;
+            }
+
+            if (sameName is null && target.Name == callee.Name)
+            {
+                sameName = target;
+            }
+
+            if (!calleeIsPublic && inlinedPublic is null && target.IsPublic && target.DeclaringType is { IsVisible: true } type
+                && callee.DeclaringType is { } calleeType
+                && (Family(type) == Family(calleeType) || (calleeType == typeof(TaskAwaiter) && target.Name == nameof(TaskAwaiter.GetResult))))
+            {
+                inlinedPublic = target;
+            }
+        }
+
+        return sameName ?? inlinedPublic;
+    }
+
+    /// <summary><c>TaskAwaiter</c> for <c>TaskAwaiter`1</c>: a type's name without its generic arity, in its namespace.</summary>
+    private static string Family(Type type)
+    {
+        var tick = type.Name.IndexOf('`');
+        return $"{type.Namespace}.{(tick < 0 ? type.Name : type.Name[..tick])}";
+    }
+
+    /// <summary>The methods <paramref name="caller"/> calls from <paramref name="ilOffset"/> to its next return or throw (256 bytes at most).</summary>
+    private static IEnumerable<MethodBase> CallsFrom(MethodBase caller, int ilOffset)
+    {
+        var calls = new List<MethodBase>();
         try
         {
             if (ilOffset < 0 || caller.GetMethodBody()?.GetILAsByteArray() is not { } il)
             {
-                return null;
+                return calls;
             }
 
             for (var at = ilOffset; at < il.Length && at < ilOffset + 256;)
@@ -202,28 +262,22 @@ internal static class RunningWork
                 var code = il[at] == 0xFE && at + 1 < il.Length ? (short)(0xFE00 | il[at + 1]) : il[at];
                 if (!OpCodeTable.TryGetValue(code, out var op))
                 {
-                    return callHere;
+                    return calls;
                 }
 
                 var operand = at + op.Size;
                 if ((op == OpCodes.Call || op == OpCodes.Callvirt) && operand + 4 <= il.Length)
                 {
                     var token = BitConverter.ToInt32(il, operand);
-                    var target = caller.Module.ResolveMethod(token, caller.DeclaringType?.GetGenericArguments(), caller.IsGenericMethod ? caller.GetGenericArguments() : null);
-                    if (target is not null && target.Name == callee.Name && target.DeclaringType == callee.DeclaringType)
+                    if (caller.Module.ResolveMethod(token, caller.DeclaringType?.GetGenericArguments(), caller.IsGenericMethod ? caller.GetGenericArguments() : null) is { } target)
                     {
-                        return target;
-                    }
-
-                    if (callHere is null && target is not null && target.Name == callee.Name)
-                    {
-                        callHere = target;
+                        calls.Add(target);
                     }
                 }
 
                 if (op == OpCodes.Ret || op == OpCodes.Throw)
                 {
-                    return callHere;
+                    return calls;
                 }
 
                 at = operand + OperandSize(op.OperandType, il, operand);
@@ -234,7 +288,7 @@ internal static class RunningWork
             // IL is read only to name the overload better; the stack's own frame names it otherwise.
         }
 
-        return callHere;
+        return calls;
     }
 
     private static int OperandSize(OperandType type, byte[] il, int at) => type switch
@@ -252,26 +306,46 @@ internal static class RunningWork
         .Select(field => (OpCode)field.GetValue(null)!)
         .ToDictionary(op => op.Value);
 
-    /// <summary>Methods of this process by module file and token: the process the stacks were read from.</summary>
+    /// <summary>
+    /// The methods of the process the stacks were read from, by module file and token: this process's by default, or
+    /// another process's through the modules its reader loaded for reflection.
+    /// </summary>
     internal sealed class ModuleIndex
     {
-        private readonly Dictionary<string, Module> _byPath = new(StringComparer.Ordinal);
+        private readonly Func<string, Module?> _moduleAt;
         private readonly Dictionary<(string, int), MethodBase?> _methods = [];
 
+        /// <summary>This process's modules.</summary>
         public ModuleIndex()
         {
+            var byPath = new Dictionary<string, Module>(StringComparer.Ordinal);
             foreach (var assembly in AppDomain.CurrentDomain.GetAssemblies())
             {
                 if (!assembly.IsDynamic && assembly.Location is { Length: > 0 } location)
                 {
-                    _byPath.TryAdd(location, assembly.ManifestModule);
+                    byPath.TryAdd(location, assembly.ManifestModule);
                 }
             }
+
+            _moduleAt = path => byPath.GetValueOrDefault(path);
+            RuntimeDirectory = RuntimeEnvironment.GetRuntimeDirectory();
         }
+
+        /// <summary>Another process's modules, found by the file it loaded each from.</summary>
+        /// <param name="moduleAt">The module loaded here for the target's file; null when it has none to read.</param>
+        /// <param name="runtimeDirectory">The folder of the target's runtime: its frames are not the user's code.</param>
+        public ModuleIndex(Func<string, Module?> moduleAt, string runtimeDirectory)
+        {
+            _moduleAt = moduleAt;
+            RuntimeDirectory = runtimeDirectory;
+        }
+
+        /// <summary>The folder of the runtime the stacks' process runs on.</summary>
+        public string RuntimeDirectory { get; }
 
         public MethodBase? Resolve(StackFrameInfo frame)
         {
-            if (frame.ModulePath is not { } path || !_byPath.TryGetValue(path, out var module))
+            if (frame.ModulePath is not { } path)
             {
                 return null;
             }
@@ -280,7 +354,7 @@ internal static class RunningWork
             {
                 try
                 {
-                    method = module.ResolveMethod(frame.Token);
+                    method = _moduleAt(path)?.ResolveMethod(frame.Token);
                 }
                 catch (Exception)
                 {
@@ -293,4 +367,48 @@ internal static class RunningWork
             return method;
         }
     }
+}
+
+/// <summary>A running operation of a leak: its task id (0: it has none) and its heap address (0: not read from a heap).</summary>
+internal readonly record struct RunningTask(int Id, ulong Address)
+{
+    /// <summary>The operation's id and address, or null when it has neither.</summary>
+    public static RunningTask? Of(PendingOperation operation)
+    {
+        // A heap source names an operation by its address (Heap.HeapKey): a task nobody asked the id of has none.
+        var address = operation.Keys.OfType<Heap.HeapKey>().FirstOrDefault()?.Address ?? 0;
+        return operation.TaskId != 0 || address != 0 ? new RunningTask(operation.TaskId, address) : null;
+    }
+}
+
+/// <summary>The thread executing each task, by task id and by address; none for a task seen on two threads.</summary>
+internal sealed class TaskThreads
+{
+    private readonly Dictionary<int, ThreadStack?> _byId = [];
+    private readonly Dictionary<ulong, ThreadStack?> _byAddress = [];
+
+    public TaskThreads(IReadOnlyList<ThreadStack> stacks)
+    {
+        foreach (var thread in stacks)
+        {
+            foreach (var id in thread.TaskIds)
+            {
+                _byId[id] = _byId.ContainsKey(id) ? null : thread;
+            }
+
+            foreach (var address in thread.TaskAddresses)
+            {
+                _byAddress[address] = _byAddress.ContainsKey(address) ? null : thread;
+            }
+        }
+    }
+
+    /// <summary>True when a thread was seen executing the task (or two were: then it is not told apart).</summary>
+    public bool Has(RunningTask task) => (task.Address != 0 && _byAddress.ContainsKey(task.Address)) || (task.Id != 0 && _byId.ContainsKey(task.Id));
+
+    /// <summary>The one thread executing the task, by its address first (the object itself), then by its id.</summary>
+    public ThreadStack? ThreadOf(RunningTask task) =>
+        task.Address != 0 && _byAddress.TryGetValue(task.Address, out var byAddress) ? byAddress
+        : task.Id != 0 && _byId.TryGetValue(task.Id, out var byId) ? byId
+        : null;
 }

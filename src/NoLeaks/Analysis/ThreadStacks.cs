@@ -18,7 +18,11 @@ internal sealed record StackFrameInfo(string? ModulePath, int Token, int ILOffse
 /// <param name="Preemptive">True when the thread was outside managed code (waiting, sleeping, in a native call).</param>
 /// <param name="TaskIds">The ids of the tasks the thread is executing (<c>Task.ExecuteWithThreadLocal</c> frames).</param>
 /// <param name="Frames">The managed frames, innermost first.</param>
-internal sealed record ThreadStack(int ManagedId, uint OSId, bool Preemptive, IReadOnlyList<int> TaskIds, IReadOnlyList<StackFrameInfo> Frames);
+internal sealed record ThreadStack(int ManagedId, uint OSId, bool Preemptive, IReadOnlyList<int> TaskIds, IReadOnlyList<StackFrameInfo> Frames)
+{
+    /// <summary>The heap addresses of the tasks the thread is executing (with or without an id).</summary>
+    public IReadOnlyList<ulong> TaskAddresses { get; init; } = [];
+}
 
 /// <summary>
 /// Reads the managed stacks of this process's threads from outside it: a child process (NoLeaks.Stacks.dll, shipped
@@ -148,7 +152,7 @@ internal static class ThreadStacks
         }
     }
 
-    /// <summary>The threads of the child's JSON output.</summary>
+    /// <summary>The threads of the child's JSON output (NoLeaks.Stacks' <c>ThreadStackWriter</c>).</summary>
     internal static List<ThreadStack> Parse(string json)
     {
         using var document = JsonDocument.Parse(json);
@@ -171,7 +175,10 @@ internal static class ThreadStacks
                 thread.GetProperty("osId").GetUInt32(),
                 thread.GetProperty("preemptive").GetBoolean(),
                 [.. thread.GetProperty("taskIds").EnumerateArray().Select(id => id.GetInt32())],
-                frames));
+                frames)
+            {
+                TaskAddresses = thread.TryGetProperty("taskAddresses", out var addresses) ? [.. addresses.EnumerateArray().Select(a => a.GetUInt64())] : [],
+            });
         }
 
         return threads;

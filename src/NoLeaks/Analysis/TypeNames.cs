@@ -30,7 +30,7 @@ internal static class TypeNames
         var builder = new StringBuilder();
         if (type.IsNested && !type.IsGenericParameter && type.DeclaringType is { } outer)
         {
-            builder.Append(Display(outer.IsGenericTypeDefinition && !type.IsGenericTypeDefinition ? outer : outer)).Append('.');
+            builder.Append(Display(Outer(type, outer))).Append('.');
         }
 
         var name = type.Name;
@@ -48,6 +48,27 @@ internal static class TypeNames
         }
 
         return builder.ToString();
+    }
+
+    /// <summary>
+    /// The declaring type of a constructed nested type, with the arguments it holds for it: reflection gives the generic
+    /// definition (<c>ConfiguredTaskAwaitable&lt;TResult&gt;</c> for <c>ConfiguredTaskAwaitable&lt;int&gt;.ConfiguredTaskAwaiter</c>).
+    /// </summary>
+    private static Type Outer(Type type, Type outer)
+    {
+        if (!outer.IsGenericTypeDefinition || type.IsGenericTypeDefinition || !type.IsConstructedGenericType)
+        {
+            return outer;
+        }
+
+        try
+        {
+            return outer.MakeGenericType(type.GetGenericArguments()[..outer.GetGenericArguments().Length]);
+        }
+        catch (ArgumentException)
+        {
+            return outer; // arguments that do not satisfy the outer type's constraints: named by its definition
+        }
     }
 
     /// <summary>The namespace-qualified form of <see cref="Display"/>, used for filters.</summary>

@@ -26,8 +26,9 @@ internal static class HeapReading
     /// <param name="began">When the scope began: the upper bound of its work's age.</param>
     /// <param name="creatorOf">The heap scope that created a task, by task id (0: unknown): the owner of work that
     /// carries no ExecutionContext.</param>
+    /// <param name="foreignMethods">Receives the state-machine types of pending methods that are not the scope's.</param>
     public static List<PendingOperation> ToPendingOperations(
-        ProcessHeap heap, HeapSnapshot snapshot, LeakScope scope, long began, Func<int, long>? creatorOf = null)
+        ProcessHeap heap, HeapSnapshot snapshot, LeakScope scope, long began, Func<int, long>? creatorOf = null, ISet<Type>? foreignMethods = null)
         {
             var owners = scope.SelfAndUnendedDescendants().Select(s => s.Id).ToHashSet();
             var scopeOfContext = new Dictionary<ulong, long>();
@@ -78,13 +79,36 @@ internal static class HeapReading
             HeapKey Key(ulong address) => keys.TryGetValue(address, out var key) ? key : keys[address] = new HeapKey(address, snapshot);
 
             var result = new List<PendingOperation>(included.Count);
-            foreach (var operation in snapshot.Operations.Where(included.Contains))
+            foreach (var operation in snapshot.Operations)
             {
-                result.Add(ToPendingOperation(heap, snapshot, operation, Key, scope.Name, began));
+                if (included.Contains(operation))
+                {
+                    result.Add(ToPendingOperation(heap, snapshot, operation, Key, scope.Name, began));
+                }
+                else if (foreignMethods is not null && operation.StateMachineType is { } type)
+                {
+                    foreignMethods.Add(type);
+                }
             }
 
             return result;
         }
+
+    /// <summary>
+    /// Every pending operation of a snapshot, whoever owns it: the view of a whole process (the <c>noleaks</c> command).
+    /// </summary>
+    public static List<PendingOperation> AllPendingOperations(ProcessHeap heap, HeapSnapshot snapshot, string processName)
+    {
+        var keys = new Dictionary<ulong, HeapKey>();
+        HeapKey Key(ulong address) => keys.TryGetValue(address, out var key) ? key : keys[address] = new HeapKey(address, snapshot);
+        var result = new List<PendingOperation>(snapshot.Operations.Count);
+        foreach (var operation in snapshot.Operations)
+        {
+            result.Add(ToPendingOperation(heap, snapshot, operation, Key, processName, began: 0));
+        }
+
+        return result;
+    }
 
     /// <summary>
     /// True when two readings of a scope's work found the same operations in the same states: the same kinds of work,

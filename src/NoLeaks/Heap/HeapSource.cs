@@ -25,9 +25,6 @@ internal sealed class HeapSource : IPendingOperationSource
     /// <summary>How many snapshots in a row may be spoiled by a GC before a check gives up with a warning.</summary>
     private const int MaxUnreadable = 5;
 
-    /// <summary>The largest no-GC region a re-read asks for: 16 MB × 2^6 = 1 GB.</summary>
-    private const int MaxRegionShift = 6;
-
     private readonly Func<ProcessHeap> _open;
     private readonly HeapWatchdog _watchdog;
     private readonly object _gate = new();
@@ -116,13 +113,15 @@ internal sealed class HeapSource : IPendingOperationSource
     /// Claimed only when nothing else can have made it: the event came after the scope began; no other heap scope
     /// was open at any moment between the scope's beginning and the event (work of a scope that overlapped could be
     /// that scope's); and no method of its type was pending anywhere when the scope began (work left behind by code
-    /// that ran earlier — an ended scope's leak, collected later — is not this scope's). When in doubt nobody claims
+    /// that ran earlier — an ended scope's leak, collected later — is not this scope's), and none was seen pending and
+    /// not this scope's by any of its checks (code that runs outside every scope — a test without the attribute, in
+    /// parallel — left it behind). When in doubt nobody claims
     /// it: a missed report, never a report in the wrong test.
     /// </summary>
     private bool Claims(LeakScope scope, ScopeState state, AbandonedMethod method)
     {
         if (state.Began == 0 || method.Timestamp < state.Began
-            || (method.StateMachineType is { } type && state.MethodsPendingAtBegin.Contains(type)))
+            || (method.StateMachineType is { } type && (state.MethodsPendingAtBegin.Contains(type) || state.ForeignMethods.Contains(type))))
         {
             return false;
         }
@@ -313,8 +312,8 @@ internal sealed class HeapSource : IPendingOperationSource
             // A reading spoiled by a GC is read again in a larger no-GC region: threads that allocate fast (a busy
             // process, a test's own load) exhaust 16 MB before a walk ends. A region is address space, not memory:
             // only what is allocated in it is committed.
-            var region = ProcessHeap.DefaultRegionBytes << Math.Min(2 * unreadable, MaxRegionShift);
-            var (taken, read) = heap.Capture(forceGc: true, s => HeapReading.ToPendingOperations(heap, s, scope, state.Began, CreatorOf), region);
+            var region = ProcessHeap.DefaultRegionBytes << Math.Min(2 * unreadable, ProcessHeap.MaxRegionShift);
+            var (taken, read) = heap.Capture(forceGc: true, s => HeapReading.ToPendingOperations(heap, s, scope, state.Began, CreatorOf, state.ForeignMethods), region);
             if (taken.Warnings.Count > 0)
             {
                 snapshot = taken;
@@ -384,6 +383,9 @@ internal sealed class HeapSource : IPendingOperationSource
 
         /// <summary>The state-machine types of every method pending in the process when the scope began.</summary>
         public HashSet<Type> MethodsPendingAtBegin { get; } = [];
+
+        /// <summary>The state-machine types of methods the scope's checks saw pending and not the scope's.</summary>
+        public HashSet<Type> ForeignMethods { get; } = [];
 
         public ScopeLife Life { get; } = new();
 

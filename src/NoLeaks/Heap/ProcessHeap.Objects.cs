@@ -71,15 +71,72 @@ internal sealed partial class ProcessHeap
     public MethodBase? MethodOfDelegate(ulong address)
     {
         var value = _runtime.Heap.GetObject(address);
-        if (!value.IsValid || !value.IsDelegate || value.AsDelegate().GetDelegateTarget()?.Method is not { } method
-            || method.Type is null || TypeOfMethodTable(method.Type.MethodTable) is not { } type)
+        if (!value.IsValid || !value.IsDelegate)
         {
             return null;
         }
 
-        return type.GetMethods(AllMembers).Cast<MethodBase>().Concat(type.GetConstructors(AllMembers))
-            .FirstOrDefault(m => m.MetadataToken == method.MetadataToken);
+        if (value.AsDelegate().GetDelegateTarget()?.Method is not { } method
+            || method.Type is null || TypeOfMethodTable(method.Type.MethodTable) is not { } type)
+        {
+            return MethodOfDelegateByEntryPoint(address);
+        }
+
+        return MethodsOf(type).FirstOrDefault(m => m.MetadataToken == method.MetadataToken);
     }
+
+    /// <summary>
+    /// The method of a delegate the runtime's data access layer could not name: before .NET 10 it names no method from
+    /// the entry point of one that has never run (a lambda of a continuation that never started). Delegate._methodPtr
+    /// and _methodPtrAux (.NET Core 1.0 – 11) are compared with the entry point of every method of the target's type
+    /// (a closure or a lambda cache, in this process): only an exact match names it, otherwise null. Not for another
+    /// process or a dump: its entry points are not this process's.
+    /// </summary>
+    public MethodBase? MethodOfDelegateByEntryPoint(ulong address)
+    {
+        if (!_inProcess)
+        {
+            return null;
+        }
+
+        var value = _runtime.Heap.GetObject(address);
+        if (!value.IsValid || !value.IsDelegate || !value.TryReadObjectField("_target", out var target) || target.IsNull || TypeAt(target.Address) is not { } type)
+        {
+            return null;
+        }
+
+        var pointers = new[] { "_methodPtr", "_methodPtrAux" }
+            .Select(name => value.Type?.GetFieldByName(name) is { } field ? (nint)field.Read<long>(value.Address, interior: false) : 0)
+            .Where(pointer => pointer != 0)
+            .ToArray();
+        if (pointers.Length == 0)
+        {
+            return null;
+        }
+
+        foreach (var method in MethodsOf(type))
+        {
+            nint entry;
+            try
+            {
+                entry = method.MethodHandle.GetFunctionPointer();
+            }
+            catch (Exception e) when (e is InvalidOperationException or NotSupportedException or ArgumentException)
+            {
+                continue; // An open generic or abstract method has no entry point of its own.
+            }
+
+            if (pointers.Contains(entry))
+            {
+                return method;
+            }
+        }
+
+        return null;
+    }
+
+    private static IEnumerable<MethodBase> MethodsOf(Type type) =>
+        type.GetMethods(AllMembers).Cast<MethodBase>().Concat(type.GetConstructors(AllMembers));
 
     /// <summary>Names the object at an address the way the tracking source names a live one.</summary>
     public string DescribeAwaited(HeapSnapshot snapshot, ulong address) =>
@@ -177,4 +234,35 @@ internal sealed partial class ProcessHeap
         var value = typeof(Task).GetField("s_currentActiveTasks", BindingFlags.Static | BindingFlags.NonPublic)?.GetValue(null);
         return value is null ? 0 : (ulong)*(nint*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref value);
     }
+
+    /// <summary>True when the heap read is this process's own (objects move under GCs), false for another process or a dump.</summary>
+    public bool InProcess => _inProcess;
+#if !CLRMD3
+
+    /// <summary>
+    /// The managed threads of another process or a dump: their frames and the tasks they execute, read with the same
+    /// writer as the child process that reads a test process's threads (NoLeaks.Stacks), and parsed by the same code.
+    /// </summary>
+    public IReadOnlyList<Analysis.ThreadStack> ThreadStacksOfTarget()
+    {
+        if (_inProcess)
+        {
+            throw new InvalidOperationException("this process's own threads are read by a child process (ThreadStacks)");
+        }
+
+        using var buffer = new MemoryStream();
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            NoLeaks.Stacks.ThreadStackWriter.Write(json, _runtime);
+        }
+
+        return Analysis.ThreadStacks.Parse(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+    }
+
+    /// <summary>The target's methods by module file and token, for naming what its threads run.</summary>
+    public Analysis.RunningWork.ModuleIndex TargetModules() =>
+        _typeMap is OtherProcessTypes types
+            ? new Analysis.RunningWork.ModuleIndex(types.ModuleAt, types.RuntimeDirectory ?? "")
+            : new Analysis.RunningWork.ModuleIndex();
+#endif
 }

@@ -39,8 +39,10 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     private readonly Dictionary<ulong, TypeInfo> _types = [];
     private readonly TypeInfo?[] _recentTypes = new TypeInfo?[8192];
     private readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(1 << 20, pinned: true);
-    private readonly string _dacPath;
+    private readonly string _dacPath = "";
     private readonly bool _snapshotPerCapture;
+    private readonly bool _inProcess;
+    private readonly TargetTypes _typeMap;
     private DataTarget _target = null!;
     private ClrRuntime _runtime = null!;
     private IDataReader _reader = null!;
@@ -52,10 +54,46 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     {
         _readContinuations = ContinuationsOf;
         _snapshotPerCapture = snapshotPerCapture;
-        _dacPath = Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(),
-            OperatingSystem.IsWindows() ? "mscordaccore.dll" : OperatingSystem.IsMacOS() ? "libmscordaccore.dylib" : "libmscordaccore.so");
+        _inProcess = true;
+        _typeMap = OwnProcessTypes.Instance;
+        _dacPath = Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), DacFileName);
         Attach();
     }
+
+#if !CLRMD3
+    private ProcessHeap(DataTarget target)
+    {
+        _readContinuations = ContinuationsOf;
+        _target = target;
+        if (_target.ClrVersions.Length == 0)
+        {
+            throw new InvalidOperationException("no .NET runtime was found in the process or dump");
+        }
+
+        // The DAC of the target's own runtime, beside it: on this machine for a live process or a dump written here.
+        // The runtime's module version can read as 0.0 (as in process), hence ignoreMismatch for that DAC.
+        var clr = _target.ClrVersions[0];
+        var dac = Path.Combine(Path.GetDirectoryName(clr.ModuleInfo.FileName) ?? "", DacFileName);
+        // Without it ClrMD would look for one on a symbol server (with assemblies NoLeaks does not ship).
+        _runtime = File.Exists(dac)
+            ? clr.CreateRuntime(dac, ignoreMismatch: true)
+            : throw new FileNotFoundException($"the runtime's debugging library ({DacFileName}) is not at {dac}: a dump is read on a machine with the runtime it was written with, at the same path");
+        _reader = _target.DataReader;
+        var types = new OtherProcessTypes(_runtime);
+        _typeMap = types;
+        _layout = TaskLayout.Read(_runtime, types);
+        ProbeMethodTableLayout();
+    }
+
+    /// <summary>
+    /// Reads another process (attached, suspended) or a dump through <paramref name="target"/>, which the heap owns from
+    /// now on. Its snapshots run no GC: the target's heap does not change while it is read.
+    /// </summary>
+    public static ProcessHeap Open(DataTarget target) => new(target);
+#endif
+
+    private static string DacFileName =>
+        OperatingSystem.IsWindows() ? "mscordaccore.dll" : OperatingSystem.IsMacOS() ? "libmscordaccore.dylib" : "libmscordaccore.so";
 
     /// <summary>How many snapshots this heap has taken (tests count them).</summary>
     internal long Captures { get; private set; }
@@ -112,14 +150,46 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         _runtime = File.Exists(_dacPath)
             ? _target.ClrVersions[0].CreateRuntime(_dacPath, ignoreMismatch: true)
             : _target.ClrVersions[0].CreateRuntime();
-        _layout = TaskLayout.Read(_runtime);
+        _layout = TaskLayout.Read(_runtime, _typeMap);
+        ProbeMethodTableLayout();
     }
 
     /// <summary>
     /// Forces a full blocking GC (without it, dead and half-written objects are read) and reads every pending
     /// task and state-machine box. Never throws: a failure is a snapshot with a warning and no operations.
+    /// In this process, a reading during which a GC ran anyway (other threads allocated more than the no-GC region
+    /// allows, or called GC.Collect) is taken again in a larger region: objects the GC moved while the walk ran are
+    /// missing from it. After <see cref="MaxTornReadings"/> such readings the last comes back with a warning.
     /// </summary>
-    public HeapSnapshot Capture(bool forceGc = true) => Capture<object>(forceGc, null).Snapshot;
+    public HeapSnapshot Capture(bool forceGc = true)
+    {
+        for (var reading = 0; ; reading++)
+        {
+            var (snapshot, consistent) = Capture(forceGc, static _ => Consistent, DefaultRegionBytes << Math.Min(2 * reading, MaxRegionShift));
+            if (consistent is not null || snapshot.Warnings.Count > 0)
+            {
+                return snapshot;
+            }
+
+            if (reading + 1 == MaxTornReadings)
+            {
+                return new HeapSnapshot(
+                    [.. snapshot.Operations],
+                    [$"a GC ran while the heap was read, {MaxTornReadings} times in a row: work the GC moved may be missing from the snapshot"],
+                    snapshot.ObjectCount,
+                    snapshot.TornObjects,
+                    snapshot.Elapsed) { GcCount = snapshot.GcCount };
+            }
+        }
+    }
+
+    /// <summary>How many readings a GC may spoil in a row before <see cref="Capture(bool)"/> gives up.</summary>
+    internal const int MaxTornReadings = 5;
+
+    /// <summary>The largest no-GC region asked for: <see cref="DefaultRegionBytes"/> shifted left by this much.</summary>
+    internal const int MaxRegionShift = 6;
+
+    private static readonly object Consistent = new();
 
     /// <summary>
     /// Takes a snapshot and runs <paramref name="read"/> on it while its addresses are valid: no GC may run in
@@ -146,16 +216,18 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
             var noGcRegion = false;
             try
             {
-                if (forceGc)
+                // Another process's heap (suspended, or a dump) does not change while it is read: no GC, no region.
+                if (forceGc && _inProcess)
                 {
                     GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
                 }
 
-                noGcRegion = TryStartNoGcRegion(regionBytes);
+                noGcRegion = _inProcess && TryStartNoGcRegion(regionBytes);
                 var gcCount = GC.CollectionCount(0);
                 var snapshot = Snap(watch, gcCount);
                 var result = read is not null && snapshot.Warnings.Count == 0 ? read(snapshot) : null;
-                return (snapshot, GC.CollectionCount(0) == gcCount ? result : null);
+                var spoiled = SpoilReadingOnThisThread?.Invoke() == true || (_inProcess && GC.CollectionCount(0) != gcCount);
+                return (snapshot, spoiled ? null : result);
             }
             catch (Exception e)
             {
@@ -278,6 +350,14 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     /// <summary>The address of a live object: valid until the next GC (callers hold a no-GC region).</summary>
     private static unsafe ulong AddressOf(object value) => (ulong)*(nint*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref value);
 
+    /// <summary>
+    /// Tests' seam: asked after each reading made on this thread; true counts the reading as spoiled by a GC (the caller
+    /// reads again), without running one in the middle of a read. Per thread, so that other tests' readings of the one
+    /// heap the process reads are not touched.
+    /// </summary>
+    [ThreadStatic]
+    internal static Func<bool>? SpoilReadingOnThisThread;
+
     /// <summary>One walk of the heap and the reading of its pending objects. Under the lock.</summary>
     private HeapSnapshot Snap(Stopwatch watch, int gcCount)
     {
@@ -367,7 +447,7 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         try
         {
             return typeof(object).Assembly.GetType("System.Threading.Tasks.Sources.ManualResetValueTaskSourceCoreShared") is { } shared
-                && _runtime.GetTypeByMethodTable((ulong)shared.TypeHandle.Value)?.GetStaticFieldByName("s_sentinel") is { } field
+                && _typeMap.ClrTypeOf(_runtime, shared)?.GetStaticFieldByName("s_sentinel") is { } field
                 && _runtime.AppDomains.FirstOrDefault() is { } domain
                 ? field.ReadObject(domain).Address
                 : 0;
@@ -585,7 +665,7 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     /// <summary>Classifies a method table once. It becomes a System.Type only after ClrMD has validated it.</summary>
     private TypeInfo Classify(ulong methodTable)
     {
-        if ((methodTable & 7) != 0 || methodTable < 0x10000)
+        if ((methodTable & 7) != 0 || methodTable < 0x10000 || !LooksLikeMethodTable(methodTable))
         {
             return TypeInfo.Invalid;
         }
@@ -642,18 +722,8 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         return info;
     }
 
-    /// <summary>In this process a method table is the RuntimeTypeHandle's value. Only for validated method tables.</summary>
-    private static Type? TypeOfMethodTable(ulong methodTable)
-    {
-        try
-        {
-            return Type.GetTypeFromHandle(RuntimeTypeHandle.FromIntPtr((nint)methodTable));
-        }
-        catch (Exception)
-        {
-            return null;
-        }
-    }
+    /// <summary>The type of a method table (see <see cref="TargetTypes"/>). Only for validated method tables.</summary>
+    private Type? TypeOfMethodTable(ulong methodTable) => _typeMap.TypeOf(_runtime, methodTable);
 
     /// <summary>The live type of the object at an address, or null when it is not a valid object.</summary>
     public Type? TypeAt(ulong address)
@@ -699,7 +769,7 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
             : HeapObjectKind.Promise;
         var context = kind == HeapObjectKind.AsyncBox
             ? MemoryMarshal.Read<ulong>(data[layout.StateObject..])
-            : contingent != 0 ? _reader.ReadPointer(contingent + (ulong)layout.CapturedContext) : 0;
+            : contingent != 0 && layout.CapturedContext >= 0 ? _reader.ReadPointer(contingent + (ulong)layout.CapturedContext) : 0;
         if (context != 0 && TypeAt(context) != typeof(ExecutionContext))
         {
             context = 0;
@@ -927,31 +997,56 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
 
     private BoxLayout? BoxLayoutOf(TypeInfo info)
     {
-        if (!info.BoxLayoutRead)
+        // A read of the runtime's type data can fail while other threads load types: tried again at once, and on later
+        // snapshots, before this box type is read without its state machine for the rest of the process.
+        for (var attempt = 0; !info.BoxLayoutRead && attempt < 3; attempt++)
         {
             try
             {
-                info.Box = BoxLayout.Read(_runtime, info);
+                info.Box = BoxLayout.Read(_runtime, info, _typeMap);
+                info.BoxLayoutRead = true;
             }
             catch (Exception)
             {
                 info.Box = null;
+                info.BoxLayoutRead = ++info.BoxLayoutFailures >= MaxBoxLayoutFailures;
             }
-
-            info.BoxLayoutRead = true;
         }
 
         return info.Box;
     }
 
+    private const int MaxBoxLayoutFailures = 9;
+
     public void Dispose()
     {
         lock (_gate)
         {
+            ReleaseTarget();
+            (_typeMap as IDisposable)?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Lets go of the process or dump (a live process runs again) while keeping the types read from it: its methods can
+    /// still be named and their lines read from its files. Nothing of the target can be read afterwards.
+    /// </summary>
+    public void ReleaseTarget()
+    {
+        lock (_gate)
+        {
+            if (_released)
+            {
+                return;
+            }
+
+            _released = true;
             _runtime?.Dispose();
             _target?.Dispose();
         }
     }
+
+    private bool _released;
 
     internal enum TypeKind : byte
     {
@@ -980,6 +1075,8 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         public BoxLayout? Box { get; set; }
 
         public bool BoxLayoutRead { get; set; }
+
+        public int BoxLayoutFailures { get; set; }
 
         public int AntecedentOffset { get; set; } = -2;
     }

@@ -7,11 +7,12 @@ namespace NoLeaks.Heap;
 
 /// <summary>
 /// Finds, for each reported leak, what keeps it alive and whether anything outside its own await chain could
-/// still complete what it awaits. One breadth-first search per leak from the GC roots (handles, statics, stacks
-/// ClrMD sees) and from the async methods and delegates running right now (their locals live on stacks the in-process
-/// reader cannot see), never entering the chain's own objects nor the runtime's tracking dictionary
-/// (Task.s_currentActiveTasks, which holds every tracked task). Bounded by a time budget per report; over budget,
-/// the entry says so instead of guessing.
+/// still complete what it awaits. One breadth-first search per leak from the GC roots, never entering the chain's own
+/// objects nor the runtime's tracking dictionary (Task.s_currentActiveTasks, which holds every tracked task). In this
+/// process the roots are GC handles and statics, and the async methods and delegates running right now stand in for the
+/// threads' stacks (not read in process); in another process or a dump (<see cref="SearchTarget"/>, the <c>noleaks</c>
+/// command) they are every root ClrMD reads, the threads' stacks included. Bounded by a time budget; over budget, the
+/// entry says so instead of guessing.
 /// </summary>
 internal static class RetentionSearch
 {
@@ -21,6 +22,47 @@ internal static class RetentionSearch
     // Worded for what was searched: threads' stacks are not read in process, so a thread may still hold what it awaits.
     internal const string NeverResumes =
         "nothing on the heap outside its own chain can complete what it awaits (threads' stacks are not read: a running or blocked thread may still hold it)";
+
+    // Worded for what was searched in another process or a dump: every root, read while nothing ran.
+    internal const string NeverResumesInTarget =
+        "can never resume — no root of the process (GC handles, statics, thread statics, every thread's stack, the finalization queue) reaches what it awaits except through its own chain";
+
+    /// <summary>What differs between a search of this process and one of another process or a dump.</summary>
+    /// <param name="MaxLeaks">How many leaks are searched at most, in their order (the budget bounds the rest).</param>
+    /// <param name="BudgetName">The setting that sets the budget, named where the budget ran out.</param>
+    /// <param name="AllRoots">True: every root ClrMD reads, threads' stacks included (another process, or a dump).</param>
+    private sealed record Settings(int MaxLeaks, string BudgetName, bool AllRoots);
+
+    private static readonly Settings InProcess = new(MaxSearchedLeaks, "NoLeaksOptions.RetentionBudget", AllRoots: false);
+
+    /// <summary>
+    /// Searches another process (suspended while it is read) or a dump, whose heap does not change: the leaks analysed
+    /// from <paramref name="snapshot"/>, every one of them within <paramref name="budget"/> in all; those the budget does
+    /// not reach say so. Never throws.
+    /// </summary>
+    /// <param name="heap">The other process or dump, open (the process suspended).</param>
+    /// <param name="snapshot">The snapshot the leaks were analysed from.</param>
+    /// <param name="leaks">The leaks, in the order they are searched.</param>
+    /// <param name="budget">How long all the searches may take together.</param>
+    /// <param name="budgetName">The option that sets the budget, named where the budget ran out.</param>
+    public static List<TaskLeak> SearchTarget(ProcessHeap heap, HeapSnapshot snapshot, List<TaskLeak> leaks, TimeSpan budget, string budgetName)
+    {
+        if (heap.InProcess)
+        {
+            throw new InvalidOperationException("this process's heap is searched by Enrich, within a no-GC region");
+        }
+
+        try
+        {
+            return Search(heap, snapshot, leaks, budget, Stopwatch.StartNew(), trackingRoots: false, new Settings(int.MaxValue, budgetName, AllRoots: true))
+                ?? leaks;
+        }
+        catch (Exception e)
+        {
+            var failed = $"unknown — the heap search failed ({e.GetType().Name}: {e.Message})";
+            return [.. leaks.Select(leak => leak.WithRetention(failed, failed))];
+        }
+    }
 
     /// <summary>How long past its budget a search may run before the leaks are reported without it.</summary>
     internal static readonly TimeSpan WatchdogMargin = TimeSpan.FromSeconds(30);
@@ -59,8 +101,8 @@ internal static class RetentionSearch
         {
             // The search reads for up to its budget while the test process goes on allocating: a larger no-GC region
             // than a snapshot's, so that other threads' allocations rarely end it.
-            var (snapshot, enriched) = heap.Capture(
-                forceGc: true, snapshot => Search(heap, snapshot, leaks, budget, watch, trackingRoots), SearchRegionBytes);
+            var (snapshot, enriched) = heap.Capture<List<TaskLeak>>(
+                forceGc: true, snapshot => Search(heap, snapshot, leaks, budget, watch, trackingRoots, InProcess)!, SearchRegionBytes);
             if (snapshot.Warnings.Count > 0)
             {
                 warnings.Add($"retention paths are not available: {snapshot.Warnings[0]}");
@@ -77,16 +119,25 @@ internal static class RetentionSearch
         return leaks;
     }
 
-    private static List<TaskLeak> Search(
-        ProcessHeap heap, HeapSnapshot snapshot, List<TaskLeak> leaks, TimeSpan budget, Stopwatch watch, bool trackingRoots)
+    private static List<TaskLeak>? Search(
+        ProcessHeap heap, HeapSnapshot snapshot, List<TaskLeak> leaks, TimeSpan budget, Stopwatch watch, bool trackingRoots, Settings settings)
     {
         var result = new List<TaskLeak>(leaks.Count);
         var statics = StaticFields(heap.Runtime, LeakModules(leaks), Min(StaticsBound, budget));
-        var tracking = ProcessHeap.ActiveTasksDictionary();
+        // Another process's Task.s_currentActiveTasks (non-null where a debugger switched tracking on) is known by its
+        // static's label: reading that static through the DAC by name ended the process in a segmentation fault
+        // (GetStaticFieldByName on Task, .NET 10.0.12). Unlabelled (the statics ran out of time), it is searched like any
+        // other object, which can only make a verdict weaker ("still reachable from …"), never wrongly stronger.
+        var tracking = heap.InProcess
+            ? ProcessHeap.ActiveTasksDictionary()
+            : statics.FirstOrDefault(s => s.Value == "static Task.s_currentActiveTasks").Key;
+        var roots = Roots(heap, statics, tracking, settings.AllRoots);
+        var promises = snapshot.Operations.Where(o => o.Kind == HeapObjectKind.Promise).ToList();
+        var shared = settings.AllRoots ? SharedWalk.Run(heap, snapshot, leaks.Take(settings.MaxLeaks), promises, roots, tracking, budget, watch) : null;
         for (var i = 0; i < leaks.Count; i++)
         {
             var leak = leaks[i];
-            if (i >= MaxSearchedLeaks || leak.Kind == LeakKind.AbandonedAsyncMethod)
+            if (i >= settings.MaxLeaks || leak.Kind == LeakKind.AbandonedAsyncMethod)
             {
                 result.Add(leak);
                 continue;
@@ -94,15 +145,20 @@ internal static class RetentionSearch
 
             if (watch.Elapsed >= budget)
             {
-                var over = OverBudget(budget);
+                var over = OverBudget(budget, settings);
                 result.Add(leak.WithRetention(over, over));
                 continue;
             }
 
             try
             {
-                var (path, verdict) = SearchOne(heap, snapshot, leak, statics, tracking, trackingRoots, budget, watch);
-                result.Add(leak.WithRetention(path, verdict));
+                var found = SearchOne(heap, snapshot, promises, leak, roots, tracking, trackingRoots, budget, watch, settings, shared);
+                if (found is not { } pathAndVerdict)
+                {
+                    return null; // a GC in this process spoiled the reading: read again
+                }
+
+                result.Add(leak.WithRetention(pathAndVerdict.Path, pathAndVerdict.Verdict));
             }
             catch (Exception e)
             {
@@ -114,46 +170,39 @@ internal static class RetentionSearch
         return result;
     }
 
-    private static string OverBudget(TimeSpan budget) =>
-        string.Create(CultureInfo.InvariantCulture, $"unknown — the heap search ran out of its budget of {budget.TotalMilliseconds:0} ms (NoLeaksOptions.RetentionBudget)");
+    private static string OverBudget(TimeSpan budget, Settings settings) =>
+        string.Create(CultureInfo.InvariantCulture, $"unknown — the heap search ran out of its budget of {budget.TotalMilliseconds:0} ms ({settings.BudgetName})");
 
-    private static (string? Path, string? Verdict) SearchOne(
-        ProcessHeap heap,
-        HeapSnapshot snapshot,
-        TaskLeak leak,
-        Dictionary<ulong, string> statics,
-        ulong tracking,
-        bool trackingRoots,
-        TimeSpan budget,
-        Stopwatch watch)
+    /// <summary>
+    /// The roots every leak's search starts from, labelled, statics first (they make the paths people recognise). In this
+    /// process: GC handles only (enumerating stack roots walks live threads' stacks through the DAC, which crashed the
+    /// process in tests on .NET 10.0.12; running methods stand in for stacks, per leak). In another process or a dump:
+    /// every root ClrMD reads (strong handles, statics, thread statics, threads' stacks, the finalization queue).
+    /// </summary>
+    private static List<(ulong Address, string Label)> Roots(ProcessHeap heap, Dictionary<ulong, string> statics, ulong tracking, bool allRoots)
     {
-        var chainOperations = leak.Operations.Select(o => Find(snapshot, o)).OfType<HeapOperation>().Distinct().ToList();
-        if (chainOperations.Count == 0 || Find(snapshot, leak.Operations[0]) is not { } innermost)
-        {
-            return ("unknown — the leaked operation was not found on the heap (it may have completed meanwhile)", null);
-        }
-
-        var chain = new HashSet<ulong>(chainOperations.SelectMany(o => o.Addresses));
-        var awaited = innermost.Awaited != 0 ? innermost.Awaited : innermost.Antecedent;
-        if (awaited != 0)
-        {
-            chain.Remove(awaited);
-        }
-
-        // Promises between the methods of the chain (WhenAll, Unwrap …) are the chain's own, not outside helpers.
-        foreach (var operation in snapshot.Operations)
-        {
-            if (operation.Kind == HeapObjectKind.Promise && operation.Address != awaited
-                && operation.Continuations.Any(chain.Contains) && operation.Continuations.All(chain.Contains))
-            {
-                chain.Add(operation.Address);
-            }
-        }
-
-        // Statics first: they make the paths people recognise.
         var roots = statics.Where(s => s.Key != tracking).Select(s => (Address: s.Key, Label: s.Value)).ToList();
-        // GC handles only: enumerating stack roots walks live threads' stacks through the DAC, which crashed the
-        // process in tests on .NET 10.0.12; running methods stand in for stacks below.
+#if !CLRMD3
+        if (allRoots)
+        {
+            foreach (var root in heap.Runtime.Heap.EnumerateRoots())
+            {
+                var address = root.Object.Address;
+                if (address != 0 && address != tracking)
+                {
+                    roots.Add((address, statics.TryGetValue(address, out var name) ? name : Label(root)));
+                }
+            }
+
+            return roots;
+        }
+#else
+        if (allRoots)
+        {
+            throw new PlatformNotSupportedException("reading another process needs the net10.0 build (ClrMD 4)");
+        }
+#endif
+
         foreach (var handle in heap.Runtime.EnumerateHandles())
         {
             var address = handle.Object.Address;
@@ -163,21 +212,52 @@ internal static class RetentionSearch
             }
         }
 
-        // Running code holds its locals on a stack: a running async method's box and a running delegate stand in for it.
-        foreach (var operation in snapshot.Operations)
-        {
-            if (chain.Contains(operation.Address))
-            {
-                continue;
-            }
+        return roots;
+    }
 
-            if (operation.Kind is HeapObjectKind.AsyncBox or HeapObjectKind.PoolingBox && operation.State == -1 && operation.StateMachineType is { } type)
+    private static (string? Path, string? Verdict)? SearchOne(
+        ProcessHeap heap,
+        HeapSnapshot snapshot,
+        List<HeapOperation> promises,
+        TaskLeak leak,
+        List<(ulong Address, string Label)> baseRoots,
+        ulong tracking,
+        bool trackingRoots,
+        TimeSpan budget,
+        Stopwatch watch,
+        Settings settings,
+        SharedWalk? shared)
+    {
+        if (ChainOf(snapshot, leak, promises) is not var (innermost, chain, awaited))
+        {
+            return ("unknown — the leaked operation was not found on the heap (it may have completed meanwhile)", null);
+        }
+
+        if (shared?.Answer(heap, leak, innermost, chain, awaited) is { } answered)
+        {
+            return answered;
+        }
+
+        var roots = baseRoots;
+        if (!settings.AllRoots)
+        {
+            // Running code holds its locals on a stack: a running async method's box and a running delegate stand in for it.
+            roots = [.. baseRoots];
+            foreach (var operation in snapshot.Operations)
             {
-                roots.Add((operation.Address, $"running async method {TypeNames.AsyncMethod(type).Display}"));
-            }
-            else if (operation.Kind == HeapObjectKind.DelegateTask && operation.IsRunning && operation.Delegate != 0)
-            {
-                roots.Add((operation.Delegate, "a running delegate task"));
+                if (chain.Contains(operation.Address))
+                {
+                    continue;
+                }
+
+                if (operation.Kind is HeapObjectKind.AsyncBox or HeapObjectKind.PoolingBox && operation.State == -1 && operation.StateMachineType is { } type)
+                {
+                    roots.Add((operation.Address, $"running async method {TypeNames.AsyncMethod(type).Display}"));
+                }
+                else if (operation.Kind == HeapObjectKind.DelegateTask && operation.IsRunning && operation.Delegate != 0)
+                {
+                    roots.Add((operation.Delegate, "a running delegate task"));
+                }
             }
         }
 
@@ -197,7 +277,10 @@ internal static class RetentionSearch
         var reachedAwaited = awaited != 0 && parents.ContainsKey(awaited);
         var complete = true;
         var objects = heap.Runtime.Heap;
+
+        // Only this process's own GCs move what is read; another process's heap does not change while it is read.
         var gcCount = GC.CollectionCount(0);
+        bool Spoiled() => heap.InProcess && GC.CollectionCount(0) != gcCount;
         var steps = 0;
         while (queue.Count > 0 && (reachedChain == 0 || (awaited != 0 && !reachedAwaited)))
         {
@@ -209,9 +292,9 @@ internal static class RetentionSearch
 
             // A GC ended the no-GC region (other threads allocated more than it holds): from here on objects move and
             // the walk would read garbage (an array whose length is any number). The reading is discarded and redone.
-            if ((++steps & 0xFF) == 0 && GC.CollectionCount(0) != gcCount)
+            if ((++steps & 0xFF) == 0 && Spoiled())
             {
-                return (null, null);
+                return null;
             }
 
             var current = queue.Dequeue();
@@ -220,17 +303,11 @@ internal static class RetentionSearch
                 continue;
             }
 
-            var value = objects.GetObject(current);
-            if (!value.IsValid || !value.ContainsPointers)
+            foreach (var child in References(objects, current))
             {
-                continue;
-            }
-
-            foreach (var child in value.EnumerateReferenceAddresses(carefully: false, considerDependantHandles: true))
-            {
-                if ((++steps & 0xFFFF) == 0 && GC.CollectionCount(0) != gcCount)
+                if ((++steps & 0xFFFF) == 0 && Spoiled())
                 {
-                    return (null, null);
+                    return null;
                 }
 
                 if (child == 0 || !parents.TryAdd(child, current))
@@ -255,7 +332,8 @@ internal static class RetentionSearch
         var leaked = leak.Method;
         string? path = reachedChain != 0
             ? Render(heap, reachedChain, parents, labels) + (reachedChain == innermost.Address ? "" : $" → … → {leaked}")
-            : !complete ? OverBudget(budget)
+            : !complete ? OverBudget(budget, settings)
+            : settings.AllRoots ? "nothing: no root reaches it (garbage the GC has not collected yet)"
             : trackingRoots ? "only the runtime's task tracking (Task.s_currentActiveTasks) and its own await chain"
             : "nothing the in-process heap reader can see (a thread's stack or the finalizer queue)";
 
@@ -272,10 +350,147 @@ internal static class RetentionSearch
         }
         else
         {
-            verdict = complete ? NeverResumes : OverBudget(budget);
+            verdict = !complete ? OverBudget(budget, settings) : settings.AllRoots ? NeverResumesInTarget : NeverResumes;
         }
 
         return (path, verdict);
+    }
+
+    /// <summary>The addresses an object references; none for an object that cannot be read or holds no references.</summary>
+    private static IEnumerable<ulong> References(ClrHeap objects, ulong address)
+    {
+        var value = objects.GetObject(address);
+        return value.IsValid && value.ContainsPointers ? value.EnumerateReferenceAddresses(carefully: false, considerDependantHandles: true) : [];
+    }
+
+    /// <summary>
+    /// The leak's innermost operation, the addresses of its own await chain (the promises between its methods included),
+    /// and what it awaits (not part of the chain; 0: nothing); null when the leak is not on the snapshot's heap.
+    /// </summary>
+    private static (HeapOperation Innermost, HashSet<ulong> Chain, ulong Awaited)? ChainOf(HeapSnapshot snapshot, TaskLeak leak, List<HeapOperation> promises)
+    {
+        var chainOperations = leak.Operations.Select(o => Find(snapshot, o)).OfType<HeapOperation>().Distinct().ToList();
+        if (chainOperations.Count == 0 || Find(snapshot, leak.Operations[0]) is not { } innermost)
+        {
+            return null;
+        }
+
+        var chain = new HashSet<ulong>(chainOperations.SelectMany(o => o.Addresses));
+        var awaited = innermost.Awaited != 0 ? innermost.Awaited : innermost.Antecedent;
+        if (awaited != 0)
+        {
+            chain.Remove(awaited);
+        }
+
+        // Promises between the methods of the chain (WhenAll, Unwrap …) are the chain's own, not outside helpers.
+        foreach (var operation in promises)
+        {
+            if (operation.Address != awaited
+                && operation.Continuations.Any(chain.Contains) && operation.Continuations.All(chain.Contains))
+            {
+                chain.Add(operation.Address);
+            }
+        }
+
+        return (innermost, chain, awaited);
+    }
+
+    /// <summary>
+    /// One walk from the roots for all the leaks of another process or a dump, entering none of their chains: on a large
+    /// heap a walk per leak reads the whole heap each time. What it reaches is reached outside every chain, so its paths
+    /// answer for each leak; what it does not reach may still be reachable through another leak's chain, and is left to
+    /// that leak's own walk (a "can never resume" is never concluded from this one).
+    /// </summary>
+    private sealed class SharedWalk
+    {
+        private readonly Dictionary<ulong, ulong> _parents = [];
+        private readonly Dictionary<ulong, string> _labels = [];
+        private readonly Dictionary<ulong, int> _order = [];
+
+        public static SharedWalk Run(
+            ProcessHeap heap, HeapSnapshot snapshot, IEnumerable<TaskLeak> leaks, List<HeapOperation> promises, List<(ulong Address, string Label)> roots, ulong tracking, TimeSpan budget, Stopwatch watch)
+        {
+            var walk = new SharedWalk();
+            var barrier = new HashSet<ulong>();
+            var awaitedByAny = new HashSet<ulong>();
+            foreach (var leak in leaks)
+            {
+                if (leak.Kind != LeakKind.AbandonedAsyncMethod && leak.Operations.Count > 0 && ChainOf(snapshot, leak, promises) is var (_, chain, awaited))
+                {
+                    barrier.UnionWith(chain);
+                    awaitedByAny.Add(awaited);
+                }
+            }
+
+            barrier.ExceptWith(awaitedByAny);
+            var queue = new Queue<ulong>();
+            foreach (var (address, label) in roots)
+            {
+                if (walk._labels.TryAdd(address, label))
+                {
+                    walk._parents[address] = 0;
+                    walk._order[address] = walk._order.Count;
+                    queue.Enqueue(address);
+                }
+            }
+
+            var objects = heap.Runtime.Heap;
+            while (queue.Count > 0 && watch.Elapsed < budget)
+            {
+                var current = queue.Dequeue();
+                if (barrier.Contains(current) || current == tracking)
+                {
+                    continue;
+                }
+
+                foreach (var child in References(objects, current))
+                {
+                    if (child != 0 && walk._parents.TryAdd(child, current))
+                    {
+                        walk._order[child] = walk._order.Count;
+                        queue.Enqueue(child);
+                    }
+                }
+            }
+
+            return walk;
+        }
+
+        /// <summary>The leak's path and verdict from this walk, or null when only the leak's own walk can tell.</summary>
+        public (string? Path, string? Verdict)? Answer(ProcessHeap heap, TaskLeak leak, HeapOperation innermost, HashSet<ulong> chain, ulong awaited)
+        {
+            // The chain object reached first: the shortest path to the chain.
+            var reachedChain = chain.Where(_order.ContainsKey).OrderBy(a => _order[a]).FirstOrDefault();
+            if (reachedChain == 0 || !Outside(reachedChain, chain, allowLast: true))
+            {
+                return null;
+            }
+
+            var path = Render(heap, reachedChain, _parents, _labels) + (reachedChain == innermost.Address ? "" : $" → … → {leak.Method}");
+            if (awaited == 0)
+            {
+                return (path, innermost.Kind == HeapObjectKind.DelegateTask && innermost.IsRunning ? "running — its delegate is executing on a thread" : null);
+            }
+
+            return _parents.ContainsKey(awaited) && Outside(awaited, chain, allowLast: false)
+                ? (path, "still reachable from " + Render(heap, awaited, _parents, _labels))
+                : null;
+        }
+
+        /// <summary>True when the path to <paramref name="target"/> crosses none of the chain's objects (but the target).</summary>
+        private bool Outside(ulong target, HashSet<ulong> chain, bool allowLast)
+        {
+            var steps = 0;
+            for (var at = allowLast ? _parents.GetValueOrDefault(target) : target; at != 0 && steps++ < 100_000; at = _parents.GetValueOrDefault(at))
+            {
+                if (chain.Contains(at))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
     }
 
     /// <summary>The operation of a snapshot that a source's operation stands for: same object, or same task id.</summary>
@@ -347,6 +562,24 @@ internal static class RetentionSearch
 
         return "";
     }
+
+#if !CLRMD3
+    private static string Label(ClrRoot root) => root switch
+    {
+        ClrStackRoot { StackFrame: { Method: { } method } frame } =>
+            $"a local of {ShortTypeName(method.Type?.Name)}.{method.Name} on thread {frame.Thread?.ManagedThreadId.ToString(CultureInfo.InvariantCulture) ?? "?"}",
+        ClrStackRoot => "a thread's stack",
+        _ => root.RootKind switch
+        {
+            ClrRootKind.FinalizerQueue => "the finalization queue",
+            ClrRootKind.StaticVar => "a static",
+            ClrRootKind.ThreadStaticVar => "a thread static",
+            ClrRootKind.StrongHandle => "a strong GC handle",
+            ClrRootKind.PinnedHandle or ClrRootKind.AsyncPinnedHandle => "a pinned GC handle",
+            var kind => $"a {kind} GC root",
+        },
+    };
+#endif
 
     private static string Label(ClrHandle handle) => handle.HandleKind switch
     {

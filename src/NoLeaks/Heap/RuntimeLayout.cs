@@ -30,18 +30,23 @@ internal sealed class TaskLayout
     /// <summary>Task.m_contingentProperties (.NET Core 1.0 – 11).</summary>
     public int ContingentProperties { get; private init; }
 
-    /// <summary>Task.ContingentProperties.m_capturedContext (.NET Core 1.0 – 11), from the ContingentProperties object.</summary>
+    /// <summary>
+    /// Task.ContingentProperties.m_capturedContext (.NET Core 1.0 – 11), from the ContingentProperties object; -1 in
+    /// another process that has not loaded that type.
+    /// </summary>
     public int CapturedContext { get; private init; }
 
     private readonly Dictionary<ulong, int?> _antecedents = [];
     private ClrRuntime _runtime = null!;
 
-    public static TaskLayout Read(ClrRuntime runtime)
+    public static TaskLayout Read(ClrRuntime runtime, TargetTypes? types = null)
     {
-        var task = TypeOf(runtime, typeof(Task));
+        types ??= OwnProcessTypes.Instance;
+        var task = TypeOf(runtime, types, typeof(Task));
         var contingentType = typeof(Task).GetNestedType("ContingentProperties", BindingFlags.NonPublic)
             ?? throw new MissingFieldException("Task.ContingentProperties", "(type)");
-        var contingent = TypeOf(runtime, contingentType);
+        // Another process that never needed contingent properties has not loaded their type: no task of it has any.
+        var contingent = types is OwnProcessTypes ? TypeOf(runtime, types, contingentType) : types.ClrTypeOf(runtime, contingentType);
         return new TaskLayout
         {
             _runtime = runtime,
@@ -51,7 +56,7 @@ internal sealed class TaskLayout
             StateObject = Offset(task, "m_stateObject"),
             Action = Offset(task, "m_action"),
             ContingentProperties = Offset(task, "m_contingentProperties"),
-            CapturedContext = Offset(contingent, "m_capturedContext"),
+            CapturedContext = contingent is null ? -1 : Offset(contingent, "m_capturedContext"),
         };
     }
 
@@ -73,8 +78,8 @@ internal sealed class TaskLayout
         }
     }
 
-    internal static ClrType TypeOf(ClrRuntime runtime, Type type) =>
-        runtime.GetTypeByMethodTable((ulong)type.TypeHandle.Value)
+    internal static ClrType TypeOf(ClrRuntime runtime, TargetTypes types, Type type) =>
+        types.ClrTypeOf(runtime, type)
         ?? throw new MissingFieldException(type.FullName, "(ClrMD cannot see the type)");
 
     internal static int Offset(ClrType type, string field) =>
@@ -121,8 +126,9 @@ internal sealed class BoxLayout
     /// <summary>Pooling box: _valueTaskSource._continuationState: the box awaiting this one.</summary>
     public int ContinuationState { get; private set; } = -1;
 
-    public static BoxLayout? Read(ClrRuntime runtime, ProcessHeap.TypeInfo info)
+    public static BoxLayout? Read(ClrRuntime runtime, ProcessHeap.TypeInfo info, TargetTypes? types = null)
     {
+        types ??= OwnProcessTypes.Instance;
         var boxType = info.Type!;
         var box = runtime.GetTypeByMethodTable(info.MethodTable);
         var stateMachineField = FieldOf(boxType, "StateMachine");
@@ -133,6 +139,17 @@ internal sealed class BoxLayout
         }
 
         var stateMachineType = stateMachineField.FieldType;
+        if (stateMachineType.ContainsGenericParameters && stateMachineClr.Type is { } clrMachine)
+        {
+            // A box type known only by its definition (another process's, see OtherProcessTypes): the field's own type.
+            stateMachineType = types.TypeOf(runtime, clrMachine.MethodTable) ?? stateMachineType;
+        }
+
+        if (stateMachineType.ContainsGenericParameters)
+        {
+            return null;
+        }
+
         var layout = new BoxLayout
         {
             StateMachine = stateMachineClr.Offset + PointerSize,
@@ -144,7 +161,7 @@ internal sealed class BoxLayout
         {
             layout.Context = box.GetFieldByName("Context") is { } context ? context.Offset + PointerSize : -1;
             if (box.GetFieldByName("_valueTaskSource") is { } source && FieldOf(boxType, "_valueTaskSource") is { } sourceField
-                && runtime.GetTypeByMethodTable((ulong)sourceField.FieldType.TypeHandle.Value) is { } core)
+                && (types.ClrTypeOf(runtime, sourceField.FieldType) ?? source.Type) is { } core)
             {
                 var start = source.Offset + PointerSize;
                 layout.Completed = core.GetFieldByName("_completed") is { } completed ? start + completed.Offset : -1;
@@ -153,7 +170,7 @@ internal sealed class BoxLayout
             }
         }
 
-        if (layout.StateMachineType is null || runtime.GetTypeByMethodTable((ulong)stateMachineType.TypeHandle.Value) is not { } machine)
+        if (layout.StateMachineType is null || (types.ClrTypeOf(runtime, stateMachineType) ?? stateMachineClr.Type) is not { } machine)
         {
             return layout;
         }
@@ -166,13 +183,13 @@ internal sealed class BoxLayout
             }
             else if (field.Name == "<>t__builder" && FieldOf(stateMachineType, field.Name) is { } builder)
             {
-                var references = References(runtime, builder.FieldType, field.Offset, 0);
+                var references = References(runtime, types, builder.FieldType, field.Type, field.Offset, 0);
                 layout.BuilderTask = references.Count > 0 ? references[0] : -1;
             }
             else if (field.Name?.StartsWith("<>u__", StringComparison.Ordinal) == true && FieldOf(stateMachineType, field.Name) is { } awaiter)
             {
                 var isYield = awaiter.FieldType == typeof(System.Runtime.CompilerServices.YieldAwaitable.YieldAwaiter);
-                var references = awaiter.FieldType.IsValueType ? References(runtime, awaiter.FieldType, field.Offset, 0) : [field.Offset];
+                var references = awaiter.FieldType.IsValueType ? References(runtime, types, awaiter.FieldType, field.Type, field.Offset, 0) : [field.Offset];
                 layout.Awaiters.Add(new Awaiter(field.Name, isYield, [.. references]));
             }
         }
@@ -180,8 +197,11 @@ internal sealed class BoxLayout
         return layout;
     }
 
-    /// <summary>Offsets of every object reference inside a value type (depth-first), from ClrMD's field offsets.</summary>
-    private static List<int> References(ClrRuntime runtime, Type type, int start, int depth)
+    /// <summary>
+    /// Offsets of every object reference inside a value type (depth-first), from ClrMD's field offsets. ClrMD's type is
+    /// the type's own in the target, else the field's (<paramref name="fieldType"/>: a generic struct of another process).
+    /// </summary>
+    private static List<int> References(ClrRuntime runtime, TargetTypes types, Type type, ClrType? fieldType, int start, int depth)
     {
         if (!type.IsValueType)
         {
@@ -189,7 +209,7 @@ internal sealed class BoxLayout
         }
 
         var found = new List<int>();
-        if (depth > 4 || type.IsPrimitive || type.IsEnum || runtime.GetTypeByMethodTable((ulong)type.TypeHandle.Value) is not { } clr)
+        if (depth > 4 || type.IsPrimitive || type.IsEnum || (types.ClrTypeOf(runtime, type) ?? fieldType) is not { } clr)
         {
             return found;
         }
@@ -198,7 +218,7 @@ internal sealed class BoxLayout
         {
             if (clr.GetFieldByName(field.Name) is { } clrField)
             {
-                found.AddRange(References(runtime, field.FieldType, start + clrField.Offset, depth + 1));
+                found.AddRange(References(runtime, types, field.FieldType, clrField.Type, start + clrField.Offset, depth + 1));
             }
         }
 

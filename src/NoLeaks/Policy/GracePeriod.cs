@@ -11,6 +11,7 @@ namespace NoLeaks.Policy;
 internal sealed class GracePeriod
 {
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(1);
+    private static readonly TimeSpan ExtendedDelay = TimeSpan.FromMilliseconds(50);
 
     private readonly Func<LeakReport?> _check;
     private readonly Func<LeakReport> _final;
@@ -25,6 +26,11 @@ internal sealed class GracePeriod
     private Timer? _watchdog;
     private TimeSpan _delay = FirstDelay;
     private int _done;
+    private Func<bool>? _extend;
+    private TimeSpan _maxExtension;
+
+    /// <summary>Whether the wait has gone past its length (then it lasts only while <see cref="_extend"/> says so).</summary>
+    private bool _extended;
 
     /// <param name="check">Checks again; returns a clean report to stop waiting, or null to go on.</param>
     /// <param name="final">Makes the report when the wait is over.</param>
@@ -57,7 +63,10 @@ internal sealed class GracePeriod
     /// <param name="beforeResult">Called with the report before the wait's task completes.</param>
     /// <param name="overrun">When set: if no report is made this long after the start (a check hung in a source), the
     /// wait ends with <paramref name="failed"/>'s report of a <see cref="TimeoutException"/>, and the hung check is left
-    /// behind, so that no test waits forever for its check.</param>
+    /// behind, so that no test waits forever for its check. The extension is added to it.</param>
+    /// <param name="extend">Asked when the grace period is over: true to go on waiting (checking as before), up to
+    /// <paramref name="maxExtension"/> longer.</param>
+    /// <param name="maxExtension">The longest the wait may go on past <paramref name="length"/>.</param>
     public static GracePeriod Start(
         Func<LeakReport?> check,
         Func<LeakReport> final,
@@ -65,9 +74,17 @@ internal sealed class GracePeriod
         TimeSpan length,
         CancellationToken cancellation,
         Action<LeakReport>? beforeResult = null,
-        TimeSpan? overrun = null)
+        TimeSpan? overrun = null,
+        Func<bool>? extend = null,
+        TimeSpan maxExtension = default)
     {
-        var wait = new GracePeriod(check, final, failed, length, cancellation) { _beforeResult = beforeResult };
+        var wait = new GracePeriod(check, final, failed, length, cancellation)
+        {
+            _beforeResult = beforeResult,
+            _extend = extend,
+            _maxExtension = extend is null || maxExtension < TimeSpan.Zero ? TimeSpan.Zero : maxExtension,
+        };
+        overrun += wait._maxExtension;
         using (ExecutionContext.SuppressFlow())
         {
             if (overrun is { } bound)
@@ -96,8 +113,9 @@ internal sealed class GracePeriod
 
     private TimeSpan NextDelay()
     {
-        var remaining = _length - Elapsed;
-        var delay = _delay < remaining ? _delay : remaining;
+        var remaining = (_extended ? _length + _maxExtension : _length) - Elapsed;
+        var next = _extended && _delay < ExtendedDelay ? ExtendedDelay : _delay; // each tick past the length is a full check
+        var delay = next < remaining ? next : remaining;
         _delay = TimeSpan.FromTicks(Math.Min(_delay.Ticks * 2, _maxDelay.Ticks));
         return delay < TimeSpan.Zero ? TimeSpan.Zero : delay;
     }
@@ -120,12 +138,18 @@ internal sealed class GracePeriod
             LeakReport? report;
             try
             {
-                var over = Elapsed >= _length || _cancellation.IsCancellationRequested;
+                var over = _cancellation.IsCancellationRequested || (Elapsed >= _length && !Extends());
                 report = over ? _final() : _check();
             }
             catch (Exception e)
             {
                 report = _failed(e);
+            }
+
+            if (_done != 0)
+            {
+                // Finished from inside the check (a cancellation raised on this thread ticks again, under this lock).
+                return;
             }
 
             if (report is null)
@@ -136,6 +160,18 @@ internal sealed class GracePeriod
 
             Finish(report);
         }
+    }
+
+    /// <summary>Past the length: whether to go on waiting (asked at each tick, within the longest extension).</summary>
+    private bool Extends()
+    {
+        if (_extend is null || Elapsed >= _length + _maxExtension || !_extend())
+        {
+            return false;
+        }
+
+        _extended = true;
+        return true;
     }
 
     private void Overrun()

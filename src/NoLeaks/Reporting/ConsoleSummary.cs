@@ -53,6 +53,7 @@ internal static class ConsoleSummary
         nameof(LeakKind.Continuation) => "continuation",
         nameof(LeakKind.AbandonedAsyncMethod) => "abandoned",
         nameof(LeakKind.DormantContinuation) => "dormant continuation",
+        nameof(LeakKind.DormantTask) => "dormant task",
         _ => kind,
     };
 }

@@ -89,9 +89,9 @@ internal sealed record LeakEntry
     /// <summary>The methods awaiting (or continuing) the leaked one, innermost first.</summary>
     public List<ChainFrame> Chain { get; init; } = [];
 
-    /// <summary><c>path:line</c>, or the method when the site is not known.</summary>
+    /// <summary><c>path:line</c>, or "(no source line)" when the site is not known (no PDB).</summary>
     [JsonIgnore]
-    public string Where => File is null ? Method : $"{File}:{Line}";
+    public string Where => File is null ? "(no source line)" : $"{File}:{Line}";
 
     [JsonIgnore]
     internal string SiteKey => File is null ? "method " + MethodFullName : $"{File}:{Line}";

@@ -9,6 +9,9 @@ internal static class TextReport
     /// <summary>Beyond this many distinct stacks the report lists only counts, so that its size stays bounded.</summary>
     internal const int MaxListedLeaks = 25;
 
+    /// <summary>How much longer than the grace period a check may wait before its headline says how long it waited.</summary>
+    private static readonly TimeSpan LongerWait = TimeSpan.FromSeconds(1);
+
     public static string Format(LeakReport report)
     {
         var text = new StringBuilder();
@@ -45,9 +48,17 @@ internal static class TextReport
         }
 
         var grace = Seconds(report.GracePeriod < TimeSpan.Zero ? TimeSpan.Zero : report.GracePeriod);
-        text.Append(report.Leaks.All(leak => leak.Verdict == Tracking.StuckCheck.Verdict) && report.Waited < report.GracePeriod
-            ? $" (nothing can ever resume it: reported at once, without waiting the grace period of {grace})"
-            : $" (still pending after a grace period of {grace})");
+        var neverResuming = report.Leaks.All(leak => leak.Verdict == Tracking.StuckCheck.Verdict);
+        var them = operations == 1 ? "it" : "them";
+
+        // A wait extended past the grace period (a starved thread pool) says how long it was in all.
+        var extended = report.Waited - report.GracePeriod > LongerWait ? $", {Seconds(report.Waited)} waited in all" : "";
+        text.Append(
+            neverResuming && report.Waited < report.GracePeriod ? $" (nothing can ever resume {them}: reported at once, without waiting the grace period of {grace})"
+
+            // Found at once, but other work of the test was still pending then: the wait was for that work, which has ended.
+            : neverResuming ? $" (nothing can ever resume {them}: reported after the grace period of {grace}, waited for other work of the test that has since ended)"
+            : $" (still pending after a grace period of {grace}{extended})");
         text.AppendLine();
 
         var number = 0;
@@ -100,15 +111,28 @@ internal static class TextReport
             return;
         }
 
-        var count = dormant.Sum(leak => leak.Count);
         text.AppendLine();
-        text.AppendLine(CultureInfo.InvariantCulture,
-            $"Not counted: {count} dormant continuation{(count == 1 ? "" : "s")} (ContinueWith on work that nothing the test left running will complete: it never runs and holds only memory).");
+        var continuations = dormant.Where(leak => leak.Kind != LeakKind.DormantTask).Sum(leak => leak.Count);
+        if (continuations > 0)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"Not counted: {continuations} dormant continuation{(continuations == 1 ? "" : "s")} (ContinueWith on work that nothing the test left running will complete: it never runs and holds only memory).");
+        }
+
+        var tasks = dormant.Where(leak => leak.Kind == LeakKind.DormantTask).Sum(leak => leak.Count);
+        if (tasks > 0)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"Not counted: {tasks} dormant task{(tasks == 1 ? "" : "s")} (queued to a TaskScheduler that nothing can reach any more: it never ran, never will, and holds only memory).");
+        }
+
         foreach (var leak in dormant.Take(MaxListedLeaks))
         {
             var times = leak.Count > 1 ? $" (x{leak.Count})" : "";
+            var what = leak.Kind == LeakKind.DormantTask ? $"waited for {leak.WaitingOn}" : $"continues {Antecedent(leak.WaitingOn)}";
+
             // The path last on its line, as in every line of the report: a long one then only runs longer.
-            text.AppendLine(CultureInfo.InvariantCulture, $"  -{times} {leak.Method}, continues {Antecedent(leak.WaitingOn)}{Where(leak.AwaitSite, ", defined at")}");
+            text.AppendLine(CultureInfo.InvariantCulture, $"  -{times} {leak.Method}, {what}{Where(leak.AwaitSite, ", defined at")}");
         }
     }
 
@@ -122,8 +146,9 @@ internal static class TextReport
         var head = leak.Kind switch
         {
             LeakKind.DelegateTask => $"[{number}]{times} {leak.Method}  delegate task, {state ?? "queued"}{Where(leak.AwaitSite, ", defined at")}",
-            LeakKind.Continuation => $"[{number}]{times} {leak.Method}  ContinueWith continuation, {state ?? (leak.WaitingOn.StartsWith("a thread", StringComparison.Ordinal) ? "queued" : "not started")}{Where(leak.AwaitSite, ", defined at")}",
+            LeakKind.Continuation => $"[{number}]{times} {leak.Method}  ContinueWith continuation, {state ?? (leak.WaitingOn.EndsWith("(queued, not started)", StringComparison.Ordinal) ? "queued" : "not started")}{Where(leak.AwaitSite, ", defined at")}",
             LeakKind.DormantContinuation => $"[{number}]{times} {leak.Method}  dormant ContinueWith continuation{Where(leak.AwaitSite, ", defined at")}",
+            LeakKind.DormantTask => $"[{number}]{times} {leak.Method}  dormant task (never ran){Where(leak.AwaitSite, ", defined at")}",
             LeakKind.AbandonedAsyncMethod => $"[{number}]{times} {leak.Method}  abandoned (garbage-collected unfinished){Where(leak.AwaitSite, " at")}",
             _ when leak.IsRunning => $"[{number}]{times} {leak.Method}  running (between two awaits)",
             _ => $"[{number}]{times} {leak.Method}  suspended{Where(leak.AwaitSite, " at")}",

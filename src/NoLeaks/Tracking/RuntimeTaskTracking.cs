@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 
@@ -13,6 +14,7 @@ namespace NoLeaks.Tracking;
 /// itself by the runtime): id to task, removed when the task completes.</item>
 /// </list>
 /// When either is missing or has another type, <see cref="UnavailableReason"/> says so and nothing is tracked.
+/// On .NET 11 the runtime caches whether tracking is on (see <see cref="RequestInstrumentationResync"/>).
 /// </summary>
 internal sealed class RuntimeTaskTracking
 {
@@ -60,6 +62,9 @@ internal sealed class RuntimeTaskTracking
         }
     }
 
+    /// <summary>Marks tracking unavailable after a self-test showed that the runtime does not record what it should.</summary>
+    internal void MarkUnavailable(string reason) => UnavailableReason = reason;
+
     private static RuntimeTaskTracking Unavailable(string reason) =>
         new(null, null, $"runtime task tracking is unavailable: {reason}");
 
@@ -98,6 +103,7 @@ internal sealed class RuntimeTaskTracking
                 _enabledField.SetValue(null, true);
             }
 
+            InstrumentationResyncFailure = RequestInstrumentationResync();
             return true;
         }
         catch (Exception e)
@@ -106,6 +112,67 @@ internal sealed class RuntimeTaskTracking
             return false;
         }
     }
+
+    /// <summary>
+    /// Null when the runtime reads <c>Task.s_asyncDebuggingEnabled</c> afresh (or was asked to, see
+    /// <see cref="RequestInstrumentationResync"/>); otherwise why it could not be asked.
+    /// </summary>
+    public string? InstrumentationResyncFailure { get; private set; }
+
+    /// <summary>
+    /// .NET 11 decides whether a new async method is recorded from flags it caches (<c>AsyncInstrumentation.s_activeFlags</c>),
+    /// computed from <c>Task.s_asyncDebuggingEnabled</c> by the first async method that needs them and again only after
+    /// their <c>Synchronize</c> bit is set, as the runtime does when its TplEventSource is switched on. Switching
+    /// tracking on in a process that has already run async code therefore sets that bit too, under the runtime's lock
+    /// for those flags. Null when done, or when the runtime has no such cache (.NET 10 and older); otherwise why not.
+    /// </summary>
+    internal static string? RequestInstrumentationResync(string typeName = InstrumentationTypeName)
+    {
+        const BindingFlags Static = BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public;
+        try
+        {
+            var instrumentation = typeof(Task).Assembly.GetType(typeName);
+            if (instrumentation is null)
+            {
+                return null;
+            }
+
+            var flags = instrumentation.GetField("s_activeFlags", Static);
+            var gate = instrumentation.GetField("s_lock", Static)?.GetValue(null);
+            if (flags is null || flags.IsInitOnly || !flags.FieldType.IsEnum || !Enum.IsDefined(flags.FieldType, "Synchronize"))
+            {
+                return $"this runtime's {instrumentation.Name} has no writable flags field s_activeFlags with a Synchronize value";
+            }
+
+            var enter = gate?.GetType().GetMethod("Enter", BindingFlags.Instance | BindingFlags.Public, Type.EmptyTypes);
+            var exit = gate?.GetType().GetMethod("Exit", BindingFlags.Instance | BindingFlags.Public, Type.EmptyTypes);
+            if (enter is null || exit is null)
+            {
+                return $"this runtime's {instrumentation.Name}.s_lock is not a lock with Enter() and Exit()";
+            }
+
+            var synchronize = Convert.ToUInt64(Enum.Parse(flags.FieldType, "Synchronize"), CultureInfo.InvariantCulture);
+            enter.Invoke(gate, null);
+            try
+            {
+                var current = Convert.ToUInt64(flags.GetValue(null), CultureInfo.InvariantCulture);
+                flags.SetValue(null, Enum.ToObject(flags.FieldType, current | synchronize));
+            }
+            finally
+            {
+                exit.Invoke(gate, null);
+            }
+
+            return null;
+        }
+        catch (Exception e)
+        {
+            return $"asking the runtime to re-read its async instrumentation flags failed: {e.GetType().Name}: {e.Message}";
+        }
+    }
+
+    /// <summary>Where .NET 11 caches its async instrumentation flags.</summary>
+    internal const string InstrumentationTypeName = "System.Runtime.CompilerServices.AsyncInstrumentation";
 
     /// <summary>
     /// The lock of whoever keeps records alongside the runtime's: with the hook installed, the runtime's dictionary

@@ -24,6 +24,10 @@ internal static class TaskInspector
     // awaiters still work.
     private static readonly FieldInfo? TaskContinuation = typeof(Task).GetField("m_continuationObject", Instance);
 
+    // Task.m_taskScheduler (.NET Core 1.0 – 11): the scheduler a delegate task or continuation was queued to. Missing:
+    // a queued task is said to wait for a thread to run on, whichever scheduler holds it.
+    private static readonly FieldInfo? TaskQueuedTo = typeof(Task).GetField("m_taskScheduler", Instance);
+
     // Task.CancellationPromise<TResult> (.NET 6 – 11), what Task.WaitAsync returns, and its _task: the task it waits
     // on. Missing: work awaiting a WaitAsync whose task has completed is left to the grace period.
     private static readonly Type? WaitAsyncPromise = typeof(Task).GetNestedType("CancellationPromise`1", BindingFlags.NonPublic);
@@ -36,6 +40,7 @@ internal static class TaskInspector
     public static string? MissingInternals =>
         TaskAction is null ? "Task.m_action"
         : TaskContinuation is null ? "Task.m_continuationObject"
+        : TaskQueuedTo is null ? "Task.m_taskScheduler"
         : WaitAsyncPromise is null || SourceFieldOf(WaitAsyncPromise.MakeGenericType(typeof(int))) is null ? "Task.CancellationPromise<TResult>._task"
         : null;
 
@@ -116,7 +121,7 @@ internal static class TaskInspector
             waitingOn = activity switch
             {
                 OperationActivity.Running => "nothing: it is running",
-                OperationActivity.Queued => "a thread to run on (queued, not started)",
+                OperationActivity.Queued => QueuedOn(task),
                 _ when awaited is not null => $"its antecedent, {Describe(awaited)}",
                 _ => "its antecedent",
             };
@@ -145,7 +150,7 @@ internal static class TaskInspector
             waitingOn = activity switch
             {
                 OperationActivity.Running => "nothing: its delegate is still running",
-                OperationActivity.Queued or OperationActivity.NotStarted => "a thread to run on (queued, not started)",
+                OperationActivity.Queued or OperationActivity.NotStarted => QueuedOn(task),
                 _ => task.Status.ToString(),
             };
         }
@@ -208,6 +213,18 @@ internal static class TaskInspector
         resumed.RemoveAll(key => !(key is Task box ? ShapeOf(box.GetType()).StateMachineField is not null : IsPooledMethodBox(key)));
         return resumed.Count > 0 ? resumed : null;
     }
+
+    /// <summary>
+    /// What a queued task waits for: a thread of the pool, or its turn on a TaskScheduler of the user's, named (a
+    /// scheduler that never runs what it holds is the reason it waits).
+    /// </summary>
+    private static string QueuedOn(Task task) =>
+        TaskQueuedTo?.GetValue(task) is TaskScheduler scheduler && scheduler != TaskScheduler.Default
+            ? $"its turn on the TaskScheduler {TypeNames.Display(scheduler.GetType())} (queued, not started)"
+            : QueuedForPoolThread;
+
+    /// <summary>What a task queued for a thread of the pool waits on.</summary>
+    internal const string QueuedForPoolThread = "a thread to run on (queued, not started)";
 
     private static OperationActivity ActivityOf(Task task) => task.Status switch
     {
@@ -325,6 +342,7 @@ internal static class TaskInspector
         bool? timerIsNull = null;
         Type? timerType = null;
         string? runtimeAsyncWaitsOn = null;
+        string? waitAsyncOn = null;
         if (awaited is Task runtimeAsync && RuntimeAsyncTasks.Is(runtimeAsync))
         {
             // Named by what its innermost frame awaits (itself never a runtime-async task: one chain holds them all).
@@ -332,6 +350,11 @@ internal static class TaskInspector
             runtimeAsyncWaitsOn = inner is null || inner is Task t && RuntimeAsyncTasks.Is(t)
                 ? "an awaiter .NET does not expose"
                 : AwaitedNames.Describe(AwaitedObjectOf(inner));
+        }
+        else if (awaited is Task waitAsync && WaitAsyncSourceOf(waitAsync) is { } source)
+        {
+            // Task.WaitAsync(timeout or token), as SemaphoreSlim.WaitAsync(token) uses inside: named by what it waits on.
+            waitAsyncOn = AwaitedNames.Describe(AwaitedObjectOf(source));
         }
         else if (awaited is Task task)
         {
@@ -355,7 +378,7 @@ internal static class TaskInspector
             stateMachine = pooled.GetValue(awaited)?.GetType();
         }
 
-        return new AwaitedObject(type, stateMachine, action, timerIsNull, timerType) { RuntimeAsyncWaitsOn = runtimeAsyncWaitsOn };
+        return new AwaitedObject(type, stateMachine, action, timerIsNull, timerType) { RuntimeAsyncWaitsOn = runtimeAsyncWaitsOn, WaitAsyncOn = waitAsyncOn };
     }
 
     /// <summary>

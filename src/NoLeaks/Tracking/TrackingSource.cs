@@ -79,7 +79,7 @@ internal sealed class TrackingSource : IPendingOperationSource
             {
                 _eventsUnavailable = "creation events are switched off";
             }
-            else if (hook is not null && _tracking.HookInstalled && HookSelfTest(hook))
+            else if (hook is not null && _tracking.HookInstalled && RecordsNewAsyncMethods())
             {
                 CreationHook = DictionaryHook;
             }
@@ -87,6 +87,14 @@ internal sealed class TrackingSource : IPendingOperationSource
             {
                 CreationHook = "the TplEventSource listener";
                 StartListener();
+
+                // Switching the runtime's TplEventSource on also makes .NET 11 re-read whether tracking is on.
+                if (!RecordsNewAsyncMethods())
+                {
+                    _tracking.MarkUnavailable("runtime task tracking is unavailable: this runtime did not record a new async method "
+                        + "in its task tracking after NoLeaks switched it on"
+                        + (_tracking.InstrumentationResyncFailure is { } why ? $" ({why})" : ""));
+                }
             }
 
             Volatile.Write(ref _started, true);
@@ -130,12 +138,19 @@ internal sealed class TrackingSource : IPendingOperationSource
     /// <summary>Which creation hook is in use, once started: the active-task dictionary, or the event listener.</summary>
     public string? CreationHook { get; private set; }
 
-    /// <summary>Checks that the runtime calls the dictionary hook for a new async method.</summary>
-    private static bool HookSelfTest(ActiveTasksHook hook)
+    /// <summary>
+    /// Checks that the runtime records a new async method, pending, in its task tracking: with the hook, through the
+    /// hook's dictionary (a dictionary with a comparer of its own always asks it). Another thread's work proves
+    /// nothing: on .NET 11 a runtime that cached "tracking off" records delegate tasks and promises but no async method.
+    /// </summary>
+    private bool RecordsNewAsyncMethods()
     {
-        hook.Sighted = false;
-        Probe();
-        return hook.Sighted;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var probe = AwaitOnce(gate.Task);
+        var recorded = _tracking.Contains(probe.Id);
+        gate.SetResult();
+        probe.GetAwaiter().GetResult();
+        return recorded;
     }
 
     private static void Probe()
@@ -179,12 +194,24 @@ internal sealed class TrackingSource : IPendingOperationSource
     {
         if (_records.TryGetValue(taskId, out var record))
         {
-            // Work a scope owns: seen again when it is awaited (still pending) and when it is removed (completed
-            // by then, since the runtime removes a task after it has set its final state).
+            // Work a scope owns, seen again: when it is awaited (still pending), and when the runtime takes it out of
+            // its record as it completes. An async method's box is completed by then; a delegate task or a promise is
+            // taken out before it is marked completed, so it is only known to be finishing, and a prune of those ids
+            // alone, once the runtime has let go of its lock, finds which are gone.
             if (_tracking.FindLocked(taskId) is { IsCompleted: true })
             {
                 _records.Remove(taskId);
                 record.Scope.Operations.Remove(taskId);
+            }
+            else if (_tracking.HookInstalled)
+            {
+                var scope = record.Scope;
+                var finishing = scope.Finishing ??= new List<int>(LeakScope.FinishingPruneThreshold);
+                finishing.Add(taskId);
+                if (finishing.Count >= LeakScope.FinishingPruneThreshold)
+                {
+                    ScheduleFinishingPrune(scope);
+                }
             }
 
             return;
@@ -278,23 +305,47 @@ internal sealed class TrackingSource : IPendingOperationSource
     /// <summary>Forgets, on a pool thread, the records of a scope's work that has completed.</summary>
     private void SchedulePrune(LeakScope scope)
     {
-        if (scope.Pruning)
+        if (!scope.Pruning)
         {
-            return;
+            scope.Pruning = true;
+            QueuePrune(scope, finishingOnly: false);
         }
+    }
 
-        scope.Pruning = true;
+    /// <summary>
+    /// Forgets, on a pool thread, the records of the scope's finishing work that the runtime no longer records as
+    /// pending. The runtime had it in its record when it was seen again, so a task missing now has been taken out as it
+    /// completed (a task that is still pending, awaited again, is kept). Cheap: only those ids are looked at, so the
+    /// records of short-lived work die young instead of piling up until a full prune.
+    /// </summary>
+    private void ScheduleFinishingPrune(LeakScope scope)
+    {
+        if (!scope.PruningFinishing)
+        {
+            scope.PruningFinishing = true;
+            QueuePrune(scope, finishingOnly: true);
+        }
+    }
+
+    private void QueuePrune(LeakScope scope, bool finishingOnly) =>
         ThreadPool.UnsafeQueueUserWorkItem(
             static state =>
             {
-                var (source, scope) = state;
+                var (source, scope, finishingOnly) = state;
                 lock (source._tracking.Gate)
                 {
                     try
                     {
-                        source.ForgetGoneLocked(scope);
-                        scope.PruneThreshold = Math.Max(LeakScope.InitialPruneThreshold, scope.Operations.Count * 2);
-                        scope.RecordedSincePrune = 0;
+                        if (finishingOnly)
+                        {
+                            source.ForgetFinishedLocked(scope);
+                        }
+                        else
+                        {
+                            source.ForgetGoneLocked(scope);
+                            scope.PruneThreshold = Math.Max(LeakScope.InitialPruneThreshold, scope.Operations.Count * 2);
+                            scope.RecordedSincePrune = 0;
+                        }
                     }
                     catch (Exception)
                     {
@@ -302,12 +353,47 @@ internal sealed class TrackingSource : IPendingOperationSource
                     }
                     finally
                     {
-                        scope.Pruning = false;
+                        if (finishingOnly)
+                        {
+                            scope.PruningFinishing = false;
+                        }
+                        else
+                        {
+                            scope.Pruning = false;
+                        }
                     }
                 }
             },
-            (this, scope),
+            (this, scope, finishingOnly),
             preferLocal: false);
+
+    /// <summary>The prune of <see cref="ScheduleFinishingPrune"/>, now, on this thread (tests).</summary>
+    internal void ForgetFinished(LeakScope scope)
+    {
+        lock (_tracking.Gate)
+        {
+            ForgetFinishedLocked(scope);
+        }
+    }
+
+    /// <summary>Drops the records of the scope's finishing work that the runtime let go of. Under the lock.</summary>
+    private void ForgetFinishedLocked(LeakScope scope)
+    {
+        if (scope.Finishing is not { } finishing)
+        {
+            return;
+        }
+
+        foreach (var id in finishing)
+        {
+            if (_records.TryGetValue(id, out var record) && _tracking.FindLocked(id) is null or { IsCompleted: true })
+            {
+                _records.Remove(id);
+                record.Scope.Operations.Remove(id);
+            }
+        }
+
+        finishing.Clear();
     }
 
     /// <summary>Drops the records of a scope's work that has completed. Under the lock.</summary>

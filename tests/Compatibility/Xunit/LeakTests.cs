@@ -20,7 +20,16 @@ public class LeakTests
     }
 
     [Fact(Timeout = 120_000)]
-    public async Task Awaits_its_work() => await Task.Run(() => Task.Delay(10));
+    public async Task Awaits_its_work()
+    {
+        // The runtime a consumer of build/compat.sh is meant to run on (…-on-net11: .NET 11, by roll-forward).
+        if (Environment.GetEnvironmentVariable("NOLEAKS_COMPAT_RUNTIME_MAJOR") is { } major)
+        {
+            Assert.Equal(int.Parse(major, System.Globalization.CultureInfo.InvariantCulture), Environment.Version.Major);
+        }
+
+        await Task.Run(() => Task.Delay(10));
+    }
 
     [Fact(Timeout = 120_000), AllowTaskLeaks("checks a leak of its own")]
     public async Task Blocked_delegate_names_its_blocking_call()

@@ -37,6 +37,7 @@ public sealed class RealSuiteTests
         // The shape under test: this test now runs inside the continuation, which stays running until the test ends.
         Assert.True(s_insideContinuation, "the test did not resume inside the continuation");
     }
+
 #endif
 
     // Libraries of async primitives test "this never completes" with a tripwire: it never runs.
@@ -94,4 +95,21 @@ public sealed class RealSuiteTests
 
     [Fact, NoTaskLeaks(GracePeriodMilliseconds = 50, IgnoreAsyncMethods = new[] { "RealSuiteTests.Lambda_allowed_by_the_name_its_report_shows_passes (lambda)" })]
     public void Lambda_allowed_by_the_name_its_report_shows_passes() => _ = Task.Run(async () => await LeakyWork.Gate.Task);
+
+    // A starved thread pool (suites whose tests block pool threads): the test's own short work gets no thread until 3 s
+    // after it was queued, past the 0.5-s grace period. The check waits for it, and the test passes with a warning.
+    [StarvedPoolFact, NoTaskLeaks(GracePeriodMilliseconds = 500)]
+    public void Work_queued_behind_a_starved_pool_passes_once_it_has_run() => StarvedPool.QueueWorkBehindIt(TimeSpan.FromSeconds(3));
+
+    /// <summary>Skipped unless run alone, in a process of its own (NoLeaks.Xunit.Tests): the test caps the thread pool.</summary>
+    private sealed class StarvedPoolFactAttribute : FactAttribute
+    {
+        public StarvedPoolFactAttribute()
+        {
+            if (!StarvedPool.Wanted)
+            {
+                Skip = "caps the thread pool: runs alone, in a process of its own (NoLeaks.Xunit.Tests)";
+            }
+        }
+    }
 }

@@ -8,7 +8,8 @@ namespace NoLeaks.Fixtures;
 /// <summary>
 /// Runs the xunit v2 tests of an assembly in-process through xunit.execution's public API (which honours
 /// <c>[assembly: TestFramework]</c>-style attributes) and writes one JSON result file: xunit.runner.utility is not
-/// needed. Usage: <c>&lt;fixture&gt; --json &lt;file&gt;</c>; the exit code is 1 when a test failed.
+/// needed. Usage: <c>&lt;fixture&gt; --json &lt;file&gt; [--method Namespace.Class.Method]</c>; the exit code is 1 when a
+/// test failed.
 /// </summary>
 public static class XunitV2SelfRunner
 {
@@ -17,6 +18,7 @@ public static class XunitV2SelfRunner
     public static int Run(Assembly assembly, string[] args)
     {
         var jsonPath = args.SkipWhile(arg => arg != "--json").Skip(1).FirstOrDefault();
+        var method = args.SkipWhile(arg => arg != "--method").Skip(1).FirstOrDefault();
         var results = new List<TestResult>();
         var errors = new List<string>();
         using var finished = new ManualResetEventSlim();
@@ -53,7 +55,15 @@ public static class XunitV2SelfRunner
         using (var executor = framework.GetExecutor(assembly.GetName()))
         {
             var options = new Options();
-            executor.RunAll(sink, options, options);
+            if (method is null)
+            {
+                executor.RunAll(sink, options, options);
+            }
+            else
+            {
+                executor.RunTests(Discover(framework, assembly, options).Where(test => $"{test.TestMethod.TestClass.Class.Name}.{test.TestMethod.Method.Name}" == method), sink, options);
+            }
+
             finished.Wait();
         }
 
@@ -65,6 +75,32 @@ public static class XunitV2SelfRunner
         }
 
         return failed > 0 || errors.Count > 0 ? 1 : 0;
+    }
+
+    private static List<ITestCase> Discover(TestFrameworkProxy framework, Assembly assembly, Options options)
+    {
+        var found = new List<ITestCase>();
+        using var complete = new ManualResetEventSlim();
+        var sink = new Sink(message =>
+        {
+            if (message is ITestCaseDiscoveryMessage discovered)
+            {
+                lock (found)
+                {
+                    found.Add(discovered.TestCase);
+                }
+            }
+            else if (message is IDiscoveryCompleteMessage)
+            {
+                complete.Set();
+            }
+
+            return true;
+        });
+        using var discoverer = framework.GetDiscoverer(Reflector.Wrap(assembly));
+        discoverer.Find(includeSourceInformation: false, sink, options);
+        complete.Wait();
+        return found;
     }
 
     // Sinks cross xunit's (former) app-domain boundary, hence LongLivedMarshalByRefObject (analyzer xUnit3000).

@@ -206,7 +206,7 @@ internal sealed class Strand
 
     public override string ToString()
     {
-        var wrappers = string.Join(" > ", Wrappers.Reverse().Select(w => (w.Value ? "WrapValue" : "Wrap") + (w.Free ? "(CAF)" : "")));
+        var wrappers = string.Join(" > ", Enumerable.Reverse(Wrappers).Select(w => (w.Value ? "WrapValue" : "Wrap") + (w.Free ? "(CAF)" : "")));
         return $"{Launch}: {(wrappers.Length > 0 ? wrappers + " > " : "")}{Leaf} [{Ending}{(Ending is Ending.OpenedDuringGrace ? $" +{DelayMilliseconds} ms" : "")}"
             + $"{(Ending is Ending.OpenedFromFilter ? (OpenInline ? " inline" : " on the pool") : "")}, {Outcome}, "
             + $"continuation {ContinuationOptions}{(WithState ? " with state" : "")}, launch {LaunchOptions}, scheduler {Scheduler}, "

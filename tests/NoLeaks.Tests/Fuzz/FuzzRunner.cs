@@ -206,7 +206,10 @@ internal static class FuzzRunner
 
             for (var unit = 0; unit < Math.Min(leak.Count, 100); unit++)
             {
-                var group = groups.FirstOrDefault(g => g.Assigned < g.Capacity && g.Sample.Matches(leak));
+                // Work that must be reported takes a matching operation before work that may be: a strand that may
+                // still be pending (opened during the grace period) and one left pending can share a method name.
+                var group = groups.FirstOrDefault(g => g.Assigned < g.Certain && g.Sample.Matches(leak))
+                    ?? groups.FirstOrDefault(g => g.Assigned < g.Capacity && g.Sample.Matches(leak));
                 if (group is null)
                 {
                     problems.Add($"reported, but nothing of the case is pending with that method and kind ({leak.Kind}): {leak}");

@@ -41,6 +41,52 @@ public class TextReportTests
     }
 
     [Fact]
+    public void Work_that_can_never_resume_reported_after_the_grace_period_says_the_wait_was_for_other_work()
+    {
+        // The stuck check freed this work at once, but the test's other work was pending then: the report came when the
+        // grace period ended, after that other work had ended. It is not "still pending after a grace period".
+        var stuck = new TaskLeak(
+            LeakKind.AsyncMethod, new AsyncFrame("Channel.OnTerminatedAsync", "Shop.Channel.OnTerminatedAsync", null), [],
+            "TaskCompletionSource.Task", "test T", null, "T", null, 1, verdict: NoLeaks.Tracking.StuckCheck.Verdict);
+        var report = new LeakReport("T", [stuck], [], LeakAction.Fail, TimeSpan.FromSeconds(1.01), 0, TimeSpan.FromSeconds(1));
+
+        Assert.Equal(
+            "NoLeaks: 1 leaked async operation from T (nothing can ever resume it: reported after the grace period of 1.00 s, waited for other work of the test that has since ended)",
+            report.ToString().Split(Environment.NewLine)[0]);
+    }
+
+    [Fact]
+    public void Several_operations_that_can_never_resume_are_them()
+    {
+        var stuck = new TaskLeak(
+            LeakKind.AsyncMethod, new AsyncFrame("Channel.OnTerminatedAsync", "Shop.Channel.OnTerminatedAsync", null), [],
+            "TaskCompletionSource.Task", "test T", null, "T", null, 2, verdict: NoLeaks.Tracking.StuckCheck.Verdict);
+        var report = new LeakReport("T", [stuck], [], LeakAction.Fail, TimeSpan.FromSeconds(0.2), 0, TimeSpan.FromSeconds(1));
+
+        Assert.Equal(
+            "NoLeaks: 2 leaked async operations from T in 1 distinct stack (nothing can ever resume them: reported at once, without waiting the grace period of 1.00 s)",
+            report.ToString().Split(Environment.NewLine)[0]);
+    }
+
+    [Fact]
+    public void A_wait_extended_past_the_grace_period_says_how_long_it_waited_in_all()
+    {
+        // A starved thread pool extends the wait (up to 10 s more): the headline does not claim the grace period alone.
+        var queued = new TaskLeak(
+            LeakKind.DelegateTask, new AsyncFrame("Tests.Run (lambda)", "Shop.Tests.Run", null), [],
+            "nothing: it is queued for a thread of the pool", "test T", null, "T", null, 1);
+        var extended = new LeakReport("T", [queued], [], LeakAction.Fail, TimeSpan.FromSeconds(10.5), 0, TimeSpan.FromSeconds(1));
+        var plain = new LeakReport("T", [queued], [], LeakAction.Fail, TimeSpan.FromSeconds(1.3), 0, TimeSpan.FromSeconds(1));
+
+        Assert.Equal(
+            "NoLeaks: 1 leaked async operation from T (still pending after a grace period of 1.00 s, 10.50 s waited in all)",
+            extended.ToString().Split(Environment.NewLine)[0]);
+        Assert.Equal(
+            "NoLeaks: 1 leaked async operation from T (still pending after a grace period of 1.00 s)",
+            plain.ToString().Split(Environment.NewLine)[0]);
+    }
+
+    [Fact]
     public void Await_sites_print_the_full_path_and_a_deterministic_build_s_path_from_the_repository_root()
     {
         var thisFile = ThisFile();

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the core and the heap suites for net8.0 (tests/NoLeaks.Tests.Net8, tests/NoLeaks.Heap.Tests.Net8: the build of
+# NoLeaks that .NET 8 and .NET 9 test projects get) and runs them on the .NET 8 and on the .NET 9 runtime that
+# build/install-runtimes.sh lays out (Linux x64):
+#   build/test-net8.sh [arguments for the xunit v3 programs, such as -class …]
+# NOLEAKS_NET8_RUNTIMES="8.0.34" runs them on the runtimes named there only (empty: none, the build only);
+# NOLEAKS_NET8_SUITES="NoLeaks.Tests" runs only the suites named there (default: NoLeaks.Tests NoLeaks.Heap.Tests);
+# NOLEAKS_RUNTIME_NO_BUILD=1 runs the builds already in place. The heap suite's two stress tests (about a minute each)
+# run on .NET 10 only, as on .NET 11 (build/test.sh). See docs/reliability.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet="$(build/install-runtimes.sh)"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+suites=(${NOLEAKS_NET8_SUITES-NoLeaks.Tests NoLeaks.Heap.Tests})
+if [ "${NOLEAKS_RUNTIME_NO_BUILD:-}" != 1 ]; then
+  for suite in "${suites[@]}"; do
+    dotnet build "tests/$suite.Net8" --configuration Release > "$log" 2>&1 || { cat "$log"; exit 1; }
+  done
+fi
+for version in ${NOLEAKS_NET8_RUNTIMES-8.0.34 9.0.23}; do
+  for suite in "${suites[@]}"; do
+    filters=()
+    [ "$suite" = NoLeaks.Heap.Tests ] && filters=(-class- NoLeaks.Heap.Tests.SnapshotUnderChurnTests -class- NoLeaks.Heap.Tests.WalkRaceTests)
+    echo "$suite, net8.0 build, on .NET $version"
+    DOTNET_ROOT="$(dirname "$dotnet")" "$dotnet" exec --fx-version "$version" \
+      "tests/$suite.Net8/bin/Release/net8.0/$suite.dll" "${filters[@]}" "$@"
+  done
+done

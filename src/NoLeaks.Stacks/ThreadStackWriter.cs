@@ -1,0 +1,130 @@
+using System.Text.Json;
+using Microsoft.Diagnostics.Runtime;
+
+namespace NoLeaks.Stacks;
+
+/// <summary>
+/// Writes the managed threads of a runtime ClrMD reads as JSON: each thread's frames (module, token, IL offset) and the
+/// tasks it is executing. One writer for both readers of other processes' threads: the child process that reads a test
+/// process's threads (this project) and the <c>noleaks</c> command (the file is compiled into NoLeaks.dll as well); the
+/// core parses this format (<c>ThreadStacks.Parse</c>).
+/// </summary>
+internal static class ThreadStackWriter
+{
+    /// <summary>Writes <c>{"threads":[…]}</c>: every live managed thread of <paramref name="runtime"/>.</summary>
+    public static void Write(Utf8JsonWriter json, ClrRuntime runtime)
+    {
+        json.WriteStartObject();
+        json.WriteStartArray("threads");
+        foreach (var thread in runtime.Threads)
+        {
+            if (!thread.IsAlive)
+            {
+                continue;
+            }
+
+            WriteThread(json, thread);
+        }
+
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    private static void WriteThread(Utf8JsonWriter json, ClrThread thread)
+    {
+        json.WriteStartObject();
+        json.WriteNumber("managedId", thread.ManagedThreadId);
+        json.WriteNumber("osId", thread.OSThreadId);
+
+        // Preemptive: outside managed code (a wait, a sleep, a native call); cooperative: executing managed code.
+        json.WriteBoolean("preemptive", thread.GCMode == GCMode.Preemptive);
+        var frames = thread.EnumerateStackTrace().ToList();
+
+        // Reading a stack's roots costs far more than its frames: only where a frame executes a task.
+        var tasks = frames.Exists(frame => frame.Method is { } method && IsExecuting(method)) ? ExecutedTasks(thread) : [];
+        json.WriteStartArray("taskIds");
+        foreach (var id in tasks.Select(task => task.Id).Where(id => id != 0).Distinct())
+        {
+            json.WriteNumberValue(id);
+        }
+
+        json.WriteEndArray();
+        json.WriteStartArray("taskAddresses");
+        foreach (var address in tasks.Select(task => task.Address).Distinct())
+        {
+            json.WriteNumberValue(address);
+        }
+
+        json.WriteEndArray();
+        json.WriteStartArray("frames");
+        var managed = 0;
+        foreach (var frame in frames)
+        {
+            json.WriteStartObject();
+            if (frame.Method is { } method)
+            {
+                // A frame below the innermost one is at a return address, which belongs to the instruction after the
+                // call: one byte back is the call itself. The innermost frame of a thread stopped in managed code is
+                // at the instruction it executes.
+                var ip = managed++ == 0 && thread.GCMode == GCMode.Cooperative ? frame.InstructionPointer : frame.InstructionPointer - 1;
+                json.WriteString("module", method.Type?.Module?.Name);
+                json.WriteNumber("token", method.MetadataToken);
+                json.WriteNumber("il", method.GetILOffset(ip));
+                json.WriteString("method", method.Signature ?? method.Name);
+            }
+            else
+            {
+                json.WriteString("runtime", frame.FrameName ?? frame.Kind.ToString());
+            }
+
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    /// <summary>
+    /// The tasks the thread is executing, with their <c>Task.m_taskId</c> (0 when no id was ever asked for): the task
+    /// the runtime's frames that execute a task hold (<c>Task.ExecuteWithThreadLocal</c>'s <c>this</c>, live across the
+    /// delegate's call because the frame finishes the task after it: a delegate task, also one run inline), and the
+    /// async-method box whose <c>MoveNext</c> the runtime runs. Not any task on the stack: a thread waiting on a task
+    /// holds that task too.
+    /// </summary>
+    private static List<(int Id, ulong Address)> ExecutedTasks(ClrThread thread)
+    {
+        var tasks = new List<(int, ulong)>();
+        foreach (var root in thread.EnumerateStackRoots())
+        {
+            if (root.StackFrame?.Method is not { } method || !IsExecuting(method) || !IsTask(root.Object.Type))
+            {
+                continue;
+            }
+
+            tasks.Add((root.Object.TryReadField<int>("m_taskId", out var id) ? id : 0, root.Object.Address));
+        }
+
+        return tasks;
+    }
+
+    private static bool IsExecuting(ClrMethod method) =>
+        method.Type?.Name is { } type
+        && ((type == "System.Threading.Tasks.Task" && method.Name is "ExecuteWithThreadLocal" or "ExecuteEntryUnsafe" or "ExecuteEntry")
+            // AsyncTaskMethodBuilder<T>+AsyncStateMachineBox<TStateMachine> (ClrMD writes generic arguments in <>).
+            || (type.StartsWith("System.Runtime.CompilerServices.AsyncTaskMethodBuilder", StringComparison.Ordinal)
+                && type.Contains("+AsyncStateMachineBox", StringComparison.Ordinal)
+                && method.Name is "MoveNext" or "ExecutionContextCallback" or "ExecuteFromThreadPool"));
+
+    private static bool IsTask(ClrType? type)
+    {
+        for (; type is not null; type = type.BaseType)
+        {
+            if (type.Name == "System.Threading.Tasks.Task")
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

@@ -1,3 +1,0 @@
-using NoLeaks.Reporting;
-
-return ReportCommand.Run(args, Environment.GetEnvironmentVariable, Console.Out, Console.Error);
