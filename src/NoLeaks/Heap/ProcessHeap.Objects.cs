@@ -26,15 +26,15 @@ internal sealed partial class ProcessHeap
     /// </summary>
     public long ScopeIdIn(ulong context)
     {
-        var values = _runtime.Heap.GetObject(context).ReadObjectField("m_localValues");
+        var values = ObjectField(ObjectAt(context), "m_localValues");
         return values.IsValid ? FindScope(values.Address, depth: 0) : 0;
     }
 
     /// <summary>True when a captured ExecutionContext carries no AsyncLocal value at all (the default context).</summary>
     public bool IsEmptyContext(ulong context)
     {
-        var values = _runtime.Heap.GetObject(context).ReadObjectField("m_localValues");
-        return !values.IsValid || values.IsNull;
+        var value = ObjectAt(context);
+        return value.IsValid && !ObjectField(value, "m_localValues").IsValid;
     }
 
     private long FindScope(ulong address, int depth)
@@ -48,7 +48,7 @@ internal sealed partial class ProcessHeap
         if (info.Type == typeof(LeakScope))
         {
             // LeakScope.Id, our own field.
-            return _runtime.Heap.GetObject(address).ReadField<long>(nameof(LeakScope.Id));
+            return ObjectAt(address) is { IsValid: true } scope ? scope.ReadField<long>(nameof(LeakScope.Id)) : 0;
         }
 
         if (depth >= 2 || info.Type is null || info.Type == typeof(string))
@@ -56,7 +56,7 @@ internal sealed partial class ProcessHeap
             return 0;
         }
 
-        foreach (var reference in _runtime.Heap.GetObject(address).EnumerateReferenceAddresses(carefully: true, considerDependantHandles: false))
+        foreach (var reference in ObjectAt(address).EnumerateReferenceAddresses(carefully: true, considerDependantHandles: false))
         {
             if (FindScope(reference, depth + 1) is var id and not 0)
             {
@@ -70,13 +70,14 @@ internal sealed partial class ProcessHeap
     /// <summary>The method of a delegate object, as a live MethodBase, or null.</summary>
     public MethodBase? MethodOfDelegate(ulong address)
     {
-        var value = _runtime.Heap.GetObject(address);
+        var value = ObjectAt(address);
         if (!value.IsValid || !value.IsDelegate)
         {
             return null;
         }
 
-        if (value.AsDelegate().GetDelegateTarget()?.Method is not { } method
+        // GetDelegateTarget reads _target through ClrMD: only when it is an object this class has validated (or null).
+        if (!ObjectFieldIsReadable(value, "_target") || value.AsDelegate().GetDelegateTarget()?.Method is not { } method
             || method.Type is null || TypeOfMethodTable(method.Type.MethodTable) is not { } type)
         {
             return MethodOfDelegateByEntryPoint(address);
@@ -99,8 +100,8 @@ internal sealed partial class ProcessHeap
             return null;
         }
 
-        var value = _runtime.Heap.GetObject(address);
-        if (!value.IsValid || !value.IsDelegate || !value.TryReadObjectField("_target", out var target) || target.IsNull || TypeAt(target.Address) is not { } type)
+        var value = ObjectAt(address);
+        if (!value.IsValid || !value.IsDelegate || ObjectField(value, "_target") is not { IsValid: true } target || TypeAt(target.Address) is not { } type)
         {
             return null;
         }
@@ -158,10 +159,12 @@ internal sealed partial class ProcessHeap
         {
             // DelayPromise._timer (.NET 5 – 11) is null exactly when the delay is infinite; its type says whose clock it
             // runs on.
-            if (_runtime.Heap.GetObject(address).TryReadObjectField("_timer", out var timer))
+            var promise = ObjectAt(address);
+            if (promise.Type?.GetFieldByName("_timer") is { IsObjectReference: true } field
+                && _reader.Read(field.GetAddress(promise.Address), out ulong timer))
             {
-                timerIsNull = timer.IsNull || timer.Address == 0;
-                timerType = timerIsNull == true ? null : TypeAt(timer.Address);
+                timerIsNull = timer == 0;
+                timerType = timerIsNull == true ? null : TypeAt(timer);
             }
         }
 
@@ -194,8 +197,8 @@ internal sealed partial class ProcessHeap
         }
 
         var self = operation.StateMachineObject != 0
-            ? _runtime.Heap.GetObject(operation.StateMachineObject).ReadObjectField(ThisField)
-            : _runtime.Heap.GetObject(operation.Address).ReadValueTypeField("StateMachine").ReadObjectField(ThisField);
+            ? ObjectField(ObjectAt(operation.StateMachineObject), ThisField)
+            : ObjectField(ObjectAt(operation.Address) is { IsValid: true } box ? box.ReadValueTypeField("StateMachine") : default, ThisField);
         if (!self.IsValid || TypeAt(self.Address) is not { } type || !HostedServices.IsHostedService(type))
         {
             return null;
@@ -206,9 +209,9 @@ internal sealed partial class ProcessHeap
 
     // BackgroundService._stoppingCts (Microsoft.Extensions.Hosting.Abstractions 2.1 – 10) and CancellationTokenSource._state
     // (.NET Core 3.0 – 11; 0 until Cancel): missing, the stop state is not told.
-    private static bool? StoppingRequestedAt(ClrObject service)
+    private bool? StoppingRequestedAt(ClrObject service)
     {
-        if (!service.TryReadObjectField("_stoppingCts", out var source) || !source.IsValid
+        if (ObjectField(service, "_stoppingCts") is not { IsValid: true } source
             || source.Type?.GetFieldByName("_state") is not { ElementType: ClrElementType.Int32 })
         {
             return null;
@@ -221,7 +224,44 @@ internal sealed partial class ProcessHeap
 
     /// <summary>A short name for the object at an address, for retention paths.</summary>
     public string NameAt(ulong address) =>
-        TypeAt(address) is { } type ? TypeNames.Display(type) : _runtime.Heap.GetObjectType(address)?.Name ?? "?";
+        TypeAt(address) is { } type ? TypeNames.Display(type) : ObjectAt(address).Type?.Name ?? "?";
+
+    /// <summary>
+    /// The object at an address, through ClrMD, or an invalid one when the word at the address is not a method table
+    /// (the object moved in a GC since its address was read, or it is being written). ClrMD hands the word to the
+    /// runtime's data access layer, which crashed the process on .NET 8 on such words (SIGSEGV inside it): every object
+    /// this class reads through ClrMD is first checked here with the heap's own safe reader.
+    /// </summary>
+    internal ClrObject ObjectAt(ulong address)
+    {
+        if (address == 0 || !_reader.Read(address, out ulong word) || Lookup(word & ~7UL) is not { Kind: not TypeKind.Invalid } info)
+        {
+            return default;
+        }
+
+        // The type of the word just checked (ClrMD has it cached), not of a second reading of the address.
+        return _runtime.GetTypeByMethodTable(info.MethodTable) is { } type ? _runtime.Heap.GetObject(address, type) : default;
+    }
+
+    /// <summary>An object reference field of <paramref name="value"/>, read as <see cref="ObjectAt"/> reads objects.</summary>
+    private ClrObject ObjectField(ClrObject value, string name) =>
+        value.IsValid && value.Type?.GetFieldByName(name) is { IsObjectReference: true } field
+        && _reader.Read(field.GetAddress(value.Address), out ulong reference)
+            ? ObjectAt(reference)
+            : default;
+
+    /// <summary>An object reference field of a value type inside an object (a box's state machine).</summary>
+    private ClrObject ObjectField(ClrValueType value, string name) =>
+        value.IsValid && value.Type?.GetFieldByName(name) is { IsObjectReference: true } field
+        && _reader.Read(field.GetAddress(value.Address, interior: true), out ulong reference)
+            ? ObjectAt(reference)
+            : default;
+
+    /// <summary>True when a reference field holds null or an object <see cref="ObjectAt"/> accepts.</summary>
+    private bool ObjectFieldIsReadable(ClrObject value, string name) =>
+        value.Type?.GetFieldByName(name) is { IsObjectReference: true } field
+        && _reader.Read(field.GetAddress(value.Address), out ulong reference)
+        && (reference == 0 || ObjectAt(reference).IsValid);
 
     /// <summary>
     /// Task.s_currentActiveTasks (.NET Core 1.0 – 11, private static Dictionary&lt;int, Task&gt;, null until tracking

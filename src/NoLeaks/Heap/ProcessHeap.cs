@@ -294,7 +294,6 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
                 // test (a host's service, a timer) does not own what that context's AsyncLocals lead to.
                 var tracking = ActiveTasksDictionary();
                 var ownModule = Path.GetFileName(typeof(ProcessHeap).Assembly.Location);
-                var objects = _runtime.Heap;
                 var steps = 0;
                 while (queue.Count > 0 && left > 0)
                 {
@@ -311,7 +310,7 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
                         left--;
                     }
 
-                    var value = objects.GetObject(current);
+                    var value = ObjectAt(current);
                     if (!value.IsValid || !value.ContainsPointers || current == tracking
                         || value.Type is { } clrType && (clrType.Name == "System.Threading.ExecutionContext" || Path.GetFileName(clrType.Module?.Name) == ownModule))
                     {
@@ -956,7 +955,7 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
             return;
         }
 
-        var value = _runtime.Heap.GetObject(address);
+        var value = ObjectAt(address);
         if (!value.IsValid)
         {
             return;
@@ -965,19 +964,22 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         if (typeof(Delegate).IsAssignableFrom(type))
         {
             // A box's MoveNextAction: Delegate._target is the box.
-            AddContinuation(value.ReadObjectField("_target").Address, found, depth + 1);
+            AddContinuation(ObjectField(value, "_target").Address, found, depth + 1);
         }
         else if (type == typeof(List<object?>))
         {
             // Several continuations: List<object>._items / _size.
-            var items = value.ReadObjectField("_items");
+            var items = ObjectField(value, "_items");
             var size = value.ReadField<int>("_size");
-            if (items.IsValid && items.IsArray)
+            if (items.IsValid && items.IsArray && items.Type is { } arrayType)
             {
-                var array = items.AsArray();
-                for (var i = 0; i < Math.Min(Math.Min(size, array.Length), 256); i++)
+                // Elements read as addresses (each is checked by AddContinuation), not as ClrMD objects.
+                for (var i = 0; i < Math.Min(Math.Min(size, items.AsArray().Length), 256); i++)
                 {
-                    AddContinuation(array.GetObjectValue(i).Address, found, depth + 1);
+                    if (_reader.Read(arrayType.GetArrayElementAddress(items.Address, i), out ulong element))
+                    {
+                        AddContinuation(element, found, depth + 1);
+                    }
                 }
             }
         }

@@ -276,7 +276,6 @@ internal static class RetentionSearch
         ulong reachedChain = roots.Select(r => r.Address).FirstOrDefault(chain.Contains);
         var reachedAwaited = awaited != 0 && parents.ContainsKey(awaited);
         var complete = true;
-        var objects = heap.Runtime.Heap;
 
         // Only this process's own GCs move what is read; another process's heap does not change while it is read.
         var gcCount = GC.CollectionCount(0);
@@ -303,7 +302,7 @@ internal static class RetentionSearch
                 continue;
             }
 
-            foreach (var child in References(objects, current))
+            foreach (var child in References(heap, current))
             {
                 if ((++steps & 0xFFFF) == 0 && Spoiled())
                 {
@@ -357,9 +356,9 @@ internal static class RetentionSearch
     }
 
     /// <summary>The addresses an object references; none for an object that cannot be read or holds no references.</summary>
-    private static IEnumerable<ulong> References(ClrHeap objects, ulong address)
+    private static IEnumerable<ulong> References(ProcessHeap heap, ulong address)
     {
-        var value = objects.GetObject(address);
+        var value = heap.ObjectAt(address);
         return value.IsValid && value.ContainsPointers ? value.EnumerateReferenceAddresses(carefully: false, considerDependantHandles: true) : [];
     }
 
@@ -434,7 +433,6 @@ internal static class RetentionSearch
                 }
             }
 
-            var objects = heap.Runtime.Heap;
             while (queue.Count > 0 && watch.Elapsed < budget)
             {
                 var current = queue.Dequeue();
@@ -443,7 +441,7 @@ internal static class RetentionSearch
                     continue;
                 }
 
-                foreach (var child in References(objects, current))
+                foreach (var child in References(heap, current))
                 {
                     if (child != 0 && walk._parents.TryAdd(child, current))
                     {
@@ -552,15 +550,33 @@ internal static class RetentionSearch
             return "";
         }
 
-        foreach (var reference in heap.Runtime.Heap.GetObject(parent).EnumerateReferencesWithFields(carefully: false, considerDependantHandles: true))
+        var value = heap.ObjectAt(parent);
+        return value.Type is { } type && FieldHolding(heap, type, parent, interior: false, child, depth: 0) is { } name ? $".{name} " : "";
+    }
+
+    /// <summary>
+    /// The field of an object (or of a struct inside it, named outer.inner) that holds <paramref name="child"/>; null for
+    /// an array element or none. Reads only pointers, never the objects they lead to (see ProcessHeap.ObjectAt).
+    /// </summary>
+    private static string? FieldHolding(ProcessHeap heap, ClrType type, ulong address, bool interior, ulong child, int depth)
+    {
+        foreach (var field in type.Fields)
         {
-            if (reference.Object.Address == child && reference.Field?.Name is { } name)
+            if (field.IsObjectReference)
             {
-                return $".{name} ";
+                if (heap.Reader.Read(field.GetAddress(address, interior), out ulong reference) && reference == child)
+                {
+                    return field.Name;
+                }
+            }
+            else if (field.IsValueType && depth < 2 && field.Type is { } inner
+                && FieldHolding(heap, inner, field.GetAddress(address, interior), interior: true, child, depth + 1) is { } name)
+            {
+                return $"{field.Name}.{name}";
             }
         }
 
-        return "";
+        return null;
     }
 
 #if !CLRMD3
