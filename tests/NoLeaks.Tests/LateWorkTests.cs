@@ -1,0 +1,94 @@
+using NoLeaks.Tests.Support;
+
+namespace NoLeaks.Tests;
+
+/// <summary>
+/// Work whose shape changes during the grace period: an async delegate that has not started, or is still running its
+/// synchronous part, when the scope ends, and suspends forever afterwards. What it suspends in is created after the
+/// scope ended; it is still the test's, and is reported.
+/// </summary>
+public class LateWorkTests
+{
+    private const int TestTimeout = 30_000;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    /// <summary>Holds the tasks queued to it until <see cref="Release"/>, then runs them on a thread of its own.</summary>
+    private sealed class GatedScheduler : TaskScheduler
+    {
+        private readonly List<Task> _queued = [];
+
+        public void Release()
+        {
+            Task[] tasks;
+            lock (_queued)
+            {
+                tasks = [.. _queued];
+                _queued.Clear();
+            }
+
+            var thread = new Thread(() => Array.ForEach(tasks, task => TryExecuteTask(task))) { IsBackground = true };
+            thread.Start();
+            thread.Join();
+        }
+
+        protected override void QueueTask(Task task)
+        {
+            lock (_queued)
+            {
+                _queued.Add(task);
+            }
+        }
+
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
+
+        protected override IEnumerable<Task> GetScheduledTasks()
+        {
+            lock (_queued)
+            {
+                return [.. _queued];
+            }
+        }
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Async_delegate_that_starts_only_after_the_first_check_is_reported_where_it_suspends()
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gated = new GatedScheduler();
+
+        // The delegate runs, and suspends, after the first check and before the grace period's re-checks.
+        var engine = new LeakEngine(LeakEngine.Tracking.Source) { BeforeGracePeriod = gated.Release };
+        var scope = LeakScope.Begin("starts late", Scopes.Options(TimeSpan.FromSeconds(1)), engine);
+        _ = Task.Factory.StartNew(async () => await never.Task, CancellationToken.None, TaskCreationOptions.DenyChildAttach, gated).Unwrap(); // @late-start
+        var report = await scope.EndAsync(cancellationToken: Cancel);
+        never.SetResult();
+
+        var leak = Scopes.Single(report);
+        Assert.Equal("LateWorkTests.Async_delegate_that_starts_only_after_the_first_check_is_reported_where_it_suspends (lambda)", leak.Method);
+        Assert.Equal(SourceLine.Of("late-start"), leak.AwaitSite!.Line);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Async_delegate_running_at_the_first_check_and_suspended_after_it_is_reported_where_it_suspends()
+    {
+        var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var go = new ManualResetEventSlim();
+        using var running = new ManualResetEventSlim();
+        var engine = new LeakEngine(LeakEngine.Tracking.Source) { BeforeGracePeriod = go.Set };
+        var scope = LeakScope.Begin("running, then suspended", Scopes.Options(TimeSpan.FromSeconds(1)), engine);
+        _ = Task.Run(async () =>
+        {
+            running.Set();
+            go.Wait(Cancel);
+            await never.Task; // @suspends-late
+        });
+        running.Wait(Cancel);
+        var report = await scope.EndAsync(cancellationToken: Cancel);
+        never.SetResult();
+
+        var leak = Scopes.Single(report);
+        Assert.Equal(SourceLine.Of("suspends-late"), leak.AwaitSite!.Line);
+        Assert.Equal("TaskCompletionSource.Task", leak.WaitingOn);
+    }
+}
