@@ -13,54 +13,23 @@ public class LateWorkTests
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
-    /// <summary>Holds the tasks queued to it until <see cref="Release"/>, then runs them on a thread of its own.</summary>
-    private sealed class GatedScheduler : TaskScheduler
-    {
-        private readonly List<Task> _queued = [];
-
-        public void Release()
-        {
-            Task[] tasks;
-            lock (_queued)
-            {
-                tasks = [.. _queued];
-                _queued.Clear();
-            }
-
-            var thread = new Thread(() => Array.ForEach(tasks, task => TryExecuteTask(task))) { IsBackground = true };
-            thread.Start();
-            thread.Join();
-        }
-
-        protected override void QueueTask(Task task)
-        {
-            lock (_queued)
-            {
-                _queued.Add(task);
-            }
-        }
-
-        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
-
-        protected override IEnumerable<Task> GetScheduledTasks()
-        {
-            lock (_queued)
-            {
-                return [.. _queued];
-            }
-        }
-    }
-
     [Fact(Timeout = TestTimeout)]
     public async Task Async_delegate_that_starts_only_after_the_first_check_is_reported_where_it_suspends()
     {
         var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var gated = new GatedScheduler();
+        var parked = new ParkingScheduler();
 
-        // The delegate runs, and suspends, after the first check and before the grace period's re-checks.
-        var engine = new LeakEngine(LeakEngine.Tracking.Source) { BeforeGracePeriod = gated.Release };
+        // The delegate runs, and suspends, on a thread of its own after the first check, before the grace period's re-checks.
+        void RunParked()
+        {
+            var thread = new Thread(parked.RunAll) { IsBackground = true };
+            thread.Start();
+            thread.Join();
+        }
+
+        var engine = new LeakEngine(LeakEngine.Tracking.Source) { BeforeGracePeriod = RunParked };
         var scope = LeakScope.Begin("starts late", Scopes.Options(TimeSpan.FromSeconds(1)), engine);
-        _ = Task.Factory.StartNew(async () => await never.Task, CancellationToken.None, TaskCreationOptions.DenyChildAttach, gated).Unwrap(); // @late-start
+        _ = Task.Factory.StartNew(async () => await never.Task, CancellationToken.None, TaskCreationOptions.DenyChildAttach, parked).Unwrap(); // @late-start
         var report = await scope.EndAsync(cancellationToken: Cancel);
         never.SetResult();
 

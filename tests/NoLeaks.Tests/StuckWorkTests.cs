@@ -193,7 +193,7 @@ public class StuckWorkTests
         Assert.True(report.Waited < LongGrace / 3, $"waited {report.Waited}\n{report}");
         var dormant = Assert.Single(report.DormantContinuations);
         Assert.Equal(LeakKind.DormantTask, dormant.Kind);
-        Assert.Equal("its turn on the TaskScheduler StuckWorkTests.ParkingScheduler (queued, not started)", dormant.WaitingOn);
+        Assert.Equal("its turn on the TaskScheduler ParkingScheduler (queued, not started)", dormant.WaitingOn);
         Assert.Contains("Not counted: 1 dormant task (queued to a TaskScheduler that nothing can reach any more", report.ToString());
     }
 
@@ -235,7 +235,7 @@ public class StuckWorkTests
         var leak = Scopes.Single(report);
         Assert.Equal(LeakKind.DelegateTask, leak.Kind);
         Assert.Null(leak.Verdict);
-        Assert.Equal("its turn on the TaskScheduler StuckWorkTests.ParkingScheduler (queued, not started)", leak.WaitingOn);
+        Assert.Equal("its turn on the TaskScheduler ParkingScheduler (queued, not started)", leak.WaitingOn);
         Assert.Empty(report.DormantContinuations);
         scheduler.RunAll();
         Holder.Scheduler = null;
@@ -253,42 +253,6 @@ public class StuckWorkTests
         _ = AwaitQueuedAsync(Task.Factory.StartNew(static () => { }, CancellationToken.None, TaskCreationOptions.None, new ParkingScheduler()));
 
     private static async Task AwaitQueuedAsync(Task queued) => await queued;
-
-    /// <summary>Keeps what is queued to it until told to run it, like a context whose loop has not run (or has ended).</summary>
-    private sealed class ParkingScheduler : TaskScheduler
-    {
-        private readonly List<Task> _parked = [];
-
-        public void RunAll()
-        {
-            List<Task> parked;
-            lock (_parked)
-            {
-                parked = [.. _parked];
-                _parked.Clear();
-            }
-
-            parked.ForEach(task => TryExecuteTask(task));
-        }
-
-        protected override void QueueTask(Task task)
-        {
-            lock (_parked)
-            {
-                _parked.Add(task);
-            }
-        }
-
-        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
-
-        protected override IEnumerable<Task> GetScheduledTasks()
-        {
-            lock (_parked)
-            {
-                return [.. _parked];
-            }
-        }
-    }
 
     private static NoLeaksOptions Options(TimeSpan grace) => Scopes.Options(grace);
 }
