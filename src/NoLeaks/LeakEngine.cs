@@ -228,6 +228,16 @@ internal sealed class LeakEngine
         TimeSpan Elapsed() => Stopwatch.GetElapsedTime(started);
         var engineObjects = new HashSet<object>(ReferenceEqualityComparer.Instance);
 
+        // The engine's wait and whatever awaits it, read anew for each check: a framework hook that awaits the check
+        // (xunit v3's asynchronous test notification) and the adapter's async methods in between are not left behind.
+        ISet<object> EngineObjects()
+        {
+            lock (engineObjects)
+            {
+                return WithWaiters(engineObjects);
+            }
+        }
+
         // No fingerprint yet: the first re-check always looks. Work that ended while the first check ran (a cold
         // check reading PDBs can take longer than the work had left) is already gone when the wait starts, and a
         // fingerprint taken then would match every later one: the wait would last to the end of the grace period.
@@ -259,7 +269,7 @@ internal sealed class LeakEngine
 
             fingerprint = now;
             var warnings = new List<string>(endWarnings);
-            var (leaks, dormant, ignored) = Check(scope, options, warnings, engineObjects, runningHere);
+            var (leaks, dormant, ignored) = Check(scope, options, warnings, EngineObjects(), runningHere);
             if (leaks.Count > 0)
             {
                 return null;
@@ -276,7 +286,7 @@ internal sealed class LeakEngine
         LeakReport Final()
         {
             var warnings = new List<string>(endWarnings);
-            var (leaks, dormant, ignored) = Check(scope, options, warnings, engineObjects, runningHere);
+            var (leaks, dormant, ignored) = Check(scope, options, warnings, EngineObjects(), runningHere);
             if (cancellation.IsCancellationRequested && leaks.Count > 0)
             {
                 warnings.Add(CutShort);
@@ -310,7 +320,7 @@ internal sealed class LeakEngine
                 return false;
             }
 
-            var (leaks, _, _) = Check(scope, options, new List<string>(), engineObjects, runningHere);
+            var (leaks, _, _) = Check(scope, options, new List<string>(), EngineObjects(), runningHere);
             if (!OnlyWaitsForPoolThreads(leaks))
             {
                 return false;
@@ -330,11 +340,40 @@ internal sealed class LeakEngine
             overrun: options.GracePeriod + (options.RetentionBudget > TimeSpan.Zero ? options.RetentionBudget : TimeSpan.Zero) + WatchdogMargin,
             extend: WaitsForStarvedPool,
             maxExtension: StarvedPoolWait);
-        engineObjects.Add(wait.Task);
+        lock (engineObjects)
+        {
+            engineObjects.Add(wait.Task);
+        }
 
         // Given its id now, before any snapshot reads it: a heap source recognises the engine's task by id.
         _ = wait.Task.Id;
         return wait.Task;
+    }
+
+    /// <summary>Maximum number of tasks that await the engine's own, followed from it (a hook's chain is a few deep).</summary>
+    private const int MaxWaiters = 64;
+
+    /// <summary>
+    /// A copy of <paramref name="engineObjects"/> with every task that awaits one of its tasks, through any number of
+    /// awaits (their ids are given now, so that a heap snapshot read after this names them by the same ids).
+    /// </summary>
+    private static HashSet<object> WithWaiters(HashSet<object> engineObjects)
+    {
+        var all = new HashSet<object>(engineObjects, ReferenceEqualityComparer.Instance);
+        var queue = new Queue<Task>(engineObjects.OfType<Task>());
+        while (queue.Count > 0 && all.Count < MaxWaiters)
+        {
+            foreach (var waiter in TaskInspector.ContinuationsOf(queue.Dequeue()))
+            {
+                if (all.Add(waiter) && waiter is Task task)
+                {
+                    _ = task.Id;
+                    queue.Enqueue(task);
+                }
+            }
+        }
+
+        return all;
     }
 
     private (List<TaskLeak> Leaks, List<TaskLeak> Dormant, int Ignored) Check(

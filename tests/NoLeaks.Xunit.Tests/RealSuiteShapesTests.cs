@@ -18,6 +18,16 @@ public sealed class RealSuiteShapesTests
         Assert.Equal(("Passed", ""), (test.Outcome, test.Message));
     }
 
+    // The check awaits its grace period (xunit v3's asynchronous test notification): the thread the test ended on runs
+    // the continuation to its end meanwhile, and the work blocked on that continuation ends too.
+    [Fact(Timeout = Timeout)]
+    public async Task Work_waiting_for_the_continuation_a_test_ends_inside_is_not_left_behind()
+    {
+        var test = (await Checked("V3"))["RealSuiteTests.Work_waiting_for_the_continuation_the_test_ends_inside_passes"];
+
+        Assert.Equal(("Passed", ""), (test.Outcome, test.Message));
+    }
+
     [Theory(Timeout = Timeout)]
     [InlineData("V2")]
     [InlineData("V3")]

@@ -144,22 +144,30 @@ internal sealed class XunitLeakCheck
     /// both failures: the leak's then names the report in the test's output instead of repeating it. A test skipped at
     /// run time is not checked: its report stays out of the run summary.
     /// </summary>
-    public XunitLeakOutcome End(bool testAlreadyFailed, bool testSkipped = false)
+    public XunitLeakOutcome End(bool testAlreadyFailed, bool testSkipped = false) =>
+        EndAsync(testAlreadyFailed, testSkipped).AsTask().GetAwaiter().GetResult();
+
+    /// <summary>
+    /// <see cref="End"/> for a hook the framework awaits: the grace period is waited without holding the test's thread,
+    /// so code the test ended inside (a continuation that completed what the test awaited) runs to its end meanwhile.
+    /// </summary>
+    public ValueTask<XunitLeakOutcome> EndAsync(bool testAlreadyFailed, bool testSkipped = false)
     {
+        // Synchronously, in the hook's own execution context (an async method's change would not flow back to it).
         if (ReferenceEquals(CurrentCheck.Value, this))
         {
             CurrentCheck.Value = null;
         }
 
-        if (_scope is null)
-        {
-            return XunitLeakOutcome.Clean;
-        }
+        return _scope is null ? new(XunitLeakOutcome.Clean) : EndScopeAsync(_scope, testAlreadyFailed, testSkipped);
+    }
 
+    private async ValueTask<XunitLeakOutcome> EndScopeAsync(LeakScope scope, bool testAlreadyFailed, bool testSkipped)
+    {
         try
         {
-            var options = LeakCheckPlan.WithinTimeLimit(_scope.Options, _timeLimitMilliseconds, System.Diagnostics.Stopwatch.GetElapsedTime(_started));
-            var report = _scope.EndAsync(options).AsTask().GetAwaiter().GetResult();
+            var options = LeakCheckPlan.WithinTimeLimit(scope.Options, _timeLimitMilliseconds, System.Diagnostics.Stopwatch.GetElapsedTime(_started));
+            var report = await scope.EndAsync(options).ConfigureAwait(false);
             if (!testSkipped)
             {
                 LeakRun.Add(report, _testAssembly);
@@ -180,7 +188,7 @@ internal sealed class XunitLeakCheck
         }
         catch (Exception exception)
         {
-            return new(null, null, $"NoLeaks could not check {_scope.Name}: {exception.GetType().Name}: {exception.Message}");
+            return new(null, null, $"NoLeaks could not check {scope.Name}: {exception.GetType().Name}: {exception.Message}");
         }
     }
 }

@@ -9,7 +9,13 @@ namespace NoLeaks.Xunit.Sdk;
 /// The assembly fixture that checks tests marked <c>[NoTaskLeaks]</c>: it begins before the test class is created and
 /// ends after the test class is disposed.
 /// </summary>
-public sealed class LeakCheckFixture : INotifyTestLifecycle, INotifyTestCollectionLifecycle, INotifyTestAssemblyLifecycle
+/// <remarks>
+/// The check begins in the synchronous notification (its scope must flow into the test through the execution context,
+/// which an async notification's changes do not) and ends in the asynchronous one: xunit awaits it, so the grace period
+/// does not hold the thread the test ended on. A test can end inside code that is still running — a continuation that
+/// completed what the test awaited — and that code, and whatever waits for it, finishes while the check waits.
+/// </remarks>
+public sealed class LeakCheckFixture : INotifyTestLifecycle, INotifyTestLifecycleAsync, INotifyTestCollectionLifecycle, INotifyTestAssemblyLifecycle
 {
     private readonly ConcurrentDictionary<IXunitTest, XunitLeakCheck> _checks = new(ReferenceEqualityComparer.Instance);
 
@@ -50,23 +56,33 @@ public sealed class LeakCheckFixture : INotifyTestLifecycle, INotifyTestCollecti
         }
     }
 
-    /// <summary>Ends the check of a test: fails it on a leak, adding the report to its output.</summary>
+    /// <summary>Nothing to do: the check ends in <see cref="OnTestFinishedAsync"/>.</summary>
     public void OnTestFinished(IXunitTest test)
+    {
+    }
+
+    /// <summary>Nothing to do: the check begins in <see cref="OnTestStarting"/>.</summary>
+    public ValueTask OnTestStartingAsync(IXunitTest test) => default;
+
+    /// <summary>Ends the check of a test: fails it on a leak, adding the report to its output.</summary>
+    public ValueTask OnTestFinishedAsync(IXunitTest test)
     {
         if (test is null || !_checks.TryRemove(test, out var check))
         {
-            return;
+            return default;
         }
 
         check.AttachOwners(OwnersOf(test));
         var result = TestContext.Current.TestState?.Result;
-        var outcome = check.End(testAlreadyFailed: result == TestResult.Failed, testSkipped: result == TestResult.Skipped);
-        if (result != TestResult.Skipped)
-        {
-            // A test skipped at run time (Assert.Skip) is not checked.
-            Deliver(outcome, throwFailure: true);
-        }
+        var ending = check.EndAsync(testAlreadyFailed: result == TestResult.Failed, testSkipped: result == TestResult.Skipped);
+
+        // A test skipped at run time (Assert.Skip) is not checked.
+        return result == TestResult.Skipped ? IgnoreAsync(ending) : DeliverAsync(ending);
     }
+
+    private static async ValueTask DeliverAsync(ValueTask<XunitLeakOutcome> ending) => Deliver(await ending.ConfigureAwait(false), throwFailure: true);
+
+    private static async ValueTask IgnoreAsync(ValueTask<XunitLeakOutcome> ending) => await ending.ConfigureAwait(false);
 
     /// <summary>Nothing to do when a test collection starts.</summary>
     public void OnTestCollectionStarting(IXunitTestCollection testCollection)

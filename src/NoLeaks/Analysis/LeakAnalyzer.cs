@@ -85,15 +85,44 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
 
         // The engine's own tasks by id too: a heap source names objects by address, not by the live task.
         var engineTaskIds = engineObjects.OfType<Task>().Select(t => t.Id).ToHashSet();
+        // The engine's own work, or work awaiting it through any chain of awaits: a framework's hook that awaits the check
+        // (xunit v3's asynchronous test notification, through the adapter's own async methods) waits for the check.
+        bool WaitsForTheCheck(PendingOperation operation)
+        {
+            var seen = new HashSet<PendingOperation>(ReferenceEqualityComparer.Instance);
+            for (var current = operation; seen.Add(current);)
+            {
+                if (current.IsEngineOwn || (current.TaskId != 0 && engineTaskIds.Contains(current.TaskId)))
+                {
+                    return true;
+                }
+
+                if (current.AwaitedKey is not { } awaited)
+                {
+                    return false;
+                }
+
+                if (engineObjects.Contains(awaited))
+                {
+                    return true;
+                }
+
+                if (!byKey.TryGetValue(awaited, out var next))
+                {
+                    return false;
+                }
+
+                current = next;
+            }
+
+            return false;
+        }
+
         var leaks = new List<TaskLeak>();
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var innermost in operations.Where(o => IsReportable(o) && !hasReportableBelow.Contains(o)))
         {
-            if (innermost.IsEngineOwn
-                || (innermost.AwaitedKey is { } awaited
-                    && (engineObjects.Contains(awaited)
-                        || (byKey.TryGetValue(awaited, out var awaitedOperation) && awaitedOperation.TaskId != 0
-                            && engineTaskIds.Contains(awaitedOperation.TaskId))))
+            if (WaitsForTheCheck(innermost)
                 || runningHere.Contains(innermost)
                 || (innermost.Resuming && !heldBack.Contains(innermost)))
             {

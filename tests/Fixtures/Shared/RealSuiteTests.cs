@@ -38,6 +38,28 @@ public sealed class RealSuiteTests
         Assert.True(s_insideContinuation, "the test did not resume inside the continuation");
     }
 
+    // The same shape, with other work waiting for that continuation to end (a thread blocked on it): both end once the
+    // thread the test ended on is let go, which the check must do while it waits.
+    [Fact]
+    public async Task Work_waiting_for_the_continuation_the_test_ends_inside_passes()
+    {
+        var done = new TaskCompletionSource<int>();
+        var first = Task.Delay(200);
+        var second = Task.Delay(300);
+        var continuation = Task.WhenAll(first, second).ContinueWith(
+            _ =>
+            {
+                s_insideContinuation = true;
+                done.TrySetResult(0);
+                s_insideContinuation = false;
+            },
+            TaskContinuationOptions.ExecuteSynchronously);
+        _ = Task.Run(() => continuation.Wait());
+        await done.Task;
+
+        Assert.True(s_insideContinuation, "the test did not resume inside the continuation");
+    }
+
 #endif
 
     // Libraries of async primitives test "this never completes" with a tripwire: it never runs.
