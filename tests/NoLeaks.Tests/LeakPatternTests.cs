@@ -88,6 +88,7 @@ public class LeakPatternTests
         Assert.Equal("LeakPatternTests.Task_run_loop_that_ignores_cancellation_is_reported_as_a_running_delegate (lambda)", leak.Method);
         Assert.Equal("nothing: its delegate is still running", leak.WaitingOn);
         Assert.InRange(leak.AwaitSite!.Line, SourceLine.Of("spin") - 3, SourceLine.Of("spin"));
+        Assert.Contains("To name the call a running delegate is in, read its thread's stack: NOLEAKS_THREAD_STACKS=1", report.ToString());
     }
 
     [Fact(Timeout = TestTimeout)]

@@ -14,6 +14,9 @@ namespace NoLeaks.Analysis;
 /// </summary>
 internal static class RunningWork
 {
+    /// <summary>What a running delegate task waits on when its thread's stack is not read.</summary>
+    internal const string StillRunning = "nothing: its delegate is still running";
+
     /// <summary>The leaks, the running ones described from their threads' stacks; what could not be read is a warning.</summary>
     public static List<TaskLeak> Describe(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
     {

@@ -211,7 +211,7 @@ internal static class HeapReading
                 break;
             case OperationKind.DelegateTask:
                 activity = operation.Activity;
-                waitingOn = operation.IsRunning ? "nothing: its delegate is still running" : "a thread to run on (queued, not started)";
+                waitingOn = operation.IsRunning ? RunningWork.StillRunning : "a thread to run on (queued, not started)";
                 break;
             default:
                 waitingOn = Described(operation.Address, "a task that could not be read");

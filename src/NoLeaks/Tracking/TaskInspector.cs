@@ -149,7 +149,7 @@ internal static class TaskInspector
             activity = ActivityOf(task);
             waitingOn = activity switch
             {
-                OperationActivity.Running => "nothing: its delegate is still running",
+                OperationActivity.Running => RunningWork.StillRunning,
                 OperationActivity.Queued or OperationActivity.NotStarted => QueuedOn(task),
                 _ => task.Status.ToString(),
             };
