@@ -435,8 +435,9 @@ public sealed class NoTaskLeaksAttributeTests
         var test = (await FixtureRun.Of(fixture))["BadSettingsTests.Grace_period_ends_with_CancelAfter"];
 
         AssertLeak(test, "BadSettingsTests.WaitPastCancelAfterAsync", Settings, "settings-cancel-after");
-        // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took.
-        Assert.Matches(@"still pending after a grace period of 1\.([0-4]\d|50) s", test.Message);
+        // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took (under load, on a
+        // runtime that JIT-compiles the fixture's code first, that can be more than half a second).
+        Assert.InRange(ReportText.GracePeriodSeconds(test.Message) ?? -1, 0.0, 1.5);
     }
 
     [Fact(Timeout = Timeout)]
@@ -445,8 +446,9 @@ public sealed class NoTaskLeaksAttributeTests
         var test = (await FixtureRun.Of("NUnit4AssemblyLevelFixture"))["BadSettingsTests.Grace_period_ends_with_Timeout"];
 
         AssertLeak(test, "BadSettingsTests.WaitPastTimeoutAsync", Settings, "settings-timeout");
-        // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took.
-        Assert.Matches(@"still pending after a grace period of 1\.([0-4]\d|50) s", test.Message);
+        // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took (under load, on a
+        // runtime that JIT-compiles the fixture's code first, that can be more than half a second).
+        Assert.InRange(ReportText.GracePeriodSeconds(test.Message) ?? -1, 0.0, 1.5);
     }
 
     [Theory(Timeout = Timeout)]

@@ -247,8 +247,9 @@ public sealed class NoTaskLeaksAttributeTests
         var test = (await AssemblyLevel(xunit))["BadSettingsTests.Grace_period_ends_with_the_test_s_time_limit"];
 
         AssertLeakReported(test, "TimeLimitAsync", "time-limit-await");
-        // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took.
-        Assert.Matches(@"still pending after a grace period of 1\.([0-4]\d|50) s", test.Message);
+        // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took (under load, on a
+        // runtime that JIT-compiles the fixture's code first, that can be more than half a second).
+        Assert.InRange(ReportText.GracePeriodSeconds(test.Message) ?? -1, 0.0, 1.5);
     }
 
     [Theory(Timeout = Timeout)]
