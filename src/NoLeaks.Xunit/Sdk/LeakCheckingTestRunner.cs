@@ -34,7 +34,8 @@ internal sealed class LeakCheckingTestRunner(ITest test, IMessageBus messageBus,
         check?.AttachOwners(ConstructorArguments.Where(argument => argument is not null and not ITestOutputHelper)
             .Select(fixture => LeakOwner.For(fixture, $"fixture {fixture.GetType().Name}")));
 
-        var outcome = check?.End(testAlreadyFailed: aggregator.HasExceptions) ?? XunitLeakOutcome.Clean;
+        // Awaited: the grace period holds none of xunit's threads (other tests run on them meanwhile).
+        var outcome = check is null ? XunitLeakOutcome.Clean : await check.EndAsync(testAlreadyFailed: aggregator.HasExceptions);
         if (outcome.Failure is not null)
         {
             // Added, never replacing: a test that failed on its own reports both.
