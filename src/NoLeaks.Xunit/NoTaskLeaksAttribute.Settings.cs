@@ -30,8 +30,9 @@ public sealed partial class NoTaskLeaksAttribute : ILeakCheckSettings
 
     bool? ILeakCheckSettings.CaptureCreationStacksIfSet => _captureCreationStacks;
 
-    // Fallback when the after-disposal hook is not installed (another test framework or fixture took its place):
-    // the first [NoTaskLeaks] to run Before checks the test, in its After, before the test class is disposed.
+    // Fallback when the after-disposal hook is not installed (another test framework or fixture took its place, or
+    // xunit v3 3.x, which has none): the first [NoTaskLeaks] to run Before checks the test, in its After, before the
+    // test class is disposed.
     private void BeginFallbackCheck(string testName, Type testClass, MethodInfo method, int timeLimitMilliseconds, Action<string> warn)
     {
         if (XunitLeakCheck.Current is null)

@@ -191,8 +191,8 @@ public class RuntimeLayoutTests
                 {
                     var operation = Assert.Single(snapshot.Operations, o => o.TaskId == id);
                     Assert.NotEqual(0UL, operation.Delegate);
-                    return Heap.MethodOfDelegateByEntryPoint(operation.Delegate);
-                }).Result;
+                    return new[] { Heap.MethodOfDelegateByEntryPoint(operation.Delegate) };
+                }).Result?[0];
             }
 
             Assert.Equal(expected, named);

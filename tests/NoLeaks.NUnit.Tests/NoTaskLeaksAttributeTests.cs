@@ -437,7 +437,7 @@ public sealed class NoTaskLeaksAttributeTests
         AssertLeak(test, "BadSettingsTests.WaitPastCancelAfterAsync", Settings, "settings-cancel-after");
         // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took (under load, on a
         // runtime that JIT-compiles the fixture's code first, that can be more than half a second).
-        Assert.InRange(ReportText.GracePeriodSeconds(test.Message) ?? -1, 0.0, 1.5);
+        Assert.InRange(ReportText.GracePeriodSeconds(test.Message ?? "") ?? -1, 0.0, 1.5);
     }
 
     [Fact(Timeout = Timeout)]
@@ -448,7 +448,7 @@ public sealed class NoTaskLeaksAttributeTests
         AssertLeak(test, "BadSettingsTests.WaitPastTimeoutAsync", Settings, "settings-timeout");
         // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took (under load, on a
         // runtime that JIT-compiles the fixture's code first, that can be more than half a second).
-        Assert.InRange(ReportText.GracePeriodSeconds(test.Message) ?? -1, 0.0, 1.5);
+        Assert.InRange(ReportText.GracePeriodSeconds(test.Message ?? "") ?? -1, 0.0, 1.5);
     }
 
     [Theory(Timeout = Timeout)]

@@ -51,7 +51,7 @@ public class LateWorkTests
             running.Set();
             go.Wait(Cancel);
             await never.Task; // @suspends-late
-        });
+        }, Cancel);
         running.Wait(Cancel);
         var report = await scope.EndAsync(cancellationToken: Cancel);
         never.SetResult();

@@ -210,7 +210,7 @@ public class RunningWorkTests
         Volatile.Write(ref stop, true);
         gate.Set();
         await Task.WhenAll(work).WaitAsync(Cancel);
-        Assert.Equal(2, report.Leaks.Count);
+        Assert.True(report.Leaks.Count == 2, report.ToString());
         Assert.Contains(report.Leaks, leak => leak.WaitingOn == $"ManualResetEventSlim.Wait() at RunningWorkTests.cs:{SourceLine.Of("split-wait")} (its thread is blocked)");
         Assert.Contains(report.Leaks, leak => leak.WaitingOn.StartsWith("nothing: it is running RunningWorkTests.", StringComparison.Ordinal)
             && leak.WaitingOn.EndsWith($" at RunningWorkTests.cs:{SourceLine.Of("split-busy")}", StringComparison.Ordinal));
@@ -289,6 +289,9 @@ public class RunningWorkTests
 
         release();
         await work!.WaitAsync(Cancel);
+
+        // Shown with a failure: a stack read that failed says why in the report's warnings.
+        TestContext.Current.TestOutputHelper?.WriteLine(report.ToString());
         check?.Invoke(report);
         var leak = Scopes.Single(report);
         Assert.Equal(LeakKind.DelegateTask, leak.Kind);

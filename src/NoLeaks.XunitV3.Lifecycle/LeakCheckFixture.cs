@@ -6,8 +6,8 @@ using Xunit.v3;
 namespace NoLeaks.Xunit.Sdk;
 
 /// <summary>
-/// The assembly fixture that checks tests marked <c>[NoTaskLeaks]</c>: it begins before the test class is created and
-/// ends after the test class is disposed.
+/// The assembly fixture that checks tests marked <c>[NoTaskLeaks]</c> on xunit v3 4.0 or later: it begins before the test
+/// class is created and ends after the test class is disposed.
 /// </summary>
 /// <remarks>
 /// The check begins in the synchronous notification (its scope must flow into the test through the execution context,
@@ -80,7 +80,7 @@ public sealed class LeakCheckFixture : INotifyTestLifecycle, INotifyTestLifecycl
         return result == TestResult.Skipped ? IgnoreAsync(ending) : DeliverAsync(ending);
     }
 
-    private static async ValueTask DeliverAsync(ValueTask<XunitLeakOutcome> ending) => Deliver(await ending.ConfigureAwait(false), throwFailure: true);
+    private static async ValueTask DeliverAsync(ValueTask<XunitLeakOutcome> ending) => NoTaskLeaksAttribute.Deliver(await ending.ConfigureAwait(false), throwFailure: true);
 
     private static async ValueTask IgnoreAsync(ValueTask<XunitLeakOutcome> ending) => await ending.ConfigureAwait(false);
 
@@ -161,33 +161,6 @@ public sealed class LeakCheckFixture : INotifyTestLifecycle, INotifyTestLifecycl
         {
             // The class's or collection's cleanup fails, as when a fixture's Dispose throws.
             throw failures.Count == 1 ? failures[0] : new AggregateException(failures);
-        }
-    }
-
-    internal static void Deliver(XunitLeakOutcome outcome, bool throwFailure)
-    {
-        var context = TestContext.Current;
-        try
-        {
-            if (outcome.Output is not null)
-            {
-                context.TestOutputHelper?.WriteLine(outcome.Output);
-            }
-
-            if (outcome.Warning is not null)
-            {
-                context.AddWarning(outcome.Warning);
-            }
-        }
-        catch (Exception exception)
-        {
-            // The report must never take a test run down: the failure below still carries it.
-            context.SendDiagnosticMessage($"NoLeaks could not write to the test's output: {exception.Message}");
-        }
-
-        if (throwFailure && outcome.Failure is not null)
-        {
-            throw outcome.Failure;
         }
     }
 }
