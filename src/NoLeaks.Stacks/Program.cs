@@ -11,7 +11,7 @@ namespace NoLeaks.Stacks;
 internal static class Program
 {
     /// <summary>How long the process may stay attached: the test process is stopped while it is.</summary>
-    private static readonly TimeSpan AttachedLimit = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan AttachedLimit = TimeSpan.FromSeconds(8);
 
     private static int Main(string[] args)
     {
@@ -27,23 +27,10 @@ internal static class Program
             return 2;
         }
 
-        // The tracee is stopped while this process is attached to it; if the read never ends, exiting detaches it
-        // (the kernel resumes the threads of a process whose tracer died).
-        var watchdog = new Thread(() =>
-        {
-            Thread.Sleep(AttachedLimit);
-            Console.Error.WriteLine($"the stack read did not end within {AttachedLimit.TotalSeconds:0} s");
-            Environment.Exit(3);
-        })
-        {
-            IsBackground = true,
-        };
-        watchdog.Start();
-
         byte[] json;
         try
         {
-            json = Read(pid, dacPath);
+            json = Read(pid, dacPath, StartWatchdog);
         }
         catch (Exception e)
         {
@@ -60,12 +47,32 @@ internal static class Program
     /// <summary>The start of the error line when the process cannot be attached to.</summary>
     private const string AttachRefused = "attaching to the test process was refused";
 
-    private static byte[] Read(int pid, string? dacPath)
+    /// <summary>
+    /// The tracee is stopped while this process is attached to it; if the read never ends, exiting detaches it (the kernel
+    /// resumes the threads of a process whose tracer died). Started just before attaching: this process's own start (its
+    /// code compiled on a loaded machine) does not stop the tracee and does not count.
+    /// </summary>
+    private static void StartWatchdog()
+    {
+        var watchdog = new Thread(() =>
+        {
+            Thread.Sleep(AttachedLimit);
+            Console.Error.WriteLine($"the stack read did not end within {AttachedLimit.TotalSeconds:0} s");
+            Environment.Exit(3);
+        })
+        {
+            IsBackground = true,
+        };
+        watchdog.Start();
+    }
+
+    private static byte[] Read(int pid, string? dacPath, Action attaching)
     {
         var output = new MemoryStream();
         DataTarget attached;
         try
         {
+            attaching();
             attached = DataTarget.AttachToProcess(pid, suspend: true);
         }
         catch (Exception e)

@@ -114,7 +114,7 @@ internal sealed class LeakEngine
                 var started = Stopwatch.GetTimestamp();
                 if (StuckCheck.Collected(tracking.Runtime, stuck.Objects, stuck.Decisive, out _) is { } collected)
                 {
-                    neverResuming = stuck.Leaks.Where((_, i) => stuck.ObjectsOf[i].All(o => collected[o])).ToList();
+                    neverResuming = stuck.Leaks.Where((_, i) => NeverResumes(stuck.ObjectsOf[i], collected)).ToList();
                 }
 
                 // Queued work on a scheduler nothing can reach never ran and never will (a task queued to a context
@@ -142,6 +142,14 @@ internal sealed class LeakEngine
             return new(Failed(scope, options, action, warnings, e, TimeSpan.Zero));
         }
     }
+
+    /// <summary>
+    /// True when the collection freed every pending task of a leak (at least one). Its other objects are not judged: an
+    /// unoptimized build's state machine (a class) goes with its task, and once the task is freed the runtime's record no
+    /// longer has it, so the leak must be reported now or it is lost.
+    /// </summary>
+    private static bool NeverResumes(int[] objectsOfLeak, bool?[] collected) =>
+        objectsOfLeak.Any(o => collected[o] is not null) && objectsOfLeak.All(o => collected[o] is null or true);
 
     /// <summary>What the first check of a scope found: a report to give at once, work to try the stuck check on, or neither.</summary>
     private sealed record FirstFinding(List<TaskLeak>? Leaks, List<TaskLeak> Dormant, int Ignored, StuckCandidate? Stuck);

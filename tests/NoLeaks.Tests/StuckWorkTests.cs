@@ -38,6 +38,35 @@ public class StuckWorkTests
         Assert.Contains("(nothing can ever resume it: reported at once, without waiting the grace period of 30.00 s)", report.ToString());
     }
 
+    [Fact(Timeout = TestTimeout)]
+    public async Task Unoptimized_code_s_orphaned_await_fails_at_once_as_never_resuming()
+    {
+        // As `dotnet test` builds by default (Debug): the state machine is a class, an object of the operation's besides
+        // its task, which the collection frees with it. The leak was dropped: its task was gone from the runtime's record
+        // after the collection, and it did not count as never resuming.
+        var report = await Scopes.CheckAsync("orphaned, unoptimized", async () => { TestTargets.UnoptimizedWork.StartOrphanedWait(); }, Options(LongGrace));
+
+        var leak = Scopes.Single(report);
+        Assert.Equal("UnoptimizedWork.WaitOnOrphanAsync", leak.Method);
+        Assert.Equal(StuckCheck.Verdict, leak.Verdict);
+        Assert.True(report.Waited < LongGrace / 3, $"waited {report.Waited}: the grace period was not skipped\n{report}");
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task Unoptimized_code_s_await_on_a_kept_completion_source_is_reported_after_the_grace_period()
+    {
+        Holder.Kept = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var grace = TimeSpan.FromMilliseconds(600);
+        Task? waiting = null;
+        var report = await Scopes.CheckAsync("kept, unoptimized", async () => { waiting = TestTargets.UnoptimizedWork.AwaitAsync(Holder.Kept.Task); }, Options(grace));
+
+        var leak = Scopes.Single(report);
+        Assert.Equal("UnoptimizedWork.AwaitAsync", leak.Method);
+        Assert.Null(leak.Verdict);
+        Holder.Kept.SetResult();
+        await waiting!.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+    }
+
     // In a frame of its own: nothing of the test's keeps the completion source.
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void StartOrphanedWait() => _ = WaitOnOrphanAsync();

@@ -28,14 +28,14 @@ internal sealed record ThreadStack(int ManagedId, uint OSId, bool Preemptive, IR
 /// Reads the managed stacks of this process's threads from outside it: a child process (NoLeaks.Stacks.dll, shipped
 /// beside NoLeaks.dll) attaches with ptrace, reads them with ClrMD and detaches. Walking other threads' stacks from
 /// inside the process is not safe (ClrMD's DAC faulted there while other threads ran), hence the child. This process
-/// is stopped while the child is attached (about 0.2–0.3 s); the child exits (which detaches it) after 5 s attached at most, and is killed
-/// after <see cref="Timeout"/>: two reads stay well inside the engine's watchdog margin (30 s).
+/// is stopped while the child is attached (about 0.2–0.3 s); the child exits (which detaches it) after 8 s attached at most, and is killed
+/// after <see cref="Timeout"/>: two reads stay inside the engine's watchdog margin (30 s).
 /// Linux only; never throws.
 /// </summary>
 internal static class ThreadStacks
 {
     /// <summary>How long the whole read may take, the child's start included, before the child is killed.</summary>
-    internal static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    internal static readonly TimeSpan Timeout = TimeSpan.FromSeconds(12);
 
     /// <summary>The child's file name, beside NoLeaks.dll.</summary>
     internal const string ChildFileName = "NoLeaks.Stacks.dll";

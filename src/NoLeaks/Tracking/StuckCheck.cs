@@ -25,7 +25,9 @@ internal static class StuckCheck
 
     /// <summary>
     /// For each object in <paramref name="objects"/>, whether a full blocking collection freed it while it was still
-    /// pending; null when the check cannot run here (then <paramref name="why"/> says why). Takes the list out of the box
+    /// pending: true or false for a task that was pending, null for any other object (not judged: an unoptimized async
+    /// method's state machine, a pooled box) and for a task found completed; the whole result is null when the check
+    /// cannot run here (then <paramref name="why"/> says why). Takes the list out of the box
     /// and clears it: the caller must hold no other reference to these objects, or they survive. The first
     /// <paramref name="decisive"/> objects are the work in question; the others (the tasks that hold it) are let go
     /// with it but need not be freed.
@@ -34,10 +36,10 @@ internal static class StuckCheck
     /// runtime's lock on its record is held from a last look at each task's state until after the collection: a task
     /// that completes after that look takes itself out of the record, and waits for the lock with the task on its
     /// thread's stack, where the collector sees it. A task found completed, and any object that is not a task, is
-    /// never reported freed.
+    /// never reported freed: it is not judged at all, and the caller decides from the tasks.
     /// </para>
     /// </summary>
-    public static bool[]? Collected(RuntimeTaskTracking tracking, StrongBox<List<object>?> objects, int decisive, out string? why)
+    public static bool?[]? Collected(RuntimeTaskTracking tracking, StrongBox<List<object>?> objects, int decisive, out string? why)
     {
         if (!tracking.HookInstalled || tracking.Gate is not Dictionary<int, Task> active)
         {
@@ -64,10 +66,10 @@ internal static class StuckCheck
                     GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
                 }
 
-                var collected = new bool[handles.Length];
+                var collected = new bool?[handles.Length];
                 for (var i = 0; i < handles.Length; i++)
                 {
-                    collected[i] = pending[i] && handles[i].Target is null;
+                    collected[i] = pending[i] ? handles[i].Target is null : null;
                 }
 
                 return collected;
