@@ -37,6 +37,7 @@ consumers=(
   "xunit-2.9.3-with-v3-adapter|net10.0|xunit=2.9.3 xunit.runner.visualstudio=3.1.4 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.XunitV3|NOLEAKS101"
   "xunit.v3-4.0.2-with-v2-adapter|net10.0|xunit.v3=4.0.2|NoLeaks.Xunit|NOLEAKS101"
   "nunit-3.14|net10.0|NUnit=3.14.0 NUnit3TestAdapter=5.2.0 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.NUnit|NU1605"
+  "xunit-2.4.1|net10.0|xunit=2.4.1 xunit.runner.visualstudio=2.4.5 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.Xunit|NU1107"
 )
 # Microsoft.Extensions.* assemblies may be the project's own: that their versions stay is the resolved-package check.
 forbidden='^(Azure\.|Microsoft\.Identity|Microsoft\.Diagnostics\.NETCore\.Client|Microsoft\.Security\.AntiSSRF)'
