@@ -52,7 +52,8 @@ mkdir -p "$logs" "$work"
 dotnet="$(build/install-runtimes.sh)"
 # Test hosts (apphosts) find the .NET 8 and 9 runtimes there too.
 export DOTNET_ROOT="$(dirname "$dotnet")"
-# NOLEAKS_COMPAT_REUSE=1 tests the packages of the previous run again (while changing only the consumers).
+# NOLEAKS_COMPAT_REUSE=1 tests the packages already in artifacts/compat/packages (version 0.0.0-compat): those of the
+# previous run, while changing only the consumers, or those build/test.sh packed beside its last test round.
 if [ "${NOLEAKS_COMPAT_REUSE:-}" != 1 ] || [ ! -d "$packages" ]; then
   rm -rf "$packages"
   build/pack.sh "$packages" "$version" > "$logs/pack.log" 2>&1 || { cat "$logs/pack.log"; exit 1; }
