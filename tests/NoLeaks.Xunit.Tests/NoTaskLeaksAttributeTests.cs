@@ -284,6 +284,23 @@ public sealed class NoTaskLeaksAttributeTests
         Assert.Contains("derive that framework from NoLeaks.Xunit.Sdk.LeakCheckingTestFramework", run.Console);
     }
 
+    [Fact(Timeout = Timeout)]
+    public async Task Xunit_v2_tests_a_test_case_type_of_its_own_runs_unchecked_are_counted_once_at_the_end()
+    {
+        var run = await AssemblyLevel("V2");
+
+        // The runner leaves the attributes out: its leaking test passes, and the run says that it was not checked.
+        Assert.Equal("Passed", run["OwnRunnerTests.Test_run_by_a_runner_that_skips_the_attributes"].Outcome);
+        Assert.Equal("Skipped", run["OwnRunnerTests.Skipped_test_of_that_runner"].Outcome);
+        Assert.Equal("Passed", run["OwnRunnerTests.Allowed_test_of_that_runner"].Outcome);
+        var line = Assert.Single(run.StandardError.Split('\n'), text => text.Contains("ran without a leak check", StringComparison.Ordinal)).TrimEnd();
+        Assert.Equal(
+            "NoLeaks warning: 1 test ran without a leak check: NoLeaks.Fixtures.OwnRunnerTestCase runs its tests without xunit's "
+            + "before/after-test attributes, through which NoLeaks checks the tests of test case types it does not run itself "
+            + "([AllowTaskLeaks] on them takes them out of this count).",
+            line);
+    }
+
     private static Task<FixtureRun> Checked(string xunit) => FixtureRun.Of($"Xunit{xunit}Fixture");
 
     private static Task<FixtureRun> AssemblyLevel(string xunit) => FixtureRun.Of($"Xunit{xunit}AssemblyLevelFixture");

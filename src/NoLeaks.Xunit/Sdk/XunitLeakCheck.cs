@@ -45,13 +45,14 @@ internal sealed class XunitLeakCheck
     public static XunitLeakCheck? Begin(string testName, Type testClass, MethodInfo method, int timeLimitMilliseconds, object? owner, out string? warning)
     {
         warning = null;
+        if (BeginsSeen.Value is { } seen)
+        {
+            seen.Value++;
+        }
+
         try
         {
-            var plan = HasLeakCheckAttributes(method)
-                ? MethodPlans.GetOrAdd((testClass, method), static key => LeakCheckPlan.For(
-                    LeakCheckAttributes(key.Method), ClassAttributes(key.TestClass), ClassAttributes(key.TestClass.Assembly), key.TestClass.Assembly))
-                : ClassPlans.GetOrAdd(testClass, static type => LeakCheckPlan.For(
-                    null, ClassAttributes(type), ClassAttributes(type.Assembly), type.Assembly));
+            var plan = PlanOf(testClass, method);
             if (plan.Options is not { } options || options.EffectiveAction == LeakAction.Off)
             {
                 // A checked test's report carries the plan's warnings; this one has no report.
@@ -76,6 +77,41 @@ internal sealed class XunitLeakCheck
             warning = $"NoLeaks could not check {testName}: {exception.GetType().Name}: {exception.Message}";
             return null;
         }
+    }
+
+    private static LeakCheckPlan PlanOf(Type testClass, MethodInfo method) =>
+        HasLeakCheckAttributes(method)
+            ? MethodPlans.GetOrAdd((testClass, method), static key => LeakCheckPlan.For(
+                LeakCheckAttributes(key.Method), ClassAttributes(key.TestClass), ClassAttributes(key.TestClass.Assembly), key.TestClass.Assembly))
+            : ClassPlans.GetOrAdd(testClass, static type => LeakCheckPlan.For(
+                null, ClassAttributes(type), ClassAttributes(type.Assembly), type.Assembly));
+
+    /// <summary>True when the attributes of the test (and <c>NOLEAKS_ACTION</c>) ask for a check. Never throws.</summary>
+    public static bool IsMarked(Type testClass, MethodInfo method)
+    {
+        try
+        {
+            return PlanOf(testClass, method).Options is { } options && options.EffectiveAction != LeakAction.Off;
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+    }
+
+    // Counts the checks begun (or declined) below the point that set it: a runner of another library that runs its
+    // tests without the attributes' Before leaves it at zero.
+    private static readonly AsyncLocal<System.Runtime.CompilerServices.StrongBox<int>?> BeginsSeen = new();
+
+    /// <summary>
+    /// Runs <paramref name="run"/> (a test case's runner) and returns how many checks were begun or declined inside it.
+    /// </summary>
+    public static async Task<(T Result, int Begins)> CountingBegins<T>(Func<Task<T>> run)
+    {
+        var seen = new System.Runtime.CompilerServices.StrongBox<int>();
+        BeginsSeen.Value = seen;
+        var result = await run();
+        return (result, seen.Value);
     }
 
     // Only our two attribute types are asked for, and most test methods carry neither: IsDefined reads metadata

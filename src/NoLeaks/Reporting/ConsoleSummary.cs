@@ -36,6 +36,24 @@ internal static class ConsoleSummary
             text.AppendLine(CultureInfo.InvariantCulture, $"  … and {sites.Count - MaxSites} more await sites (NOLEAKS_REPORT=<folder> writes them all)");
         }
 
+        text.Append(UncheckedLines(report));
+        return text.ToString();
+    }
+
+    /// <summary>One line per runner that ran tests without the check their attributes ask for; empty when none did.</summary>
+    public static string UncheckedLines(RunReport report)
+    {
+        var text = new StringBuilder();
+        var groups = report.Runs.SelectMany(run => run.Unchecked ?? [])
+            .GroupBy(group => (group.Runner, group.Why))
+            .OrderBy(group => group.Key.Runner, StringComparer.Ordinal);
+        foreach (var group in groups)
+        {
+            var tests = group.Sum(run => run.Tests);
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"NoLeaks warning: {tests:N0} test{(tests == 1 ? "" : "s")} ran without a leak check: {group.Key.Runner} {group.Key.Why}");
+        }
+
         return text.ToString();
     }
 

@@ -68,6 +68,7 @@ internal static class ReportCommand
         if (report.Leaks.Count == 0)
         {
             output.WriteLine($"NoLeaks: no test of {report.TestsChecked.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} left async work behind ({report.Runs.Count} report{(report.Runs.Count == 1 ? "" : "s")})");
+            output.Write(ConsoleSummary.UncheckedLines(report));
             return 0;
         }
 

@@ -23,6 +23,9 @@ internal sealed record RunReport
     public int TestsChecked => Runs.Sum(run => run.TestsChecked);
 
     [JsonIgnore]
+    public int TestsUnchecked => Runs.Sum(run => run.Unchecked?.Sum(group => group.Tests) ?? 0);
+
+    [JsonIgnore]
     public int TestsWithLeaks => Leaks.Select(leak => leak.Test).Distinct(StringComparer.Ordinal).Count();
 
     /// <summary>The await sites of the run, most tests first: the goroutine-profile view.</summary>
@@ -50,7 +53,14 @@ internal sealed record RunReport
 }
 
 /// <summary>One test process: which assembly, how many tests it checked.</summary>
-internal sealed record ProcessRun(string Assembly, int TestsChecked, string StartedAt, int ProcessId);
+internal sealed record ProcessRun(string Assembly, int TestsChecked, string StartedAt, int ProcessId)
+{
+    /// <summary>Tests whose attributes asked for a check that a runner of another library ran without one; null for none.</summary>
+    public List<UncheckedTests>? Unchecked { get; init; }
+}
+
+/// <summary>Tests one runner ran without a leak check, and what that runner skips.</summary>
+internal sealed record UncheckedTests(string Runner, int Tests, string Why);
 
 /// <summary>One distinct stack a test left behind.</summary>
 internal sealed record LeakEntry

@@ -16,6 +16,7 @@ internal static class RunSummary
 
     private static readonly object Gate = new();
     private static readonly List<LeakEntry> Leaks = [];
+    private static readonly Dictionary<(string Runner, string Why), int> Unchecked = [];
     private static readonly DateTimeOffset StartedAt = DateTimeOffset.UtcNow;
     private static int s_checked;
     private static string? s_assembly;
@@ -51,17 +52,38 @@ internal static class RunSummary
         }
     }
 
+    /// <summary>Records tests a runner of another library ran without a check (see <see cref="Sdk.LeakRun.AddUnchecked"/>).</summary>
+    public static void AddUnchecked(int tests, string runner, string why, Assembly? testAssembly)
+    {
+        if (tests <= 0)
+        {
+            return;
+        }
+
+        lock (Gate)
+        {
+            s_assembly ??= testAssembly?.GetName().Name;
+            Unchecked[(runner, why)] = Unchecked.GetValueOrDefault((runner, why)) + tests;
+            HookLocked();
+        }
+    }
+
     private static void Record(List<LeakEntry> entries, Assembly? testAssembly)
     {
         lock (Gate)
         {
             s_assembly ??= testAssembly?.GetName().Name;
             Leaks.AddRange(entries);
-            if (!s_hooked)
-            {
-                s_hooked = true;
-                AppDomain.CurrentDomain.ProcessExit += (_, _) => Publish();
-            }
+            HookLocked();
+        }
+    }
+
+    private static void HookLocked()
+    {
+        if (!s_hooked)
+        {
+            s_hooked = true;
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => Publish();
         }
     }
 
@@ -73,7 +95,11 @@ internal static class RunSummary
             var assembly = s_assembly ?? Assembly.GetEntryAssembly()?.GetName().Name ?? "(unknown)";
             return new RunReport
             {
-                Runs = [new ProcessRun(assembly, Volatile.Read(ref s_checked), StartedAt.ToString("O"), Environment.ProcessId)],
+                Runs = [new ProcessRun(assembly, Volatile.Read(ref s_checked), StartedAt.ToString("O"), Environment.ProcessId)
+                {
+                    Unchecked = Unchecked.Count == 0 ? null : [.. Unchecked.OrderBy(pair => pair.Key.Runner, StringComparer.Ordinal)
+                        .Select(pair => new UncheckedTests(pair.Key.Runner, pair.Value, pair.Key.Why))],
+                }],
                 Leaks = [.. Leaks],
             };
         }
@@ -129,6 +155,9 @@ internal sealed class RunOutputs(Func<string, string?> environment, TextWriter c
     {
         if (report.Leaks.Count == 0)
         {
+            // Nothing leaked, but tests went unchecked: said on the console, nothing else to write.
+            console.Write(ConsoleSummary.UncheckedLines(report));
+            console.Flush();
             return;
         }
 

@@ -44,6 +44,8 @@ internal static class LeakyWork
 
     public static async Task UncheckedAsync() => await Gate.Task;
 
+    public static async Task OwnRunnerAsync() => await Gate.Task;
+
     public static async Task SkippedAsync() => await Gate.Task;
 
     public static async Task ContinuedAsync() => await Gate.Task; // @continued-await

@@ -160,6 +160,36 @@ public class RunReportTests
     }
 
     [Fact]
+    public void Tests_run_unchecked_are_said_without_leaks_kept_in_the_json_and_summed_by_a_merge()
+    {
+        const string Why = "runs its tests without xunit's before/after-test attributes.";
+        var run = new ProcessRun("Shop.Tests", 10, "2026-12-01T00:00:00.0000000+00:00", 42)
+        {
+            Unchecked = [new UncheckedTests("FsCheck.Xunit.PropertyTestCase", 2, Why)],
+        };
+        var report = new RunReport { Runs = [run] };
+        var folder = Path.Combine(Path.GetTempPath(), $"noleaks-{Guid.NewGuid():N}");
+        var console = new StringWriter();
+
+        new RunOutputs(name => name == "NOLEAKS_REPORT" ? folder : null, console, console).Publish(report, inTestProcess: true);
+
+        Assert.Equal($"NoLeaks warning: 2 tests ran without a leak check: FsCheck.Xunit.PropertyTestCase {Why}{Environment.NewLine}", console.ToString());
+        Assert.False(Directory.Exists(folder));
+
+        using var json = JsonDocument.Parse(JsonReport.Format(report));
+        var group = Assert.Single(json.RootElement.GetProperty("runs")[0].GetProperty("unchecked").EnumerateArray());
+        Assert.Equal(["runner", "tests", "why"], group.EnumerateObject().Select(p => p.Name));
+        var read = JsonReport.Parse(JsonReport.Format(report), "report");
+        Assert.Equal(run.Unchecked, read.Runs[0].Unchecked!);
+
+        var merged = RunReport.Merge([read, report, Run(5, Leak("A", "src/Shop/OrderQueue.cs", 42))]);
+        Assert.Equal(4, merged.TestsUnchecked);
+        var lines = ConsoleSummary.Format(merged).Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal($"NoLeaks warning: 4 tests ran without a leak check: FsCheck.Xunit.PropertyTestCase {Why}", lines[^1]);
+        Assert.Single(lines, line => line.Contains("without a leak check", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Merge_command_refuses_what_it_cannot_read()
     {
         var error = new StringWriter();
