@@ -285,6 +285,15 @@ public sealed class NoTaskLeaksAttributeTests
     }
 
     [Fact(Timeout = Timeout)]
+    public async Task Xunit_v2_framework_runs_no_more_test_collections_at_once_than_xunit_allows()
+    {
+        // [assembly: CollectionBehavior(MaxParallelThreads = 1)]: each probe fails when another collection runs beside it.
+        var run = await AssemblyLevel("V2");
+
+        Assert.All(["A", "B", "C"], probe => Assert.Equal(("Passed", ""), (run[$"ParallelLimitTests{probe}.Runs_alone"].Outcome, run[$"ParallelLimitTests{probe}.Runs_alone"].Message)));
+    }
+
+    [Fact(Timeout = Timeout)]
     public async Task Xunit_v2_tests_a_test_case_type_of_its_own_runs_unchecked_are_counted_once_at_the_end()
     {
         var run = await AssemblyLevel("V2");

@@ -56,8 +56,32 @@ public class LeakCheckingTestFramework : XunitTestFramework
     private sealed class AssemblyRunner(ITestAssembly testAssembly, IEnumerable<IXunitTestCase> testCases, IMessageSink diagnostics, IMessageSink executionSink, ITestFrameworkExecutionOptions options)
         : XunitTestAssemblyRunner(testAssembly, testCases, diagnostics, executionSink, options)
     {
-        protected override Task<RunSummary> RunTestCollectionAsync(IMessageBus messageBus, ITestCollection testCollection, IEnumerable<IXunitTestCase> testCases, CancellationTokenSource cancellationTokenSource) =>
-            new CollectionRunner(testCollection, testCases, DiagnosticMessageSink, messageBus, TestCaseOrderer, new ExceptionAggregator(Aggregator), cancellationTokenSource).RunAsync();
+        // xunit 2.8+'s default "conservative" parallel algorithm runs at most maxParallelThreads collections at once:
+        // its RunTestCollectionAsync, which this class replaces, waits on a semaphore that RunTestCollectionsAsync sets
+        // up. Without it every collection starts at once (on 2 cores: 20–30 tests running instead of 2), and tests that
+        // block pool threads starve the pool for everyone (Polly's InfiniteRetry_Delay_Does_Not_Overflow_2163 went from
+        // 1 s to 20 s). The field is private; xunit v2 is frozen at 2.9.3. Absent (before 2.8) or null (aggressive
+        // algorithm, parallelization off, unlimited threads): nothing to wait for, as in xunit itself.
+        private static readonly FieldInfo? ParallelSemaphoreField =
+            typeof(XunitTestAssemblyRunner).GetField("parallelSemaphore", BindingFlags.Instance | BindingFlags.NonPublic);
+
+        protected override async Task<RunSummary> RunTestCollectionAsync(IMessageBus messageBus, ITestCollection testCollection, IEnumerable<IXunitTestCase> testCases, CancellationTokenSource cancellationTokenSource)
+        {
+            var semaphore = ParallelSemaphoreField?.GetValue(this) as SemaphoreSlim;
+            if (semaphore is not null)
+            {
+                await semaphore.WaitAsync(cancellationTokenSource.Token);
+            }
+
+            try
+            {
+                return await new CollectionRunner(testCollection, testCases, DiagnosticMessageSink, messageBus, TestCaseOrderer, new ExceptionAggregator(Aggregator), cancellationTokenSource).RunAsync();
+            }
+            finally
+            {
+                semaphore?.Release();
+            }
+        }
     }
 
     private sealed class CollectionRunner(ITestCollection testCollection, IEnumerable<IXunitTestCase> testCases, IMessageSink diagnostics, IMessageBus messageBus, ITestCaseOrderer orderer, ExceptionAggregator aggregator, CancellationTokenSource cancellation)

@@ -2,7 +2,55 @@ using NoLeaks.Xunit;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 
+// One test collection at a time: xunit's default ("conservative") algorithm keeps to it; the probes below fail when
+// the test framework runs collections beyond it.
+[assembly: CollectionBehavior(MaxParallelThreads = 1)]
+
 namespace NoLeaks.Fixtures;
+
+// Three collections (one per class). Each probe stays a while, so that a runner that ignored the limit would start
+// the others meanwhile (xunit starts every collection's task at once); a probe that finds another inside fails.
+public sealed class ParallelLimitProbe
+{
+    private static int s_inside;
+
+    public static void Enter()
+    {
+        var inside = Interlocked.Increment(ref s_inside);
+        try
+        {
+            if (inside > 1)
+            {
+                throw new XunitException($"{inside} test collections ran at once, where MaxParallelThreads = 1 allows one");
+            }
+
+            // About time: the window in which another collection would start.
+            Thread.Sleep(300);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref s_inside);
+        }
+    }
+}
+
+public sealed class ParallelLimitTestsA
+{
+    [Fact]
+    public void Runs_alone() => ParallelLimitProbe.Enter();
+}
+
+public sealed class ParallelLimitTestsB
+{
+    [Fact]
+    public void Runs_alone() => ParallelLimitProbe.Enter();
+}
+
+public sealed class ParallelLimitTestsC
+{
+    [Fact]
+    public void Runs_alone() => ParallelLimitProbe.Enter();
+}
 
 // A test case type with a runner of its own that leaves xunit's before/after-test attributes out, as FsCheck.Xunit's
 // property runner does: NoLeaks cannot check its tests, and the run says how many went unchecked.
