@@ -339,6 +339,12 @@ public sealed class NoTaskLeaksAttributeTests
         AssertPassedWithoutReport(run["FixtureLevelTests.Leak_in_body"]);
         AssertPassedWithoutReport(run["MethodLevelTests.Leak_in_body"]);
         Assert.DoesNotContain(run.Tests, test => test.Output.Contains("leaked async operation", StringComparison.Ordinal));
+
+        // Nothing checked, nothing tracked: the test that asserts the runtime's tracking is off passed (and, checked,
+        // it finds tracking on).
+        const string Switch = "MethodLevelTests.Runtime_task_tracking_is_on_only_when_tests_are_checked";
+        Assert.Equal("Passed", run[Switch].Outcome);
+        Assert.Equal("Passed", (await FixtureRun.Of(fixture))[Switch].Outcome);
     }
 
     [Theory(Timeout = Timeout)]

@@ -172,6 +172,10 @@ public sealed class NoTaskLeaksAttributeTests
 
         Assert.Equal(["MethodLevelTests.Test_that_throws_and_leaks_keeps_its_own_failure"], run.Failed);
         Assert.DoesNotContain(run.Tests, test => test.Output.Contains("NoLeaks", StringComparison.Ordinal));
+
+        // Nothing checked, nothing tracked: the test that asserts the runtime's tracking is off passed.
+        Assert.Equal("Passed", run["TrackingSwitchTests.Runtime_task_tracking_is_on_only_when_tests_are_checked"].Outcome);
+        Assert.Equal("Passed", (await Checked(xunit))["TrackingSwitchTests.Runtime_task_tracking_is_on_only_when_tests_are_checked"].Outcome);
     }
 
     [Fact(Timeout = Timeout)]

@@ -13,6 +13,14 @@ public class MethodLevelTests
     [Test]
     public void Leak_without_attribute() => _ = WaitUncheckedAsync();
 
+    // With NOLEAKS_ACTION=off nothing is checked, so the runtime's task tracking (and its cost on every async
+    // operation) is never switched on; otherwise this checked test runs with it on.
+    [Test, NoTaskLeaks]
+    public void Runtime_task_tracking_is_on_only_when_tests_are_checked() =>
+        Assert.That(
+            (bool)typeof(Task).GetField("s_asyncDebuggingEnabled", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.GetValue(null)!,
+            Is.EqualTo(Environment.GetEnvironmentVariable("NOLEAKS_ACTION") != "off"));
+
     [Test, NoTaskLeaks]
     public async Task Clean_async_test()
     {

@@ -178,3 +178,18 @@ public sealed class ParallelCleanTests
     public async Task Clean_test_in_parallel_collection_passes() =>
         await Rendezvous.MeetAsync(Rendezvous.CleanStarted, Rendezvous.LeakStarted);
 }
+
+// With NOLEAKS_ACTION=off nothing is checked, so the runtime's task tracking (and its cost on every async operation)
+// is never switched on; otherwise this checked test runs with it on.
+public sealed class TrackingSwitchTests
+{
+    [Fact, NoTaskLeaks]
+    public void Runtime_task_tracking_is_on_only_when_tests_are_checked() =>
+        Assert.Equal(Environment.GetEnvironmentVariable("NOLEAKS_ACTION") != "off", RuntimeTracking.IsOn);
+}
+
+internal static class RuntimeTracking
+{
+    public static bool IsOn =>
+        (bool)typeof(Task).GetField("s_asyncDebuggingEnabled", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.GetValue(null)!;
+}
