@@ -31,6 +31,9 @@ internal sealed class LeakEngine
     /// <summary>Tests' seam: runs when a scope's first check found work pending, before the grace period starts.</summary>
     internal Action? BeforeGracePeriod { get; init; }
 
+    /// <summary>Tests' seam: runs when the first check has analysed the work left behind, before the stuck check.</summary>
+    internal Action? AfterFirstAnalysis { get; init; }
+
     /// <summary>The engine of the runtime's task tracking, shared by every scope of the process that uses it.</summary>
     public static LeakEngine Tracking => LazyTracking.Value;
 
@@ -114,15 +117,18 @@ internal sealed class LeakEngine
                 var started = Stopwatch.GetTimestamp();
                 if (StuckCheck.Collected(tracking.Runtime, stuck.Objects, stuck.Decisive, out _) is { } collected)
                 {
-                    neverResuming = stuck.Leaks.Where((_, i) => NeverResumes(stuck.ObjectsOf[i], collected)).ToList();
-                }
+                    var freed = stuck.Leaks.Select((leak, i) => (Leak: leak, Objects: stuck.ObjectsOf[i]))
+                        .Where(judged => NeverResumes(judged.Objects, collected)).ToList();
 
-                // Queued work on a scheduler nothing can reach never ran and never will (a task queued to a context
-                // that has ended): like a dormant continuation, it runs no code and holds only memory.
-                if (!options.CountDormantContinuations)
-                {
-                    neverRunning = neverResuming.FindAll(leak => leak.NeverRan).ConvertAll(leak => leak.AsDormantTask());
-                    neverResuming.RemoveAll(leak => leak.NeverRan);
+                    // Queued work on a scheduler nothing can reach never ran and never will (a task queued to a context
+                    // that has ended): like a dormant continuation, it runs no code and holds only memory. Only when
+                    // the queued task itself was still pending, and freed: one that ran between the first check and the
+                    // collection (the pool took it) may have left work behind that the collection freed with the rest.
+                    bool NeverRan((TaskLeak Leak, int[] Objects) judged) =>
+                        !options.CountDormantContinuations && judged.Leak.NeverRan && judged.Objects.Length > 0 && collected[judged.Objects[0]] == true;
+
+                    neverRunning = freed.Where(NeverRan).Select(judged => judged.Leak.AsDormantTask()).ToList();
+                    neverResuming = freed.Where(judged => !NeverRan(judged)).Select(judged => judged.Leak).ToList();
                 }
 
                 if (neverResuming.Count + neverRunning.Count == stuck.Leaks.Count)
@@ -169,6 +175,11 @@ internal sealed class LeakEngine
     private FirstFinding FirstCheck(LeakScope scope, NoLeaksOptions options, List<string> warnings, RunningHere runningHere)
     {
         var (leaks, dormant, ignored) = Check(scope, options, warnings, EmptySet, runningHere);
+        if (leaks.Count > 0)
+        {
+            AfterFirstAnalysis?.Invoke();
+        }
+
         if (leaks.Count > 0 && scope.Owners is { Count: > 0 } owners)
         {
             // Held by a fixture that outlives the test: the fixture's, checked when it ends; no grace period needed.

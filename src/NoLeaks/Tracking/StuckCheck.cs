@@ -27,7 +27,8 @@ internal static class StuckCheck
     /// For each object in <paramref name="objects"/>, whether a full blocking collection freed it while it was still
     /// pending: true or false for a task that was pending, null for any other object (not judged: an unoptimized async
     /// method's state machine, a pooled box) and for a task found completed; the whole result is null when the check
-    /// cannot run here (then <paramref name="why"/> says why). Takes the list out of the box
+    /// cannot run here, or when a task among the work in question has completed since the check that chose it (then
+    /// nothing was collected, and <paramref name="why"/> says why). Takes the list out of the box
     /// and clears it: the caller must hold no other reference to these objects, or they survive. The first
     /// <paramref name="decisive"/> objects are the work in question; the others (the tasks that hold it) are let go
     /// with it but need not be freed.
@@ -55,7 +56,16 @@ internal static class StuckCheck
             try
             {
                 bool[] pending;
-                (handles, removed, pending) = LetGo(tracking, objects);
+                bool moved;
+                (handles, removed, pending, moved) = LetGo(tracking, objects, decisive);
+                if (moved)
+                {
+                    // The work moved on since the check that chose it (a queued delegate ran, and what it started is
+                    // not what was judged): its picture is stale, and what it left may be freed with the rest unseen.
+                    // The grace period's checks see it as it is now.
+                    why = "the work completed part of its chain after the check that chose it";
+                    return null;
+                }
 
                 // Work a test just left behind is young: a collection of the young generations (which counts every
                 // older object as alive, so it can only keep too much) usually frees it in a few milliseconds,
@@ -94,22 +104,26 @@ internal static class StuckCheck
     /// strong reference outlives it on the checking thread's stack.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static (GCHandle[] Handles, bool[] Removed, bool[] Pending) LetGo(RuntimeTaskTracking tracking, StrongBox<List<object>?> box)
+    private static (GCHandle[] Handles, bool[] Removed, bool[] Pending, bool Moved) LetGo(RuntimeTaskTracking tracking, StrongBox<List<object>?> box, int decisive)
     {
         var objects = box.Value ?? [];
         box.Value = null;
         var handles = new GCHandle[objects.Count];
         var removed = new bool[objects.Count];
         var pending = new bool[objects.Count];
+        var moved = false;
         for (var i = 0; i < objects.Count; i++)
         {
             handles[i] = GCHandle.Alloc(objects[i], GCHandleType.WeakTrackResurrection);
             pending[i] = objects[i] is Task { IsCompleted: false };
             removed[i] = objects[i] is Task task && tracking.RemoveLocked(task);
+
+            // Every task among the work in question was pending when the check chose it.
+            moved |= i < decisive && objects[i] is Task { IsCompleted: true };
         }
 
         objects.Clear();
-        return (handles, removed, pending);
+        return (handles, removed, pending, moved);
     }
 
     private static int Survivors(GCHandle[] handles, bool[] pending, int decisive)
