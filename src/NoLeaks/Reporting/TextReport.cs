@@ -161,11 +161,16 @@ internal static class TextReport
         };
         text.AppendLine(head);
         text.AppendLine($"      waiting on  {leak.WaitingOn}");
+        var below = leak.Leaked;
         foreach (var frame in leak.AwaitedBy)
         {
+            var name = NameBeside(frame, below);
+            // A frame of code without a PDB (a framework's or a library's) has no line to show: its name says enough.
+            var site = frame.AwaitSite is { FilePath: not null } known ? known : null;
             text.AppendLine(frame.IsContinuation
-                ? $"      continued by  {frame.Method} (ContinueWith){Where(frame.AwaitSite, ", defined at")}"
-                : $"      awaited by  {frame.Method}{Where(frame.AwaitSite, "  at")}");
+                ? $"      continued by  {name} (ContinueWith){Where(site, ", defined at")}"
+                : $"      awaited by  {name}{Where(site, "  at")}");
+            below = frame;
         }
 
         if (leak.HostedService is { } hosted)
@@ -193,6 +198,24 @@ internal static class TextReport
                 text.AppendLine("        " + line.TrimEnd());
             }
         }
+    }
+
+    /// <summary>
+    /// The frame's name, said apart from the frame it awaits when both read the same but are other code: two lambdas of
+    /// one method (<c>Scheduler.Start (another lambda)</c>), two overloads. The same code awaiting itself (recursion)
+    /// keeps its name.
+    /// </summary>
+    internal static string NameBeside(AsyncFrame frame, AsyncFrame below)
+    {
+        if (frame.Method != below.Method || frame.Code is null || below.Code is null || frame.Code == below.Code)
+        {
+            return frame.Method;
+        }
+
+        const string Lambda = " (lambda)";
+        return frame.Method.EndsWith(Lambda, StringComparison.Ordinal)
+            ? frame.Method[..^Lambda.Length] + " (another lambda)"
+            : frame.Method + " (another overload)";
     }
 
     private static string Where(AwaitSite? site, string prefix) => site is null ? "" : $"{prefix} {site}";

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using NoLeaks.Reporting;
 using NoLeaks.Tests.Support;
 
 namespace NoLeaks.Tests.Reporting;
@@ -30,6 +31,54 @@ public class TextReportTests
             + "or Ignore.AsyncMethod(\"NoLeaks.Tests.Reporting.TextReportTests.InnerAsync\") in NoLeaksOptions.Ignore.",
             report.ToString());
         Assert.DoesNotContain("NOLEAKS_THREAD_STACKS", report.ToString()); // no running delegate: no stacks to read
+    }
+
+    private static void StartDelayed(CancellationToken token)
+    {
+        Func<Task> start = async () =>
+            await Task.Delay(TimeSpan.FromHours(1), token).ContinueWith(_ => { }, TaskScheduler.Default); // @delayed
+        _ = start();
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task Two_lambdas_of_one_method_in_one_chain_are_told_apart()
+    {
+        using var cancel = new CancellationTokenSource();
+        var scope = LeakScope.Begin("SchedulerTests.Starts_delayed", new NoLeaksOptions { GracePeriod = TimeSpan.Zero });
+        StartDelayed(cancel.Token);
+        var report = await scope.EndAsync(cancellationToken: TestContext.Current.CancellationToken);
+        await cancel.CancelAsync();
+
+        var lines = report.ToString().Split(Environment.NewLine);
+        Assert.Equal($"[1] TextReportTests.StartDelayed (lambda)  ContinueWith continuation, not started, defined at {SourceLine.At("delayed")}", lines[2]);
+        Assert.Equal($"      awaited by  TextReportTests.StartDelayed (another lambda)  at {SourceLine.At("delayed")}", lines[4]);
+    }
+
+    [Fact]
+    public void Recursion_keeps_its_name_and_only_a_different_method_of_the_same_name_is_told_apart()
+    {
+        var lambda = new AsyncFrame("Scheduler.Start (lambda)", "Shop.Scheduler.Start", null) { Code = "m:1" };
+        var other = new AsyncFrame("Scheduler.Start (lambda)", "Shop.Scheduler.Start", null) { Code = "m:2" };
+        var overload = new AsyncFrame("Scheduler.Run", "Shop.Scheduler.Run", null) { Code = "<Run>d__1" };
+        var otherOverload = new AsyncFrame("Scheduler.Run", "Shop.Scheduler.Run", null) { Code = "<Run>d__2" };
+
+        Assert.Equal("Scheduler.Start (lambda)", TextReport.NameBeside(lambda, lambda));
+        Assert.Equal("Scheduler.Start (another lambda)", TextReport.NameBeside(other, lambda));
+        Assert.Equal("Scheduler.Run (another overload)", TextReport.NameBeside(otherOverload, overload));
+        Assert.Equal("Scheduler.Run", TextReport.NameBeside(overload, lambda));
+    }
+
+    [Fact]
+    public void A_frame_without_a_PDB_is_named_without_a_line()
+    {
+        var leak = new TaskLeak(
+            LeakKind.AsyncMethod,
+            new AsyncFrame("OrderPump.ExecuteAsync", "Shop.OrderPump.ExecuteAsync", new AwaitSite("/src/Shop/OrderPump.cs", 38, 0)),
+            [new AsyncFrame("Host.TryExecuteBackgroundServiceAsync", "Microsoft.Extensions.Hosting.Internal.Host.TryExecuteBackgroundServiceAsync", new AwaitSite(null, 0, 0))],
+            "Task.Delay(Timeout.Infinite)", "test T", null, "T", null, 1);
+        var report = new LeakReport("T", [leak], [], LeakAction.Fail, TimeSpan.FromSeconds(1), 0, TimeSpan.FromSeconds(1));
+
+        Assert.Contains($"{Environment.NewLine}      awaited by  Host.TryExecuteBackgroundServiceAsync{Environment.NewLine}", report.ToString());
     }
 
     [Fact]
