@@ -67,11 +67,11 @@ build/consumer-folder.sh "$work" "$packages"
 
 resolved() { grep -oE '"[A-Za-z0-9_.-]+/[0-9][A-Za-z0-9_.+-]*": \{' "$1/obj/project.assets.json" | tr -d '"{: ' | sort -u; }
 
-failures=0
-selected=("$@")
-for consumer in "${consumers[@]}"; do
+# One consumer: its verdict line goes to $logs/<name>.verdict. The consumers run two at a time (each mostly waits on
+# restores, builds and grace periods); NOLEAKS_COMPAT_JOBS sets how many.
+check_consumer() {
+  local name tfm references adapter expected
   IFS='|' read -r name tfm references adapter expected <<< "$consumer"
-  if [ "${#selected[@]}" -gt 0 ] && [[ ! " ${selected[*]} " == *" $name "* ]]; then continue; fi
   dir="$work/$name"
   log="$logs/$name.log"
   mkdir -p "$dir"
@@ -157,8 +157,24 @@ for consumer in "${consumers[@]}"; do
       verdict="ok: leak reported, $passing test(s) passed, $(wc -l < "$dir/with.txt") packages unchanged, $(ls "$output" | grep -c '\.dll$') assemblies, $(du -sm "$output" | cut -f1) MB"
     fi
   fi
-  [[ "$verdict" == ok:* ]] || failures=$((failures + 1))
-  printf '%-32s %4ss  %s\n' "$name" $((SECONDS - started)) "$verdict"
+  printf '%-32s %4ss  %s\n' "$name" $((SECONDS - started)) "$verdict" > "$logs/$name.verdict"
+}
+
+failures=0
+selected=("$@")
+names=()
+for consumer in "${consumers[@]}"; do
+  name=${consumer%%|*}
+  if [ "${#selected[@]}" -gt 0 ] && [[ ! " ${selected[*]} " == *" $name "* ]]; then continue; fi
+  while [ "$(jobs -rp | wc -l)" -ge "${NOLEAKS_COMPAT_JOBS:-2}" ]; do wait -n || true; done
+  check_consumer "$consumer" &
+  names+=("$name")
+done
+wait
+for name in "${names[@]}"; do
+  verdict="$(cat "$logs/$name.verdict" 2>/dev/null || printf '%-32s %4ss  %s' "$name" "?" "ended without a verdict (see $logs/$name.log)")"
+  echo "$verdict"
+  [[ "$verdict" == *"s  ok: "* ]] || failures=$((failures + 1))
 done
 
 # The noleaks command as the README's workflow uses it: installed from the package folder as a local tool (a tool
