@@ -15,6 +15,7 @@ public sealed class LeakScope : IDisposable
 
     private static readonly AsyncLocal<LeakScope?> CurrentScope = new();
     private static long s_lastId;
+    private static int s_inProgress;
 
     /// <summary>
     /// Unique in the process, and a plain field so that the heap source can read it from a captured ExecutionContext
@@ -26,6 +27,7 @@ public sealed class LeakScope : IDisposable
     private readonly object _gate = new();
     private readonly List<LeakScope> _children = [];
     private int _state;
+    private int _counted;
     private LeakReport? _report;
     private TaskCompletionSource<LeakReport>? _ending;
 
@@ -72,6 +74,12 @@ public sealed class LeakScope : IDisposable
     public bool IsEnded => Volatile.Read(ref _state) != Active;
 
     internal static LeakScope? RawCurrent => CurrentScope.Value;
+
+    /// <summary>
+    /// Scopes begun and not yet reported or disposed, in the whole process: the tests being checked now, those waiting
+    /// out their grace period included.
+    /// </summary>
+    internal static int InProgress => Volatile.Read(ref s_inProgress);
 
     internal bool CaptureCreationStacks { get; }
 
@@ -163,6 +171,8 @@ public sealed class LeakScope : IDisposable
         var parent = Current;
         var scope = new LeakScope(string.IsNullOrWhiteSpace(name) ? "(unnamed scope)" : name, options ?? NoLeaksOptions.Default, parent, engine);
         parent?.AddChild(scope);
+        scope._counted = 1;
+        Interlocked.Increment(ref s_inProgress);
         ServiceProviderBuilds.ListenIf(scope.Options);
         engine.OnScopeBegun(scope);
         CurrentScope.Value = scope;
@@ -226,6 +236,7 @@ public sealed class LeakScope : IDisposable
             _state = Disposed;
         }
 
+        Uncount();
         if (ReferenceEquals(CurrentScope.Value, this))
         {
             CurrentScope.Value = Parent;
@@ -282,7 +293,21 @@ public sealed class LeakScope : IDisposable
             waiting = _ending;
         }
 
+        // Scopes begun inside this one and never ended are over with it: their work was reported here.
+        foreach (var scope in SelfAndUnendedDescendants())
+        {
+            scope.Uncount();
+        }
+
         waiting?.TrySetResult(_report);
+    }
+
+    private void Uncount()
+    {
+        if (Interlocked.Exchange(ref _counted, 0) == 1)
+        {
+            Interlocked.Decrement(ref s_inProgress);
+        }
     }
 
     private void AddChild(LeakScope child)

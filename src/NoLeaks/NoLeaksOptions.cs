@@ -71,10 +71,12 @@ public sealed class NoLeaksOptions
 
     /// <summary>
     /// Name what running work is doing from its thread's stack (the call it is blocked in and its line), read by a child
-    /// process on Linux; off by default because the test process is stopped while the child reads it (about 0.4 s).
-    /// The environment variable <c>NOLEAKS_THREAD_STACKS=1</c> (or <c>0</c>) overrides it for a whole run.
+    /// process on Linux while the test process is stopped (about 0.4 s), once per report that lists running work.
+    /// Default (null): read only while no other test is being checked in the process, so that no other test's grace
+    /// period runs on while its work stands still; true: always; false: never. The environment variable
+    /// <c>NOLEAKS_THREAD_STACKS=1</c> (or <c>0</c>) overrides it for a whole run.
     /// </summary>
-    public bool ReadThreadStacks { get; set; }
+    public bool? ReadThreadStacks { get; set; }
 
     /// <summary>
     /// Record the line that built each Microsoft.Extensions.DependencyInjection <c>ServiceProvider</c>, so that a report of

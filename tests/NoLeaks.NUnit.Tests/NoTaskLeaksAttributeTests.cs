@@ -1,3 +1,4 @@
+using System.Globalization;
 using NoLeaks.NUnit.Tests.Support;
 using NoLeaks.Tests.Support;
 
@@ -171,6 +172,26 @@ public sealed class NoTaskLeaksAttributeTests
         Assert.Equal("Passed", test.Outcome);
         Assert.Contains("the thread pool was starved when the grace period ended", test.Output);
         Assert.Contains("the check waited", test.Output);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("", "ManualResetEventSlim.Wait() at BlockedThreadTests.cs:{0} (its thread is blocked)")]
+    [InlineData("0", "nothing: its delegate is still running")]
+    public async Task A_delegate_blocked_on_its_thread_is_named_by_its_blocking_call_unless_turned_off(string stacks, string waitingOn)
+    {
+        // Unasked (""), with no other test being checked in the process: the report reads the thread's stack.
+        var run = await FixtureRun.RunAsync(
+            "NUnit4Fixture",
+            action: null,
+            new Dictionary<string, string> { ["NOLEAKS_FIXTURE_BLOCKED"] = "1", ["NOLEAKS_THREAD_STACKS"] = stacks },
+            ["--class", "NoLeaks.NUnit.Fixtures.BlockedThreadTests"]);
+        var test = run["BlockedThreadTests.Delegate_blocked_on_its_thread"];
+
+        Assert.Equal("Failed", test.Outcome);
+        Assert.Contains("delegate task, running", test.Message);
+        var line = SourceLine.Of("nunit-blocked", FixtureRun.SourceOf("NUnitLeakTests/BlockedThreadTests.cs"));
+        Assert.Contains($"waiting on  {string.Format(CultureInfo.InvariantCulture, waitingOn, line)}", test.Message);
+        Assert.DoesNotContain("NoLeaks warning", test.Message);
     }
 
     [Theory(Timeout = Timeout)]

@@ -98,12 +98,34 @@ public sealed class RealSuiteShapesTests
     [Theory(Timeout = Timeout)]
     [InlineData("V2")]
     [InlineData("V3")]
+    public async Task Unasked_a_delegate_blocked_on_its_thread_names_the_blocking_call_when_no_other_test_is_being_checked(string xunit)
+    {
+        // The default (no NOLEAKS_THREAD_STACKS, no option): the test runs alone in its process, so its report reads the
+        // thread's stack.
+        const string Method = "NoLeaks.Fixtures.RealSuiteTests.Delegate_blocked_on_its_thread_names_the_blocking_call";
+        var run = await FixtureRun.RunAsync(
+            $"Xunit{xunit}Fixture",
+            action: null,
+            new Dictionary<string, string> { ["NOLEAKS_THREAD_STACKS"] = "" },
+            [xunit == "V3" ? "-method" : "--method", Method]);
+        var test = run["RealSuiteTests.Delegate_blocked_on_its_thread_names_the_blocking_call"];
+
+        Assert.Equal("Failed", test.Outcome);
+        Assert.Contains($"waiting on  ManualResetEventSlim.Wait() at RealSuiteTests.cs:{Line("blocked-wait")} (its thread is blocked)", test.Message);
+        Assert.DoesNotContain("NoLeaks warning", test.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
     public async Task A_delegate_blocked_on_its_thread_keeps_its_text_when_stacks_are_not_read(string xunit)
     {
+        // The fixture's whole run, with NOLEAKS_THREAD_STACKS=0 (FixtureProcess).
         var test = (await Checked(xunit))["RealSuiteTests.Delegate_blocked_on_its_thread_names_the_blocking_call"];
 
         Assert.Equal("Failed", test.Outcome);
         Assert.Contains("waiting on  nothing: its delegate is still running", test.Message);
+        Assert.Contains("To name the call a running delegate is in, read its thread's stack: NOLEAKS_THREAD_STACKS=1", test.Message);
     }
 
     [Theory(Timeout = Timeout)]

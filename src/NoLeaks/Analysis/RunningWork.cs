@@ -20,22 +20,55 @@ internal static class RunningWork
     /// <summary>The leaks, the running ones described from their threads' stacks; what could not be read is a warning.</summary>
     public static List<TaskLeak> Describe(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
     {
-        if (!(FromEnvironment ?? options.ReadThreadStacks) || !leaks.Exists(leak => leak.IsRunning && leak.RunningTasks.Any(task => task.Id != 0)))
+        if (!leaks.Exists(leak => leak.IsRunning && leak.RunningTasks.Any(task => task.Id != 0)))
         {
             return leaks;
         }
 
+        var asked = FromEnvironment ?? options.ReadThreadStacks;
+        if (asked == false || (asked is null && !MayReadUnasked()))
+        {
+            return leaks;
+        }
+
+        // Unasked (the default), a read that cannot be made is said once in the process and not tried again: a machine
+        // that refuses ptrace would otherwise put the same warning in every report.
+        var said = asked is null ? new List<string>() : warnings;
         try
         {
-            return DescribeFromStacks(leaks, options.StackReaderPath, warnings);
+            leaks = DescribeFromStacks(leaks, options.StackReaderPath, said);
         }
         catch (Exception e)
         {
             // A better text for running work is a detail of the report, never a reason to lose it.
-            warnings.Add($"what the running work is doing on its thread could not be described: {e.GetType().Name}: {e.Message}");
-            return leaks;
+            said.Add($"what the running work is doing on its thread could not be described: {e.GetType().Name}: {e.Message}");
         }
+
+        if (asked is null && said.Count > 0)
+        {
+            s_unaskedFailed = true;
+            warnings.AddRange(said.Select(warning => warning + " Thread stacks are not read again in this process unless asked for."));
+        }
+
+        return leaks;
     }
+
+    private static bool s_unaskedFailed;
+
+    /// <summary>
+    /// Off in the repository's own test projects unless a test turns it on (see <see cref="MayReadUnasked"/>): their
+    /// tests run side by side, and which of them would read would depend on timing.
+    /// </summary>
+    internal static bool ReadsUnasked { get; set; } = true;
+
+    /// <summary>
+    /// Whether stacks are read when the options leave it open: on Linux (the only place the child can read them), and
+    /// only while no other scope is in progress anywhere in the process (no other test being checked, none waiting out
+    /// its grace period). The read stops the whole process, and another test's grace period would run on while its work
+    /// stood still.
+    /// </summary>
+    private static bool MayReadUnasked() =>
+        ReadsUnasked && OperatingSystem.IsLinux() && !Volatile.Read(ref s_unaskedFailed) && LeakScope.InProgress <= 1;
 
     private static List<TaskLeak> DescribeFromStacks(List<TaskLeak> leaks, string? stackReaderPath, List<string> warnings)
     {

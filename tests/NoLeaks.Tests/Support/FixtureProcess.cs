@@ -12,6 +12,9 @@ internal static class FixtureProcess
     // NoLeaksOptions.ActionEnvironmentVariable; spelled out, as not every project linking this file references the core.
     private const string ActionVariable = "NOLEAKS_ACTION";
 
+    // RunningWork.EnvironmentVariable, spelled out for the same reason.
+    private const string ThreadStacksVariable = "NOLEAKS_THREAD_STACKS";
+
     /// <summary>The path of a fixture program the calling test project references (see tests/Fixtures/FixturePrograms.targets).</summary>
     public static string PathOf(Assembly testAssembly, string fixture) =>
         testAssembly.GetCustomAttributes<AssemblyMetadataAttribute>().SingleOrDefault(a => a.Key == "Fixture:" + fixture)?.Value
@@ -51,6 +54,10 @@ internal static class FixtureProcess
         {
             start.Environment.Remove(variable);
         }
+
+        // Unasked, a fixture reads a running delegate's thread stack only when no other test is being checked, which
+        // depends on how its tests overlapped: off unless the test asks ("1", or "" for that default).
+        start.Environment[ThreadStacksVariable] = "0";
 
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
