@@ -107,7 +107,7 @@ internal sealed class LeakEngine
             var first = FirstCheck(scope, options, warnings, runningHere);
             if (first.Leaks is { } leaks)
             {
-                return new(new LeakReport(scope.Name, Enrich(leaks, options, warnings), warnings, action, TimeSpan.Zero, first.Ignored, options.GracePeriod, first.Dormant));
+                return new(new LeakReport(scope.Name, Enrich(scope, leaks, options, warnings), warnings, action, TimeSpan.Zero, first.Ignored, options.GracePeriod, first.Dormant));
             }
 
             List<TaskLeak> neverResuming = [];
@@ -324,7 +324,7 @@ internal sealed class LeakEngine
             }
 
             return new LeakReport(
-                scope.Name, [.. Carried(), .. Enrich(leaks, options, warnings)], warnings, action, Elapsed(), ignored, options.GracePeriod,
+                scope.Name, [.. Carried(), .. Enrich(scope, leaks, options, warnings)], warnings, action, Elapsed(), ignored, options.GracePeriod,
                 [.. dormant, .. neverRunning]);
         }
 
@@ -542,7 +542,7 @@ internal sealed class LeakEngine
     /// Adds what running work is doing on its thread, and what keeps each leak alive and whether it can resume, from the
     /// heap, within the options' budget.
     /// </summary>
-    private List<TaskLeak> Enrich(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
+    private List<TaskLeak> Enrich(LeakScope scope, List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
     {
         if (leaks.Count == 0)
         {
@@ -550,7 +550,7 @@ internal sealed class LeakEngine
         }
 
         // Running work waits on nothing a task can show: what it does is on its thread's stack.
-        leaks = RunningWork.Describe(leaks, options, warnings);
+        leaks = RunningWork.Describe(leaks, options, warnings, othersInProgress: LeakScope.InProgress - (scope.IsCounted ? 1 : 0));
         if (options.RetentionBudget <= TimeSpan.Zero)
         {
             return leaks;

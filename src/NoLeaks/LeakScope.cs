@@ -81,6 +81,9 @@ public sealed class LeakScope : IDisposable
     /// </summary>
     internal static int InProgress => Volatile.Read(ref s_inProgress);
 
+    /// <summary>Whether this scope is one of <see cref="InProgress"/>: begun by Begin, and not yet reported or disposed.</summary>
+    internal bool IsCounted => Volatile.Read(ref _counted) == 1;
+
     internal bool CaptureCreationStacks { get; }
 
     /// <summary>Records beyond which the source prunes those of completed work; it grows with the live work.</summary>

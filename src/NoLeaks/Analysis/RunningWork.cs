@@ -17,8 +17,12 @@ internal static class RunningWork
     /// <summary>What a running delegate task waits on when its thread's stack is not read.</summary>
     internal const string StillRunning = "nothing: its delegate is still running";
 
-    /// <summary>The leaks, the running ones described from their threads' stacks; what could not be read is a warning.</summary>
-    public static List<TaskLeak> Describe(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
+    /// <summary>
+    /// The leaks, the running ones described from their threads' stacks; what could not be read is a warning.
+    /// <paramref name="othersInProgress"/>: scopes in progress in the process other than the one reported
+    /// (<see cref="LeakScope.InProgress"/>).
+    /// </summary>
+    public static List<TaskLeak> Describe(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings, int othersInProgress)
     {
         if (!leaks.Exists(leak => leak.IsRunning && leak.RunningTasks.Any(task => task.Id != 0)))
         {
@@ -26,7 +30,7 @@ internal static class RunningWork
         }
 
         var asked = FromEnvironment ?? options.ReadThreadStacks;
-        if (asked == false || (asked is null && !MayReadUnasked()))
+        if (asked == false || (asked is null && !MayReadUnasked(othersInProgress)))
         {
             return leaks;
         }
@@ -67,8 +71,8 @@ internal static class RunningWork
     /// its grace period). The read stops the whole process, and another test's grace period would run on while its work
     /// stood still.
     /// </summary>
-    private static bool MayReadUnasked() =>
-        ReadsUnasked && OperatingSystem.IsLinux() && !Volatile.Read(ref s_unaskedFailed) && LeakScope.InProgress <= 1;
+    private static bool MayReadUnasked(int othersInProgress) =>
+        ReadsUnasked && OperatingSystem.IsLinux() && !Volatile.Read(ref s_unaskedFailed) && othersInProgress <= 0;
 
     private static List<TaskLeak> DescribeFromStacks(List<TaskLeak> leaks, string? stackReaderPath, List<string> warnings)
     {
