@@ -323,8 +323,10 @@ internal sealed class LeakEngine
                 AddStarvedPoolWait(warnings);
             }
 
+            // The time waited, taken before the report is enriched: a thread-stack read is not part of the wait.
+            var waited = Elapsed();
             return new LeakReport(
-                scope.Name, [.. Carried(), .. Enrich(scope, leaks, options, warnings)], warnings, action, Elapsed(), ignored, options.GracePeriod,
+                scope.Name, [.. Carried(), .. Enrich(scope, leaks, options, warnings)], warnings, action, waited, ignored, options.GracePeriod,
                 [.. dormant, .. neverRunning]);
         }
 

@@ -243,8 +243,14 @@ public class RunningWorkTests
         using var unasked = StackReadsAsked.Unasked();
         using var gate = new ManualResetEventSlim();
         var options = new NoLeaksOptions { GracePeriod = Scopes.ShortGrace, Source = Scopes.Source };
-        var leak = await BlockedLeakAsync(() => gate.Wait(), () => gate.Set(), options); // @unasked
+        LeakReport? seen = null;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var leak = await BlockedLeakAsync(() => gate.Wait(), () => gate.Set(), options, check: report => seen = report); // @unasked
         Assert.Equal($"ManualResetEventSlim.Wait() at RunningWorkTests.cs:{SourceLine.Of("unasked")} (its thread is blocked)", leak.WaitingOn);
+
+        // The time the report says was waited leaves the read out (a child process that attaches: well over 0.2 s), or
+        // a slow read would read as "N s waited in all", the sign of a starved thread pool.
+        Assert.True(watch.Elapsed - seen!.Waited > TimeSpan.FromSeconds(0.2), $"waited {seen.Waited}, the whole check {watch.Elapsed}");
     }
 
     [Fact(Timeout = TestTimeout)]
