@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace NoLeaks.Heap.Tests;
 
@@ -228,6 +229,49 @@ public class RuntimeLayoutTests
         Assert.True(Heap.Locked(() => Heap.LooksLikeMethodTable(MethodTableOf(typeof(KeyValuePair<string, Uri>)))));
         Assert.False(Heap.Locked(() => Heap.LooksLikeMethodTable((ulong)inHeap)));
         GC.KeepAlive(list);
+    }
+
+    [Fact]
+    public void Method_table_class_offsets_are_found_and_lead_live_types_back_to_themselves()
+    {
+        // Probed when the heap is opened; without them a word whose parent chain looks right goes to the data access
+        // layer, which crashed the process on .NET 8 and 9 on such words.
+        var (classOffset, back) = Heap.ClassOffsets;
+        Assert.True(classOffset > 0 && back >= 0, "MethodTable.m_pEEClass or EEClass.m_pMethodTable was not found on this runtime");
+
+        // Generic instantiations over reference types and arrays of them name their class through a canonical method
+        // table; every real method table must still pass.
+        Type[] types = [typeof(Uri), typeof(List<int>), typeof(List<string>), typeof(Dictionary<string, Uri>), typeof(KeyValuePair<string, Uri>),
+            typeof(int[]), typeof(string[]), typeof(Uri[,]), typeof(Task<int>), typeof(Guid), typeof(Action<object?>)];
+        Assert.All(types, type => Assert.True(Heap.Locked(() => Heap.LooksLikeMethodTable(MethodTableOf(type))), type.Name));
+    }
+
+    [Fact]
+    public void A_word_whose_parent_is_a_method_table_but_whose_class_does_not_lead_back_is_not_taken_for_one()
+    {
+        // A word 16 bytes before any object's header "has" that object's method table as its parent, so the parent
+        // chain alone took many heap addresses near objects. Made here in pinned memory, in the shape the data access
+        // layer of .NET 8 and 9 crashes on (SIGSEGV): flags of a generic instantiation, a class whose method table
+        // pointer is null. Without the class check the type read below ends the test process on those runtimes.
+        var (classOffset, back) = Heap.ClassOffsets;
+        Assert.True(classOffset > 0, "MethodTable.m_pEEClass was not found on this runtime");
+        var fake = GC.AllocateArray<long>(8, pinned: true);
+        var fakeClass = GC.AllocateArray<long>(8, pinned: true);
+        var holder = GC.AllocateArray<long>(4, pinned: true); // an "object" whose header is the fake
+        var fakeAddress = (ulong)Marshal.UnsafeAddrOfPinnedArrayElement(fake, 0);
+        var holderAddress = (ulong)Marshal.UnsafeAddrOfPinnedArrayElement(holder, 0);
+        fake[0] = 0x10 | (24L << 32); // MethodTable.m_dwFlags: a generic instantiation; m_BaseSize: 24
+        fake[Heap.ParentOffset / 8] = (long)MethodTableOf(typeof(object));
+        fake[classOffset / 8] = (long)Marshal.UnsafeAddrOfPinnedArrayElement(fakeClass, 0);
+        fakeClass[back / 8] = 0;
+        holder[0] = (long)fakeAddress;
+
+        Assert.False(Heap.Locked(() => Heap.LooksLikeMethodTable(fakeAddress)));
+        Assert.Null(Heap.Locked(() => Heap.TypeAt(holderAddress)));
+        Assert.False(Heap.Locked(() => Heap.ObjectAt(holderAddress).IsValid));
+        GC.KeepAlive(fake);
+        GC.KeepAlive(fakeClass);
+        GC.KeepAlive(holder);
     }
 
     [Fact]

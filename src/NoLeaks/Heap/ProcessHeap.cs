@@ -439,7 +439,9 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     /// <summary>
     /// ManualResetValueTaskSourceCoreShared.s_sentinel (.NET Core 3.0 – 11), read at each capture (objects move): the
     /// delegate a completed ManualResetValueTaskSourceCore holds as its continuation on .NET 11, which has no
-    /// <c>_completed</c> field. 0 when absent: pooled boxes are then read only where <c>_completed</c> exists.
+    /// <c>_completed</c> field. 0 when absent: pooled boxes are then read only where <c>_completed</c> exists. Only its
+    /// address is wanted, read with the safe reader: ClrMD's ReadObject would hand the word at it to the data access
+    /// layer unchecked.
     /// </summary>
     private ulong ReadCompletionSentinel()
     {
@@ -448,7 +450,9 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
             return typeof(object).Assembly.GetType("System.Threading.Tasks.Sources.ManualResetValueTaskSourceCoreShared") is { } shared
                 && _typeMap.ClrTypeOf(_runtime, shared)?.GetStaticFieldByName("s_sentinel") is { } field
                 && _runtime.AppDomains.FirstOrDefault() is { } domain
-                ? field.ReadObject(domain).Address
+                && field.GetAddress(domain) is var address and not 0
+                && _reader.Read(address, out ulong sentinel)
+                ? sentinel
                 : 0;
         }
         catch (Exception)

@@ -678,10 +678,12 @@ internal static class RetentionSearch
 
                 try
                 {
-                    var value = field.ReadObject(domain);
-                    if (value.Address != 0)
+                    // The address it holds, read as a pointer: ClrMD's ReadObject would hand the word there to the data
+                    // access layer as a method table unchecked (see ProcessHeap.LooksLikeMethodTable).
+                    if (field.GetAddress(domain) is var address and not 0
+                        && runtime.DataTarget.DataReader.ReadPointer(address, out var value) && value != 0)
                     {
-                        names.TryAdd(value.Address, $"static {ShortTypeName(type.Name)}.{field.Name}");
+                        names.TryAdd(value, $"static {ShortTypeName(type.Name)}.{field.Name}");
                     }
                 }
                 catch (Exception)
