@@ -283,7 +283,16 @@ internal static class AsyncStacks
         suspended.Start();
         try
         {
-            return DataTarget.AttachToProcess(pid, suspend: true, Options);
+            var attached = DataTarget.AttachToProcess(pid, suspend: true, Options);
+            try
+            {
+                return new DataTarget(new SuspendedProcessReader(attached), Options);
+            }
+            catch (Exception)
+            {
+                attached.Dispose();
+                throw;
+            }
         }
         catch (Exception e)
         {
