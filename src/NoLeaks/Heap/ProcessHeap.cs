@@ -427,8 +427,10 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
             _target.Dispose();
             Attach();
         }
-        else
+        else if (_inProcess)
         {
+            // Another process (suspended) or a dump does not change while it is open: a flush would only make ClrMD read
+            // its heap's layout and the types it has named again.
             _runtime.FlushCachedData();
         }
 
