@@ -12,7 +12,11 @@ namespace NoLeaks.Stacks;
 internal static class ThreadStackWriter
 {
     /// <summary>Writes <c>{"threads":[…]}</c>: every live managed thread of <paramref name="runtime"/>.</summary>
-    public static void Write(Utf8JsonWriter json, ClrRuntime runtime)
+    /// <param name="json">Where to write.</param>
+    /// <param name="runtime">The runtime whose threads are read.</param>
+    /// <param name="executingOnly">Only the threads that execute a task (the others' frames are neither named nor
+    /// written: naming a frame's method and IL offset asks the runtime's data access library for the method's metadata).</param>
+    public static void Write(Utf8JsonWriter json, ClrRuntime runtime, bool executingOnly = false)
     {
         json.WriteStartObject();
         json.WriteStartArray("threads");
@@ -23,25 +27,30 @@ internal static class ThreadStackWriter
                 continue;
             }
 
-            WriteThread(json, thread);
+            WriteThread(json, thread, executingOnly);
         }
 
         json.WriteEndArray();
         json.WriteEndObject();
     }
 
-    private static void WriteThread(Utf8JsonWriter json, ClrThread thread)
+    private static void WriteThread(Utf8JsonWriter json, ClrThread thread, bool executingOnly)
     {
+        var frames = thread.EnumerateStackTrace().ToList();
+
+        // Reading a stack's roots costs far more than its frames: only where a frame executes a task.
+        var tasks = frames.Exists(frame => frame.Method is { } method && IsExecuting(method)) ? ExecutedTasks(thread) : [];
+        if (executingOnly && tasks.Count == 0)
+        {
+            return;
+        }
+
         json.WriteStartObject();
         json.WriteNumber("managedId", thread.ManagedThreadId);
         json.WriteNumber("osId", thread.OSThreadId);
 
         // Preemptive: outside managed code (a wait, a sleep, a native call); cooperative: executing managed code.
         json.WriteBoolean("preemptive", thread.GCMode == GCMode.Preemptive);
-        var frames = thread.EnumerateStackTrace().ToList();
-
-        // Reading a stack's roots costs far more than its frames: only where a frame executes a task.
-        var tasks = frames.Exists(frame => frame.Method is { } method && IsExecuting(method)) ? ExecutedTasks(thread) : [];
         json.WriteStartArray("taskIds");
         foreach (var id in tasks.Select(task => task.Id).Where(id => id != 0).Distinct())
         {

@@ -1,3 +1,4 @@
+using Microsoft.Diagnostics.Runtime;
 using NoLeaks.Heap;
 
 namespace NoLeaks.Heap.Tests;
@@ -53,6 +54,17 @@ public class ParallelWalkTests
 
         await Task.WhenAll(methods).WaitAsync(TestContext.Current.CancellationToken);
         GC.KeepAlive(ballast);
+    }
+
+    [Fact]
+    public void A_limited_walk_covers_the_first_bytes_of_the_segments_in_their_order()
+    {
+        MemoryRange[] segments = [new(0x1000, 0x3000), new(0x8000, 0x9000), new(0x20000, 0x30000)];
+
+        Assert.Equal(segments, ProcessHeap.Limited(segments, ulong.MaxValue));
+        Assert.Equal(new MemoryRange[] { new(0x1000, 0x3000), new(0x8000, 0x8800) }, ProcessHeap.Limited(segments, 0x2800));
+        Assert.Equal(new MemoryRange[] { new(0x1000, 0x3000) }, ProcessHeap.Limited(segments, 0x2000));
+        Assert.Empty(ProcessHeap.Limited(segments, 0));
     }
 
     private static bool IsMine(HeapOperation operation) =>

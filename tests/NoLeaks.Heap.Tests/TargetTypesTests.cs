@@ -29,5 +29,27 @@ public sealed class TargetTypesTests
     {
         Assert.Null(OtherProcessTypes.GenericArgumentNames("System.Threading.Tasks.Task<System.Int32"));
         Assert.Null(OtherProcessTypes.GenericArgumentNames("Broken>"));
+        Assert.Null(OtherProcessTypes.DefinitionName("System.Threading.Tasks.Task<System.Int32"));
+    }
+
+    [Theory]
+    [InlineData("System.Threading.Tasks.Task<System.Int32>", "System.Threading.Tasks.Task`1")]
+    [InlineData("System.Collections.Generic.Dictionary<System.String, System.Collections.Generic.List<System.Int32>>", "System.Collections.Generic.Dictionary`2")]
+    [InlineData(
+        "System.Runtime.CompilerServices.AsyncTaskMethodBuilder<System.Threading.Tasks.VoidTaskResult>+AsyncStateMachineBox<Shop.Program+<Main>d__0>",
+        "System.Runtime.CompilerServices.AsyncTaskMethodBuilder`1+AsyncStateMachineBox`1")]
+    [InlineData("Shop.Worker+<RunAsync>d__3<System.Int32>", "Shop.Worker+<RunAsync>d__3`1")]
+    public void An_instantiation_is_named_by_its_definition_as_reflection_names_it(string name, string expected)
+    {
+        Assert.Equal(expected, OtherProcessTypes.DefinitionName(name));
+    }
+
+    [Theory]
+    [InlineData("Shop.Program+<<Main>$>d__0")]
+    [InlineData("Shop.Program+<Main>d__0")]
+    [InlineData("System.Int32")]
+    public void A_name_without_arguments_has_no_definition_name(string name)
+    {
+        Assert.Null(OtherProcessTypes.DefinitionName(name));
     }
 }

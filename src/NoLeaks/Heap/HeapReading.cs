@@ -79,11 +79,12 @@ internal static class HeapReading
             HeapKey Key(ulong address) => keys.TryGetValue(address, out var key) ? key : keys[address] = new HeapKey(address, snapshot);
 
             var result = new List<PendingOperation>(included.Count);
+            var names = new Dictionary<AwaitedObject, string>();
             foreach (var operation in snapshot.Operations)
             {
                 if (included.Contains(operation))
                 {
-                    result.Add(ToPendingOperation(heap, snapshot, operation, Key, scope.Name, began));
+                    result.Add(ToPendingOperation(heap, snapshot, operation, Key, names, scope.Name, began));
                 }
                 else if (foreignMethods is not null && operation.StateMachineType is { } type)
                 {
@@ -102,9 +103,10 @@ internal static class HeapReading
         var keys = new Dictionary<ulong, HeapKey>();
         HeapKey Key(ulong address) => keys.TryGetValue(address, out var key) ? key : keys[address] = new HeapKey(address, snapshot);
         var result = new List<PendingOperation>(snapshot.Operations.Count);
+        var names = new Dictionary<AwaitedObject, string>();
         foreach (var operation in snapshot.Operations)
         {
-            result.Add(ToPendingOperation(heap, snapshot, operation, Key, processName, began: 0));
+            result.Add(ToPendingOperation(heap, snapshot, operation, Key, names, processName, began: 0));
         }
 
         return result;
@@ -160,7 +162,7 @@ internal static class HeapReading
     }
 
     private static PendingOperation ToPendingOperation(
-        ProcessHeap heap, HeapSnapshot snapshot, HeapOperation operation, Func<ulong, HeapKey> key, string scopeName, long began)
+        ProcessHeap heap, HeapSnapshot snapshot, HeapOperation operation, Func<ulong, HeapKey> key, Dictionary<AwaitedObject, string> names, string scopeName, long began)
     {
         var kind = operation.Kind switch
         {
@@ -180,7 +182,19 @@ internal static class HeapReading
         string Described(ulong address, string unreadable)
         {
             awaitedObject = Safely(() => heap.AwaitedObjectAt(snapshot, address), null);
-            return awaitedObject is { } known ? AwaitedNames.Describe(known) : unreadable;
+            if (awaitedObject is not { } known)
+            {
+                return unreadable;
+            }
+
+            // Named once per kind of awaited object: thousands of operations often wait on the same kind, and noleaks
+            // reads them while the process stays suspended.
+            if (!names.TryGetValue(known, out var name))
+            {
+                names[known] = name = AwaitedNames.Describe(known);
+            }
+
+            return name;
         }
 
         switch (kind)

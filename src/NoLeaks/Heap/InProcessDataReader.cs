@@ -11,7 +11,7 @@ namespace NoLeaks.Heap;
 /// falls back to <c>pread</c> on <c>/proc/self/mem</c>. Modules come from <c>/proc/self/maps</c>. No thread contexts
 /// are given, so ClrMD sees no stack roots.
 /// </summary>
-internal sealed unsafe class InProcessDataReader : IDataReader
+internal sealed unsafe class InProcessDataReader : ByteDataReader
 {
     private const int PageSize = 4096;
     private const int EPERM = 1;
@@ -23,17 +23,17 @@ internal sealed unsafe class InProcessDataReader : IDataReader
     private ImmutableArray<ModuleInfo>? _modules;
     private int _procMemFd = NoFallback;
 
-    public string DisplayName => $"self:{_pid}";
+    public override string DisplayName => $"self:{_pid}";
 
-    public bool IsThreadSafe => true;
+    public override bool IsThreadSafe => true;
 
-    public OSPlatform TargetPlatform => OSPlatform.Linux;
+    public override OSPlatform TargetPlatform => OSPlatform.Linux;
 
-    public Architecture Architecture => RuntimeInformation.ProcessArchitecture;
+    public override Architecture Architecture => RuntimeInformation.ProcessArchitecture;
 
-    public int ProcessId => _pid;
+    public override int ProcessId => _pid;
 
-    public int PointerSize => IntPtr.Size;
+    public override int PointerSize => IntPtr.Size;
 
     /// <summary>Reads that came back short (an unreadable page), for diagnostics.</summary>
     public long FailedReads;
@@ -44,7 +44,7 @@ internal sealed unsafe class InProcessDataReader : IDataReader
     /// <summary>Test hook: plays a process whose memory cannot be read at all.</summary>
     public bool RefuseReads { get; set; }
 
-    public IEnumerable<ModuleInfo> EnumerateModules() => _modules ??= LoadModules();
+    public override IEnumerable<ModuleInfo> EnumerateModules() => _modules ??= LoadModules();
 
     private ImmutableArray<ModuleInfo> LoadModules()
     {
@@ -99,14 +99,14 @@ internal sealed unsafe class InProcessDataReader : IDataReader
         return modules.ToImmutable();
     }
 
-    public bool GetThreadContext(uint threadID, uint contextFlags, Span<byte> context) => false;
+    public override bool GetThreadContext(uint threadID, uint contextFlags, Span<byte> context) => false;
 
-    public void FlushCachedData()
+    public override void FlushCachedData()
     {
         // Nothing cached: memory is read live every time, and the modules of interest never move.
     }
 
-    public int Read(ulong address, Span<byte> buffer)
+    public override int Read(ulong address, Span<byte> buffer)
     {
         if (buffer.IsEmpty || RefuseReads)
         {
@@ -141,27 +141,6 @@ internal sealed unsafe class InProcessDataReader : IDataReader
         Interlocked.Increment(ref FailedReads);
         return total;
     }
-
-    public bool Read<T>(ulong address, out T value)
-        where T : unmanaged
-    {
-        T read = default;
-        var ok = Read(address, new Span<byte>(&read, sizeof(T))) == sizeof(T);
-        value = ok ? read : default;
-        return ok;
-    }
-
-    public T Read<T>(ulong address)
-        where T : unmanaged => Read(address, out T value) ? value : default;
-
-    public bool ReadPointer(ulong address, out ulong value)
-    {
-        var ok = Read(address, out nuint read);
-        value = read;
-        return ok;
-    }
-
-    public ulong ReadPointer(ulong address) => ReadPointer(address, out var value) ? value : 0;
 
     private int ReadCore(ulong address, Span<byte> buffer)
     {

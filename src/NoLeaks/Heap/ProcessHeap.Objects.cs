@@ -280,8 +280,9 @@ internal sealed partial class ProcessHeap
 #if !CLRMD3
 
     /// <summary>
-    /// The managed threads of another process or a dump: their frames and the tasks they execute, read with the same
-    /// writer as the child process that reads a test process's threads (NoLeaks.Stacks), and parsed by the same code.
+    /// The managed threads of another process or a dump that execute a task: their frames and the tasks they execute,
+    /// read with the same writer as the child process that reads a test process's threads (NoLeaks.Stacks), and parsed by
+    /// the same code. A thread that executes no task is matched to no operation, and its frames are not named.
     /// </summary>
     public IReadOnlyList<Analysis.ThreadStack> ThreadStacksOfTarget()
     {
@@ -293,7 +294,7 @@ internal sealed partial class ProcessHeap
         using var buffer = new MemoryStream();
         using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
         {
-            NoLeaks.Stacks.ThreadStackWriter.Write(json, _runtime);
+            NoLeaks.Stacks.ThreadStackWriter.Write(json, _runtime, executingOnly: true);
         }
 
         return Analysis.ThreadStacks.Parse(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));

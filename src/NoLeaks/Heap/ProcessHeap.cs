@@ -48,6 +48,7 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     private IDataReader _reader = null!;
     private MemoryRange[] _allocationContexts = [];
     private readonly Func<ulong, ulong[]> _readContinuations;
+    private readonly ulong _walkLimit = ulong.MaxValue;
     private TaskLayout _layout = null!;
 
     private ProcessHeap(bool snapshotPerCapture)
@@ -61,9 +62,10 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     }
 
 #if !CLRMD3
-    private ProcessHeap(DataTarget target)
+    private ProcessHeap(DataTarget target, ulong walkLimit)
     {
         _readContinuations = ContinuationsOf;
+        _walkLimit = walkLimit;
         _target = target;
         if (_target.ClrVersions.Length == 0)
         {
@@ -89,7 +91,11 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     /// Reads another process (attached, suspended) or a dump through <paramref name="target"/>, which the heap owns from
     /// now on. Its snapshots run no GC: the target's heap does not change while it is read.
     /// </summary>
-    public static ProcessHeap Open(DataTarget target) => new(target);
+    /// <param name="target">The process or dump.</param>
+    /// <param name="walkLimit">How many bytes of the heap a snapshot walks at most, segment after segment: all of it
+    /// unless given. A reading made only to prepare this process for the next one (its code compiled, assemblies loaded)
+    /// walks part of the heap.</param>
+    public static ProcessHeap Open(DataTarget target, ulong walkLimit = ulong.MaxValue) => new(target, walkLimit);
 #endif
 
     private static string DacFileName =>
@@ -427,8 +433,10 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
             _target.Dispose();
             Attach();
         }
-        else
+        else if (_inProcess)
         {
+            // Another process (suspended) or a dump does not change while it is open: a flush would only make ClrMD read
+            // its heap's layout and the types it has named again.
             _runtime.FlushCachedData();
         }
 
@@ -469,10 +477,9 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     /// </summary>
     private (long Objects, int Torn) Walk(List<(ulong, TypeInfo)> candidates)
     {
-        var segments = _runtime.Heap.Segments
+        var segments = Limited(_runtime.Heap.Segments
             .Select(s => new MemoryRange(s.ObjectRange.Start, s.ObjectRange.End))
-            .Where(r => r.End > r.Start)
-            .ToArray();
+            .Where(r => r.End > r.Start), _walkLimit);
         var total = segments.Aggregate(0UL, (sum, r) => sum + (r.End - r.Start));
         if (Environment.ProcessorCount < 2 || total < ParallelWalkBytes || WalkHelper.For(this) is not { } helper)
         {
@@ -512,6 +519,25 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         candidates.AddRange(helper.Candidates);
         candidates.Sort(static (a, b) => a.Item1.CompareTo(b.Item1));
         return (own.Objects + objects, own.Torn + torn);
+    }
+
+    /// <summary>The first <paramref name="limit"/> bytes of <paramref name="ranges"/>, in their order.</summary>
+    internal static MemoryRange[] Limited(IEnumerable<MemoryRange> ranges, ulong limit)
+    {
+        var limited = new List<MemoryRange>();
+        foreach (var range in ranges)
+        {
+            if (limit == 0)
+            {
+                break;
+            }
+
+            var length = Math.Min(range.End - range.Start, limit);
+            limited.Add(new MemoryRange(range.Start, range.Start + length));
+            limit -= length;
+        }
+
+        return [.. limited];
     }
 
     /// <summary>Below this much heap, one thread walks it: a hand-over costs more than it saves (tests set it).</summary>

@@ -109,7 +109,7 @@ internal sealed class OtherProcessTypes : TargetTypes, IDisposable
         foreach (var module in runtime.EnumerateModules())
         {
             if (string.Equals(Path.GetFileNameWithoutExtension(module.Name), simpleName, StringComparison.OrdinalIgnoreCase)
-                && (module.GetTypeByName(name) ?? LoadedTypes(runtime, module).GetValueOrDefault(name)) is { } found)
+                && (LoadedByToken(runtime, module, name) is (true, var byToken) ? byToken : module.GetTypeByName(name) ?? LoadedTypes(runtime, module).GetValueOrDefault(name)) is { } found)
             {
                 _clrTypes[type] = found;
                 return found;
@@ -117,6 +117,73 @@ internal sealed class OtherProcessTypes : TargetTypes, IDisposable
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// A type definition the target has loaded from <paramref name="module"/>, by its full name (<c>Namespace.Outer+Inner</c>):
+    /// its token read from the module's file, its method table from the runtime's map of the module's tokens. ClrMD's
+    /// GetTypeByName asks the runtime's data access library for the name of every type the module has loaded until one
+    /// matches (all of them for a type the target has not loaded: about 30 ms for System.Private.CoreLib, while the
+    /// target was suspended). Searched is false when the module's file cannot be read here: then ClrMD is asked by name.
+    /// </summary>
+    private (bool Searched, ClrType? Type) LoadedByToken(ClrRuntime runtime, ClrModule module, string fullName)
+    {
+        if (module.IsDynamic || module.Name is not { Length: > 0 } path || TypeTokensOf(path) is not { } tokens)
+        {
+            return (false, null);
+        }
+
+        if (!tokens.TryGetValue(fullName, out var token))
+        {
+            return (true, null);
+        }
+
+        if (!_methodTables.TryGetValue(module.Address, out var methodTables))
+        {
+            _methodTables[module.Address] = methodTables = [];
+            foreach (var (methodTable, typeToken) in module.EnumerateTypeDefToMethodTableMap())
+            {
+                if (methodTable != 0)
+                {
+                    methodTables.TryAdd(typeToken, methodTable);
+                }
+            }
+        }
+
+        return (true, methodTables.TryGetValue(token, out var found) ? runtime.GetTypeByMethodTable(found) : null);
+    }
+
+    private readonly Dictionary<ulong, Dictionary<int, ulong>> _methodTables = [];
+
+    private readonly Dictionary<string, Dictionary<string, int>?> _typeTokens = new(StringComparer.Ordinal);
+
+    /// <summary>The type definitions of an assembly file the target loaded, by full name (<c>Namespace.Outer+Inner</c>).</summary>
+    private Dictionary<string, int>? TypeTokensOf(string path)
+    {
+        if (_typeTokens.TryGetValue(path, out var known))
+        {
+            return known;
+        }
+
+        Dictionary<string, int>? tokens = null;
+        try
+        {
+            if (FileOf(path) is { HasMetadata: true } file)
+            {
+                var reader = file.GetMetadataReader();
+                tokens = new Dictionary<string, int>(reader.TypeDefinitions.Count, StringComparer.Ordinal);
+                foreach (var handle in reader.TypeDefinitions)
+                {
+                    tokens.TryAdd(NameOf(reader, handle), MetadataTokens.GetToken(handle));
+                }
+            }
+        }
+        catch (Exception)
+        {
+            tokens = null; // not an assembly file this process can read: ClrMD is asked by name
+        }
+
+        return _typeTokens[path] = tokens;
     }
 
     private readonly Dictionary<ulong, Dictionary<string, ClrType>> _loadedTypes = [];
@@ -187,7 +254,12 @@ internal sealed class OtherProcessTypes : TargetTypes, IDisposable
 
     private readonly Dictionary<string, Type?> _byName = new(StringComparer.Ordinal);
 
-    /// <summary>A generic argument, by the full name ClrMD gives it: found in the first module that has it.</summary>
+    /// <summary>
+    /// A generic argument, by the full name ClrMD gives it: a type definition the target has loaded, found in the first
+    /// module that has it; an array or an instantiation built here from its element, or from its definition and arguments.
+    /// ClrMD's GetTypeByName would ask the runtime's data access library for the names of a module's types, module after
+    /// module, and for an instantiation search its cache of types too (10–15 ms each, while the target was suspended).
+    /// </summary>
     private Type? TypeNamed(ClrRuntime runtime, string name)
     {
         if (_byName.TryGetValue(name, out var known))
@@ -196,21 +268,125 @@ internal sealed class OtherProcessTypes : TargetTypes, IDisposable
         }
 
         _byName[name] = null;
-        Type? found = null;
-        if (name != "System.__Canon")
+        Type? found;
+        try
         {
-            foreach (var module in runtime.EnumerateModules())
-            {
-                if (module.GetTypeByName(name) is { } clrType)
-                {
-                    found = TypeOf(runtime, clrType.MethodTable);
-                    break;
-                }
-            }
+            found = name == "System.__Canon" ? null
+                : name.EndsWith("[]", StringComparison.Ordinal) ? TypeNamed(runtime, name[..^2])?.MakeArrayType()
+                : DefinitionName(name) is { } definition ? InstantiationNamed(runtime, definition, name)
+                : LoadedTypeNamed(runtime, name);
+        }
+        catch (Exception)
+        {
+            found = null; // a constraint the arguments do not meet, a type this runtime does not have: not named
         }
 
         return _byName[name] = found;
     }
+
+    private Type? LoadedTypeNamed(ClrRuntime runtime, string name)
+    {
+        foreach (var module in runtime.EnumerateModules())
+        {
+            if ((LoadedByToken(runtime, module, name) is (true, var byToken) ? byToken : module.GetTypeByName(name)) is { } clrType)
+            {
+                return TypeOf(runtime, clrType.MethodTable);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>An instantiation named as ClrMD names it, from its definition's reflection name (<c>Builder`1+Box`1</c>).</summary>
+    private Type? InstantiationNamed(ClrRuntime runtime, string definitionName, string name)
+    {
+        if (GenericDefinitionNamed(runtime, definitionName) is not { } definition
+            || GenericArgumentNames(name) is not { } names || names.Count != definition.GetGenericArguments().Length)
+        {
+            return null;
+        }
+
+        var arguments = new Type[names.Count];
+        for (var i = 0; i < names.Count; i++)
+        {
+            if (TypeNamed(runtime, names[i]) is not { } argument)
+            {
+                return null;
+            }
+
+            arguments[i] = argument;
+        }
+
+        return definition.MakeGenericType(arguments);
+    }
+
+    /// <summary>A generic type definition by its reflection name, from the files of the target's modules.</summary>
+    private Type? GenericDefinitionNamed(ClrRuntime runtime, string name)
+    {
+        foreach (var module in runtime.EnumerateModules())
+        {
+            if (!module.IsDynamic && module.Name is { Length: > 0 } path && TypeTokensOf(path) is { } tokens
+                && tokens.TryGetValue(name, out var token) && AssemblyOf(path) is { } assembly)
+            {
+                // The framework here may be another build than the target's, with other tokens: its types go by name.
+                var type = IsFramework(path) ? assembly.GetType(name) : assembly.ManifestModule.ResolveType(token);
+                return type is { IsGenericTypeDefinition: true } ? type : null;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The definition's name of an instantiation as ClrMD writes it, as reflection writes it
+    /// (<c>Builder&lt;A&gt;+Box&lt;Program+&lt;Main&gt;d__0&gt;</c> → <c>Builder`1+Box`1</c>); null when the name has no
+    /// argument list (an angle bracket at the start of a name is part of a compiler-generated name) or does not parse.
+    /// </summary>
+    internal static string? DefinitionName(string name)
+    {
+        var definition = new System.Text.StringBuilder(name.Length);
+        var instantiation = false;
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (name[i] != '<' || !OpensArguments(name, i))
+            {
+                definition.Append(name[i]);
+                continue;
+            }
+
+            // Count the arguments up to the matching bracket.
+            var depth = 0;
+            var count = 1;
+            for (; i < name.Length; i++)
+            {
+                if (name[i] == '<')
+                {
+                    depth++;
+                }
+                else if (name[i] == '>' && --depth == 0)
+                {
+                    break;
+                }
+                else if (name[i] == ',' && depth == 1)
+                {
+                    count++;
+                }
+            }
+
+            if (depth != 0)
+            {
+                return null;
+            }
+
+            definition.Append('`').Append(count);
+            instantiation = true;
+        }
+
+        return instantiation ? definition.ToString() : null;
+    }
+
+    private static bool OpensArguments(string name, int at) =>
+        at > 0 && (char.IsLetterOrDigit(name[at - 1]) || name[at - 1] is '_' or '`' or ']' or '$');
 
     /// <summary>
     /// The argument names of a generic instantiation as ClrMD writes it, over every nesting level
@@ -227,7 +403,7 @@ internal sealed class OtherProcessTypes : TargetTypes, IDisposable
             var c = name[i];
             if (c == '<')
             {
-                var isArguments = i > 0 && (char.IsLetterOrDigit(name[i - 1]) || name[i - 1] is '_' or '`' or ']' or '$');
+                var isArguments = OpensArguments(name, i);
                 open.Push(isArguments);
                 if (isArguments && open.Count(a => a) == 1 && open.Count == 1)
                 {
@@ -335,22 +511,21 @@ internal sealed class OtherProcessTypes : TargetTypes, IDisposable
             return null;
         }
 
-        var reader = file.GetMetadataReader();
-        string Name(TypeDefinitionHandle handle)
-        {
-            var definition = reader.GetTypeDefinition(handle);
-            var name = reader.GetString(definition.Name);
-            var declaring = definition.GetDeclaringType();
-            if (!declaring.IsNil)
-            {
-                return Name(declaring) + "+" + name;
-            }
+        return NameOf(file.GetMetadataReader(), (TypeDefinitionHandle)MetadataTokens.EntityHandle(token));
+    }
 
-            var ns = reader.GetString(definition.Namespace);
-            return ns.Length == 0 ? name : ns + "." + name;
+    private static string NameOf(MetadataReader reader, TypeDefinitionHandle handle)
+    {
+        var definition = reader.GetTypeDefinition(handle);
+        var name = reader.GetString(definition.Name);
+        var declaring = definition.GetDeclaringType();
+        if (!declaring.IsNil)
+        {
+            return NameOf(reader, declaring) + "+" + name;
         }
 
-        return Name((TypeDefinitionHandle)MetadataTokens.EntityHandle(token));
+        var ns = reader.GetString(definition.Namespace);
+        return ns.Length == 0 ? name : ns + "." + name;
     }
 
     private bool IsFramework(string path) =>
