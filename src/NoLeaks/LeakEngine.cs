@@ -262,8 +262,10 @@ internal sealed class LeakEngine
         // fingerprint taken then would match every later one: the wait would last to the end of the grace period.
         long? fingerprint = null;
 
-        // Set when the wait went on past the grace period for a starved thread pool (WaitsForStarvedPool).
+        // Set when the wait went on past the grace period for a starved thread pool, or for timers due and not fired
+        // (WaitsForLateWork).
         (long At, long WorkItems, int Threads)? starved = null;
+        long? lateTimersSince = null;
 
         // The work the wait went on for has run: say how long that took.
         void AddStarvedPoolWait(List<string> warnings)
@@ -272,6 +274,12 @@ internal sealed class LeakEngine
             {
                 warnings.Add(string.Create(CultureInfo.InvariantCulture,
                     $"the thread pool was starved when the grace period ended ({since.WorkItems} work items queued, {since.Threads} threads), and the scope's work was still waiting for a thread: the check waited {Stopwatch.GetElapsedTime(since.At).TotalSeconds:0.0} s more, until it had run. Tests that block pool threads (such as Task.Run(() => gate.Wait())) starve the pool."));
+            }
+
+            if (lateTimersSince is { } late)
+            {
+                warnings.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"the scope's work waited on a Task.Delay that was due when the grace period ended but had not fired (the machine or its thread pool was too busy to fire it on time): the check waited {Stopwatch.GetElapsedTime(late).TotalSeconds:0.0} s more, until it had."));
             }
         }
 
@@ -311,15 +319,19 @@ internal sealed class LeakEngine
                 warnings.Add(CutShort);
             }
 
-            if (StarvedPoolWarning(leaks, ThreadPool.PendingWorkItemCount, ThreadPool.ThreadCount) is { } starvedPool)
+            var starvedPool = StarvedPoolWarning(leaks, ThreadPool.PendingWorkItemCount, ThreadPool.ThreadCount);
+            var lateTimers = LateTimerWarning(leaks, Stopwatch.GetTimestamp() + options.TimerClockAhead.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond);
+            if (starvedPool is not null || lateTimers is not null)
             {
-                warnings.Add(starved is { } since
-                    ? starvedPool + string.Create(CultureInfo.InvariantCulture, $" The check waited {Stopwatch.GetElapsedTime(since.At).TotalSeconds:0.0} s past the grace period for a thread.")
-                    : starvedPool);
+                var waitedMore = (starved?.At ?? lateTimersSince) is { } since
+                    ? string.Create(CultureInfo.InvariantCulture, $" The check waited {Stopwatch.GetElapsedTime(since).TotalSeconds:0.0} s past the grace period for it.")
+                    : "";
+                warnings.AddRange(new[] { starvedPool, lateTimers }.OfType<string>().Select(warning => warning + waitedMore));
             }
             else if (leaks.Count == 0)
             {
-                // The extension ended because the work got its thread and ran (the wait then ends here, not in CheckAgain).
+                // The extension ended because the work got its thread, or its timer fired, and ran (the wait then ends
+                // here, not in CheckAgain).
                 AddStarvedPoolWait(warnings);
             }
 
@@ -330,24 +342,40 @@ internal sealed class LeakEngine
                 [.. dormant, .. neverRunning]);
         }
 
-        // When the grace period is over and all that is left is work queued for a thread of a starved pool (other
-        // tests' blocked threads hold them all), the work has not had a chance to run: the wait goes on while that is
-        // so, up to StarvedPoolWait more. Work that runs, or a pool with nothing queued, ends it.
-        bool WaitsForStarvedPool()
+        // When the grace period is over and all that is left is late work — queued for a thread of a starved pool (other
+        // tests' blocked threads hold them all), or waiting on a timer that was due and has not fired (a machine too busy
+        // to fire it) — the work has not had its chance to run: the wait goes on while that is so, up to StarvedPoolWait
+        // more. Work that runs, a pool with nothing queued, or a timer not due yet (a loop's next delay) ends it.
+        bool WaitsForLateWork()
         {
+            if (neverResuming.Count > 0)
+            {
+                return false;
+            }
+
             var workItems = ThreadPool.PendingWorkItemCount;
-            if (workItems <= 0 || neverResuming.Count > 0)
+            if (workItems <= 0 && !Source.ReadsTimerDue)
             {
                 return false;
             }
 
             var (leaks, _, _) = Check(scope, options, new List<string>(), EngineObjects(), runningHere);
-            if (!OnlyWaitsForPoolThreads(leaks))
+            var now = Stopwatch.GetTimestamp() + (options.TimerClockAhead.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond);
+            if (!OnlyLateWork(leaks, workItems, now))
             {
                 return false;
             }
 
-            starved ??= (Stopwatch.GetTimestamp(), workItems, ThreadPool.ThreadCount);
+            if (leaks.Any(WaitsForPoolThread))
+            {
+                starved ??= (Stopwatch.GetTimestamp(), workItems, ThreadPool.ThreadCount);
+            }
+
+            if (leaks.Any(leak => TimerIsLate(leak, now)))
+            {
+                lateTimersSince ??= Stopwatch.GetTimestamp();
+            }
+
             return true;
         }
 
@@ -359,7 +387,7 @@ internal sealed class LeakEngine
             cancellation,
             scope.Complete,
             overrun: options.GracePeriod + (options.RetentionBudget > TimeSpan.Zero ? options.RetentionBudget : TimeSpan.Zero) + WatchdogMargin,
-            extend: WaitsForStarvedPool,
+            extend: WaitsForLateWork,
             maxExtension: StarvedPoolWait);
         lock (engineObjects)
         {
@@ -663,10 +691,36 @@ internal sealed class LeakEngine
     private static readonly bool InjectCheckFailure = Environment.GetEnvironmentVariable(InjectCheckFailureVariable) == "1";
 
     /// <summary>True when there is work left and all of it is queued for a thread of the pool, none of it running.</summary>
-    internal static bool OnlyWaitsForPoolThreads(IReadOnlyCollection<TaskLeak> leaks) =>
-        leaks.Count > 0 && leaks.All(WaitsForPoolThread);
-
     private static bool WaitsForPoolThread(TaskLeak leak) => !leak.IsRunning && leak.WaitingOn == TaskInspector.QueuedForPoolThread;
+
+    /// <summary>
+    /// True when every entry is late rather than left behind: queued for a thread of a pool that has a backlog
+    /// (<paramref name="pendingWorkItems"/>), or waiting on a system timer that was due at <paramref name="now"/> (a
+    /// <see cref="Stopwatch"/> timestamp) and has not fired.
+    /// </summary>
+    internal static bool OnlyLateWork(IReadOnlyCollection<TaskLeak> leaks, long pendingWorkItems, long now) =>
+        leaks.Count > 0 && leaks.All(leak => (pendingWorkItems > 0 && WaitsForPoolThread(leak)) || TimerIsLate(leak, now));
+
+    private static bool TimerIsLate(TaskLeak leak, long now) => !leak.IsRunning && leak.TimerDue is { } due && due <= now;
+
+    /// <summary>
+    /// Work waiting on a Task.Delay that was due when the grace period ended and had not fired: the machine or its pool
+    /// was too busy to fire the timer. Said in the report, so that a failure the machine caused is not taken for work
+    /// the test left behind.
+    /// </summary>
+    internal static string? LateTimerWarning(IEnumerable<TaskLeak> leaks, long now)
+    {
+        var late = leaks.Where(leak => TimerIsLate(leak, now)).ToList();
+        if (late.Count == 0)
+        {
+            return null;
+        }
+
+        var overdue = TimeSpan.FromSeconds((double)(now - late.Min(leak => leak.TimerDue!.Value)) / Stopwatch.Frequency);
+        var count = late.Sum(leak => leak.Count);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{count} of the operations above waited on a Task.Delay whose timer was due (the earliest {overdue.TotalSeconds:0.0} s before the check) and had not fired: the machine or its thread pool was too busy to fire it on time, so that work may not have had its chance to finish.");
+    }
 
     /// <summary>
     /// Work queued for a thread of the pool that has not started when the grace period ends, while the pool has a

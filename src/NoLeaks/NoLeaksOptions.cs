@@ -100,6 +100,12 @@ public sealed class NoLeaksOptions
     /// </summary>
     internal TimeSpan StuckCheckMinimumGrace { get; init; } = StuckCheckDefaultMinimumGrace;
 
+    /// <summary>
+    /// How far ahead of the real clock the check reads system timers' due moments (tests of late timers set it: a timer
+    /// then looks due before it fires, as on a machine too busy to fire it on time).
+    /// </summary>
+    internal TimeSpan TimerClockAhead { get; init; }
+
     /// <summary>The default of <see cref="StuckCheckMinimumGrace"/>: a full collection of a large heap takes tens of milliseconds.</summary>
     internal static readonly TimeSpan StuckCheckDefaultMinimumGrace = TimeSpan.FromMilliseconds(500);
 
@@ -127,6 +133,7 @@ public sealed class NoLeaksOptions
         CaptureServiceProviderLines = CaptureServiceProviderLines,
         DetectStuckWork = DetectStuckWork,
         StuckCheckMinimumGrace = StuckCheckMinimumGrace,
+        TimerClockAhead = TimerClockAhead,
     };
 
     /// <summary>What was wrong with the settings these options were made from; every report made with them says it.</summary>

@@ -110,12 +110,19 @@ public sealed class TaskLeak
     /// <summary>The running operations counted in this entry (running delegate tasks and async methods), by task id and heap address.</summary>
     internal IReadOnlyList<Analysis.RunningTask> RunningTasks { get; init; } = [];
 
+    /// <summary>
+    /// For work waiting on a system timer (a finite <c>Task.Delay</c>): the <see cref="System.Diagnostics.Stopwatch"/>
+    /// timestamp at which the timer is due, the latest of the entry's operations; null when not known for all of them.
+    /// </summary>
+    internal long? TimerDue { get; init; }
+
     /// <summary>This entry with one more operation counted in it.</summary>
     internal TaskLeak WithOneMore(TaskLeak same) =>
         new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count + same.Count, RetentionPath, Verdict)
         {
             Operations = Operations, IsRunning = IsRunning, HostedService = HostedService, CreatedInTest = CreatedInTest,
             RunningTasks = [.. RunningTasks, .. same.RunningTasks],
+            TimerDue = TimerDue is { } due && same.TimerDue is { } other ? Math.Max(due, other) : null,
         };
 
     /// <summary>This entry with what it waits on named from its thread, for <paramref name="count"/> of its operations.</summary>

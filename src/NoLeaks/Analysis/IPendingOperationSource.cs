@@ -29,6 +29,12 @@ internal interface IPendingOperationSource
         return false;
     }
 
+    /// <summary>
+    /// True when the operations this source returns carry their timers' due moments
+    /// (<see cref="PendingOperation.TimerDueTimestamp"/>): only then can a check tell a late timer from a leak.
+    /// </summary>
+    bool ReadsTimerDue => false;
+
     /// <summary>A cheap fingerprint of the scope's pending set; when it has not changed, neither has the analysis.</summary>
     long PendingFingerprint(LeakScope scope);
 }

@@ -200,6 +200,7 @@ internal sealed class LeakAnalyzer(AwaitSiteResolver sites)
             RunningTasks = innermost.Activity == OperationActivity.Running && RunningTask.Of(innermost) is { } running ? [running] : [],
             HostedService = HostedServices.Describe(ChainOf(innermost, parents), sites) ?? ServiceProviders.Describe(ChainOf(innermost, parents), sites),
             CreatedInTest = creator.CreatedInTest,
+            TimerDue = innermost.TimerDueTimestamp,
         };
     }
 

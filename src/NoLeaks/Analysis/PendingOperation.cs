@@ -71,6 +71,12 @@ internal sealed class PendingOperation
     public bool WaitsOnTimer { get; init; }
 
     /// <summary>
+    /// For work waiting on a system timer: the <see cref="System.Diagnostics.Stopwatch"/> timestamp at which that timer is
+    /// due (earlier than now when it is late); null when not known.
+    /// </summary>
+    public long? TimerDueTimestamp { get; init; }
+
+    /// <summary>
     /// True when it is suspended on something that has already completed: its resumption is being delivered (queued,
     /// or held up by the code that runs the check), so it is not left behind.
     /// </summary>

@@ -173,6 +173,7 @@ internal static class TaskInspector
             WaitingOn = waitingOn,
             Activity = activity,
             WaitsOnTimer = waitsOnTimer,
+            TimerDueTimestamp = waitsOnTimer ? TimerDue.TimestampOf(awaited ?? task) : null,
             Resuming = resuming,
             HoldsResumption = holdsResumption,
             ContinuationKeys = continuations is null ? ContinuationsOf(task) : [.. continuations, .. ContinuationsOf(task)],
@@ -421,6 +422,7 @@ internal static class TaskInspector
             AwaitedKey = awaited,
             WaitingOn = waitingOn,
             WaitsOnTimer = awaited is not null && AwaitedObjectOf(awaited).IsSystemTimer,
+            TimerDueTimestamp = TimerDue.TimestampOf(awaited),
             Resuming = HasCompleted(awaited),
             ScopeName = scopeName,
         };

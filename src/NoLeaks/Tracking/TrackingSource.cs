@@ -49,6 +49,9 @@ internal sealed class TrackingSource : IPendingOperationSource
 
     public string Name => "runtime task tracking";
 
+    /// <inheritdoc/>
+    public bool ReadsTimerDue => TimerDue.MissingInternals is null;
+
     /// <summary>The runtime's task tracking this source reads.</summary>
     internal RuntimeTaskTracking Runtime => _tracking;
 
