@@ -101,6 +101,14 @@ internal static class TestLeakCheck
             // a clean scope ends synchronously.
             var ending = check.Scope.EndAsync(LeakCheckPlan.WithinTimeLimit(check.Scope.Options, TimeLimitOf(context), Stopwatch.GetElapsedTime(check.Started)));
             var report = ending.IsCompletedSuccessfully ? ending.Result : ending.AsTask().GetAwaiter().GetResult();
+
+            // A test that ended ignored or inconclusive at run time (Assert.Ignore, Assert.Inconclusive) did not run to
+            // a result: it is not checked (as xunit's Assert.Skip), and the run summary does not count it.
+            if (result.ResultState.Status is TestStatus.Skipped or TestStatus.Inconclusive)
+            {
+                return;
+            }
+
             LeakRun.Add(report, context.CurrentTest?.TypeInfo?.Assembly);
             Record(report, result);
         }

@@ -175,6 +175,24 @@ public sealed class NoTaskLeaksAttributeTests
     }
 
     [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
+    public async Task A_test_that_ends_ignored_or_inconclusive_is_not_checked_nor_counted(string fixture)
+    {
+        // Seen on a real suite: the summary said "6 of 2,109 tests" where the runner ran 2,108, one test having ended
+        // with Assert.Ignore. The runner counts such a test as skipped; so does the summary, and it is not failed.
+        var run = await FixtureRun.RunAsync(fixture, action: null, environment: null, ["--class", "NoLeaks.NUnit.Fixtures.EndedSkippedTests"]);
+
+        Assert.Equal("Skipped", run["EndedSkippedTests.Ignored_at_run_time"].Outcome);
+        Assert.Equal("Inconclusive", run["EndedSkippedTests.Inconclusive_at_run_time"].Outcome);
+        var ignoredAfterWork = run["EndedSkippedTests.Ignored_after_starting_work"];
+        Assert.Equal("Skipped", ignoredAfterWork.Outcome);
+        Assert.DoesNotContain("NoLeaks", ignoredAfterWork.Output);
+        AssertLeak(run["EndedSkippedTests.Leak_in_body"], "EndedSkippedTests.WaitAsync", "NUnitLeakTests/EndedSkippedTests.cs", "ended-skipped-wait");
+        Assert.Contains("NoLeaks: 1 of 2 tests left async work behind", run.StandardError);
+    }
+
+    [Theory(Timeout = Timeout)]
     [InlineData("", "ManualResetEventSlim.Wait() at BlockedThreadTests.cs:{0} (its thread is blocked)")]
     [InlineData("0", "nothing: its delegate is still running")]
     public async Task A_delegate_blocked_on_its_thread_is_named_by_its_blocking_call_unless_turned_off(string stacks, string waitingOn)
