@@ -5,12 +5,13 @@ namespace NoLeaks.Stacks;
 
 /// <summary>
 /// <c>dotnet exec --runtimeconfig &lt;file&gt; NoLeaks.Stacks.dll &lt;pid&gt; [&lt;DAC path&gt;]</c>: waits for one line on its
-/// standard input (the parent's go-ahead, given once it has allowed this process to trace it), attaches to the process,
-/// reads every managed thread's stack and writes them as one JSON object on its standard output, after detaching.
+/// standard input (the parent's go-ahead, given once it has allowed this process to trace it), reads every managed
+/// thread's stack, stopping one thread at a time while its stack is read (the others run on), and writes them as one
+/// JSON object on its standard output.
 /// </summary>
 internal static class Program
 {
-    /// <summary>How long the process may stay attached: the test process is stopped while it is.</summary>
+    /// <summary>How long the read may take: a thread of the test process is stopped while its stack is read.</summary>
     private static readonly TimeSpan AttachedLimit = TimeSpan.FromSeconds(8);
 
     private static int Main(string[] args)
@@ -48,9 +49,9 @@ internal static class Program
     private const string AttachRefused = "attaching to the test process was refused";
 
     /// <summary>
-    /// The tracee is stopped while this process is attached to it; if the read never ends, exiting detaches it (the kernel
-    /// resumes the threads of a process whose tracer died). Started just before attaching: this process's own start (its
-    /// code compiled on a loaded machine) does not stop the tracee and does not count.
+    /// A thread of the test process is stopped while its stack is read; if the read never ends, exiting detaches it (the
+    /// kernel resumes the threads of a process whose tracer died). Started just before attaching: this process's own start
+    /// (its code compiled on a loaded machine) does not count.
     /// </summary>
     private static void StartWatchdog()
     {
@@ -73,7 +74,8 @@ internal static class Program
         try
         {
             attaching();
-            attached = DataTarget.AttachToProcess(pid, suspend: true);
+            // Not suspended: each thread is stopped alone while its stack is read (ThreadStop).
+            attached = DataTarget.AttachToProcess(pid, suspend: false);
         }
         catch (Exception e)
         {
@@ -84,16 +86,38 @@ internal static class Program
 
         using (var target = attached)
         {
-            if (target.ClrVersions.Length == 0)
+            ClrInfo[] versions;
+            try
+            {
+                versions = target.ClrVersions.ToArray();
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                // Not attached yet, so refused only now, when the process's memory is first read (process_vm_readv: EPERM).
+                throw new UnauthorizedAccessException($"{AttachRefused}: {e.Message}", e);
+            }
+
+            if (versions.Length == 0)
             {
                 throw new InvalidOperationException("no CLR found in the process");
             }
 
             using var runtime = dacPath is not null && File.Exists(dacPath)
-                ? target.ClrVersions[0].CreateRuntime(dacPath, ignoreMismatch: true)
-                : target.ClrVersions[0].CreateRuntime();
+                ? versions[0].CreateRuntime(dacPath, ignoreMismatch: true)
+                : versions[0].CreateRuntime();
             using var json = new Utf8JsonWriter(output);
-            ThreadStackWriter.Write(json, runtime);
+            var (stopped, refused) = (0, 0);
+            ThreadStackWriter.Write(json, runtime, stopThread: tid =>
+            {
+                var stop = ThreadStop.Of(tid, out var wasRefused);
+                stopped += stop is null ? 0 : 1;
+                refused += wasRefused ? 1 : 0;
+                return stop;
+            });
+            if (stopped == 0 && refused > 0)
+            {
+                throw new UnauthorizedAccessException($"{AttachRefused}: ptrace refused to stop its threads (EPERM)");
+            }
         }
 
         return output.ToArray();

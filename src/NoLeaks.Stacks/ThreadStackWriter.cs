@@ -16,30 +16,52 @@ internal static class ThreadStackWriter
     /// <param name="runtime">The runtime whose threads are read.</param>
     /// <param name="executingOnly">Only the threads that execute a task (the others' frames are neither named nor
     /// written: naming a frame's method and IL offset asks the runtime's data access library for the method's metadata).</param>
-    public static void Write(Utf8JsonWriter json, ClrRuntime runtime, bool executingOnly = false)
+    /// <param name="stopThread">Null when the whole process is stopped; otherwise stops one thread (by its OS id) while its
+    /// stack is read, the others running (null: that thread cannot be stopped, and is left out).</param>
+    public static void Write(Utf8JsonWriter json, ClrRuntime runtime, bool executingOnly = false, Func<uint, IDisposable?>? stopThread = null)
     {
         json.WriteStartObject();
         json.WriteStartArray("threads");
-        foreach (var thread in runtime.Threads)
+        if (stopThread is null)
         {
-            if (!thread.IsAlive)
+            foreach (var thread in runtime.Threads)
             {
-                continue;
+                if (thread.IsAlive)
+                {
+                    WriteThread(json, thread, executingOnly);
+                }
             }
+        }
+        else
+        {
+            foreach (var id in runtime.Threads.Where(thread => thread.IsAlive).Select(thread => thread.OSThreadId).ToList())
+            {
+                using var stopped = stopThread(id);
+                if (stopped is null)
+                {
+                    continue;
+                }
 
-            WriteThread(json, thread, executingOnly);
+                // What the runtime's data access library read before this thread stopped (its frame chain among it) may
+                // have changed since: read it anew.
+                runtime.FlushCachedData();
+                if (runtime.Threads.FirstOrDefault(thread => thread.OSThreadId == id && thread.IsAlive) is { } thread)
+                {
+                    WriteThread(json, thread, executingOnly, othersRun: true);
+                }
+            }
         }
 
         json.WriteEndArray();
         json.WriteEndObject();
     }
 
-    private static void WriteThread(Utf8JsonWriter json, ClrThread thread, bool executingOnly)
+    private static void WriteThread(Utf8JsonWriter json, ClrThread thread, bool executingOnly, bool othersRun = false)
     {
         var frames = thread.EnumerateStackTrace().ToList();
 
         // Reading a stack's roots costs far more than its frames: only where a frame executes a task.
-        var tasks = frames.Exists(frame => frame.Method is { } method && IsExecuting(method)) ? ExecutedTasks(thread) : [];
+        var tasks = frames.Exists(frame => frame.Method is { } method && IsExecuting(method)) ? ExecutedTasks(thread, othersRun) : [];
         if (executingOnly && tasks.Count == 0)
         {
             return;
@@ -100,7 +122,7 @@ internal static class ThreadStackWriter
     /// async-method box whose <c>MoveNext</c> the runtime runs. Not any task on the stack: a thread waiting on a task
     /// holds that task too.
     /// </summary>
-    private static List<(int Id, ulong Address)> ExecutedTasks(ClrThread thread)
+    private static List<(int Id, ulong Address)> ExecutedTasks(ClrThread thread, bool othersRun)
     {
         var tasks = new List<(int, ulong)>();
         foreach (var root in thread.EnumerateStackRoots())
@@ -110,7 +132,18 @@ internal static class ThreadStackWriter
                 continue;
             }
 
-            tasks.Add((root.Object.TryReadField<int>("m_taskId", out var id) ? id : 0, root.Object.Address));
+            var id = root.Object.TryReadField<int>("m_taskId", out var taskId) ? taskId : 0;
+
+            // With other threads running, a GC may move the task while it is read (the GC then writes its new address
+            // into the stack slot): a slot that changed means the id may be another object's, and the task is left out.
+            // (A root in a register, address 0, cannot be read again.)
+            if (othersRun && root.Address != 0
+                && (!thread.Runtime.DataTarget.DataReader.ReadPointer(root.Address, out var stillThere) || stillThere != root.Object.Address))
+            {
+                continue;
+            }
+
+            tasks.Add((id, root.Object.Address));
         }
 
         return tasks;

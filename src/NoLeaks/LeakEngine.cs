@@ -580,7 +580,7 @@ internal sealed class LeakEngine
         }
 
         // Running work waits on nothing a task can show: what it does is on its thread's stack.
-        leaks = RunningWork.Describe(leaks, options, warnings, othersInProgress: LeakScope.InProgress - (scope.IsCounted ? 1 : 0));
+        leaks = RunningWork.Describe(leaks, options, warnings);
         if (options.RetentionBudget <= TimeSpan.Zero)
         {
             return leaks;

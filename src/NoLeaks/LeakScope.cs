@@ -15,7 +15,6 @@ public sealed class LeakScope : IDisposable
 
     private static readonly AsyncLocal<LeakScope?> CurrentScope = new();
     private static long s_lastId;
-    private static int s_inProgress;
 
     /// <summary>
     /// Unique in the process, and a plain field so that the heap source can read it from a captured ExecutionContext
@@ -27,7 +26,6 @@ public sealed class LeakScope : IDisposable
     private readonly object _gate = new();
     private readonly List<LeakScope> _children = [];
     private int _state;
-    private int _counted;
     private LeakReport? _report;
     private TaskCompletionSource<LeakReport>? _ending;
 
@@ -74,15 +72,6 @@ public sealed class LeakScope : IDisposable
     public bool IsEnded => Volatile.Read(ref _state) != Active;
 
     internal static LeakScope? RawCurrent => CurrentScope.Value;
-
-    /// <summary>
-    /// Scopes begun and not yet reported or disposed, in the whole process: the tests being checked now, those waiting
-    /// out their grace period included.
-    /// </summary>
-    internal static int InProgress => Volatile.Read(ref s_inProgress);
-
-    /// <summary>Whether this scope is one of <see cref="InProgress"/>: begun by Begin, and not yet reported or disposed.</summary>
-    internal bool IsCounted => Volatile.Read(ref _counted) == 1;
 
     internal bool CaptureCreationStacks { get; }
 
@@ -174,8 +163,6 @@ public sealed class LeakScope : IDisposable
         var parent = Current;
         var scope = new LeakScope(string.IsNullOrWhiteSpace(name) ? "(unnamed scope)" : name, options ?? NoLeaksOptions.Default, parent, engine);
         parent?.AddChild(scope);
-        scope._counted = 1;
-        Interlocked.Increment(ref s_inProgress);
         ServiceProviderBuilds.ListenIf(scope.Options);
         engine.OnScopeBegun(scope);
         CurrentScope.Value = scope;
@@ -239,7 +226,6 @@ public sealed class LeakScope : IDisposable
             _state = Disposed;
         }
 
-        Uncount();
         if (ReferenceEquals(CurrentScope.Value, this))
         {
             CurrentScope.Value = Parent;
@@ -296,21 +282,7 @@ public sealed class LeakScope : IDisposable
             waiting = _ending;
         }
 
-        // Scopes begun inside this one and never ended are over with it: their work was reported here.
-        foreach (var scope in SelfAndUnendedDescendants())
-        {
-            scope.Uncount();
-        }
-
         waiting?.TrySetResult(_report);
-    }
-
-    private void Uncount()
-    {
-        if (Interlocked.Exchange(ref _counted, 0) == 1)
-        {
-            Interlocked.Decrement(ref s_inProgress);
-        }
     }
 
     private void AddChild(LeakScope child)

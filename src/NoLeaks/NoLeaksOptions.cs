@@ -71,10 +71,10 @@ public sealed class NoLeaksOptions
 
     /// <summary>
     /// Name what running work is doing from its thread's stack (the call it is blocked in and its line), read by a child
-    /// process on Linux while the test process is stopped (about 0.4 s), once per report that lists running work.
-    /// Default (null): read only while no other test is being checked in the process, so that no other test's grace
-    /// period runs on while its work stands still; true: always; false: never. The environment variable
-    /// <c>NOLEAKS_THREAD_STACKS=1</c> (or <c>0</c>) overrides it for a whole run.
+    /// process on Linux, which stops one thread of the test process at a time while it reads that thread's stack, once
+    /// per report that lists running work. Default (null): read, unless a read failed before in the process (said once);
+    /// true: always; false: never. The environment variable <c>NOLEAKS_THREAD_STACKS=1</c> (or <c>0</c>) overrides it
+    /// for a whole run.
     /// </summary>
     public bool? ReadThreadStacks { get; set; }
 

@@ -197,7 +197,7 @@ public sealed class NoTaskLeaksAttributeTests
     [InlineData("0", "nothing: its delegate is still running")]
     public async Task A_delegate_blocked_on_its_thread_is_named_by_its_blocking_call_unless_turned_off(string stacks, string waitingOn)
     {
-        // Unasked (""), with no other test being checked in the process: the report reads the thread's stack.
+        // Unasked (""), the default: the report reads the thread's stack.
         var run = await FixtureRun.RunAsync(
             "NUnit4Fixture",
             action: null,

@@ -17,12 +17,8 @@ internal static class RunningWork
     /// <summary>What a running delegate task waits on when its thread's stack is not read.</summary>
     internal const string StillRunning = "nothing: its delegate is still running";
 
-    /// <summary>
-    /// The leaks, the running ones described from their threads' stacks; what could not be read is a warning.
-    /// <paramref name="othersInProgress"/>: scopes in progress in the process other than the one reported
-    /// (<see cref="LeakScope.InProgress"/>).
-    /// </summary>
-    public static List<TaskLeak> Describe(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings, int othersInProgress)
+    /// <summary>The leaks, the running ones described from their threads' stacks; what could not be read is a warning.</summary>
+    public static List<TaskLeak> Describe(List<TaskLeak> leaks, NoLeaksOptions options, List<string> warnings)
     {
         if (!leaks.Exists(leak => leak.IsRunning && leak.RunningTasks.Any(task => task.Id != 0)))
         {
@@ -30,7 +26,7 @@ internal static class RunningWork
         }
 
         var asked = FromEnvironment ?? options.ReadThreadStacks;
-        if (asked == false || (asked is null && !MayReadUnasked(othersInProgress)))
+        if (asked == false || (asked is null && !MayReadUnasked))
         {
             return leaks;
         }
@@ -60,19 +56,18 @@ internal static class RunningWork
     private static bool s_unaskedFailed;
 
     /// <summary>
-    /// Off in the repository's own test projects unless a test turns it on (see <see cref="MayReadUnasked"/>): their
-    /// tests run side by side, and which of them would read would depend on timing.
+    /// Off in the repository's own test projects unless a test turns it on (see <see cref="MayReadUnasked"/>): a read
+    /// costs a child process's start, and their tests count on knowing which reports read.
     /// </summary>
     internal static bool ReadsUnasked { get; set; } = true;
 
     /// <summary>
-    /// Whether stacks are read when the options leave it open: on Linux (the only place the child can read them), and
-    /// only while no other scope is in progress anywhere in the process (no other test being checked, none waiting out
-    /// its grace period). The read stops the whole process, and another test's grace period would run on while its work
-    /// stood still.
+    /// Whether stacks are read when the options leave it open: on Linux, the only place the child can read them, unless a
+    /// read that was not asked for failed before in this process. The child stops one thread at a time, each only while
+    /// its own stack is read, so tests running beside the reported one go on.
     /// </summary>
-    private static bool MayReadUnasked(int othersInProgress) =>
-        ReadsUnasked && OperatingSystem.IsLinux() && !Volatile.Read(ref s_unaskedFailed) && othersInProgress <= 0;
+    private static bool MayReadUnasked =>
+        ReadsUnasked && OperatingSystem.IsLinux() && !Volatile.Read(ref s_unaskedFailed);
 
     private static List<TaskLeak> DescribeFromStacks(List<TaskLeak> leaks, string? stackReaderPath, List<string> warnings)
     {

@@ -27,8 +27,9 @@ internal sealed record ThreadStack(int ManagedId, uint OSId, bool Preemptive, IR
 /// <summary>
 /// Reads the managed stacks of this process's threads from outside it: a child process (NoLeaks.Stacks.dll, shipped
 /// beside NoLeaks.dll) attaches with ptrace, reads them with ClrMD and detaches. Walking other threads' stacks from
-/// inside the process is not safe (ClrMD's DAC faulted there while other threads ran), hence the child. This process
-/// is stopped while the child is attached (about 0.2–0.3 s); the child exits (which detaches it) after 8 s attached at most, and is killed
+/// inside the process is not safe (ClrMD's DAC faulted there while other threads ran), hence the child. The child stops
+/// one thread of this process at a time, each only while its own stack is read (a few milliseconds; tens for the
+/// thread that executes a task); it exits (which lets go a thread it holds) after 8 s of reading at most, and is killed
 /// after <see cref="Timeout"/>: two reads stay inside the engine's watchdog margin (30 s).
 /// Linux only; never throws.
 /// </summary>

@@ -3,9 +3,8 @@ using NUnit.Framework;
 namespace NoLeaks.NUnit.Fixtures;
 
 /// <summary>
-/// A delegate task blocked on its thread, in a suite that runs its tests one at a time (NUnit's default): its report
-/// reads the thread's stack unasked and names the blocking call. Leaves a thread blocked for the rest of the process:
-/// run alone, in a process of its own, by tests/NoLeaks.NUnit.Tests.
+/// A delegate task blocked on its thread: its report reads the thread's stack unasked and names the blocking call.
+/// Leaves a thread blocked for the rest of the process: run alone, in a process of its own, by tests/NoLeaks.NUnit.Tests.
 /// </summary>
 [NoTaskLeaks(GracePeriodMilliseconds = 200)]
 public class BlockedThreadTests

@@ -55,8 +55,8 @@ internal static class FixtureProcess
             start.Environment.Remove(variable);
         }
 
-        // Unasked, a fixture reads a running delegate's thread stack only when no other test is being checked, which
-        // depends on how its tests overlapped: off unless the test asks ("1", or "" for that default).
+        // Unasked, a fixture reads the thread stack of every running delegate it reports, a child process's start each:
+        // off unless the test asks ("1", or "" for that default), so that a fixture's run costs what its tests need.
         start.Environment[ThreadStacksVariable] = "0";
 
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())

@@ -5,8 +5,8 @@ namespace NoLeaks.Tests.Support;
 
 /// <summary>
 /// In this test process, thread stacks are read only where a test asks (<see cref="NoLeaksOptions.ReadThreadStacks"/>, or
-/// <see cref="Unasked"/>): by default NoLeaks reads them whenever no other scope is in progress, and which of the tests
-/// running side by side here would find itself alone would depend on timing.
+/// <see cref="Unasked"/>): by default NoLeaks reads them for every report with running work, a child process's start
+/// each, which the many such reports of these tests need not pay.
 /// </summary>
 internal static class StackReadsAsked
 {
