@@ -52,8 +52,16 @@ internal sealed class ThreadStop : IDisposable
         }
         while (waited < 0 && Marshal.GetLastPInvokeError() == EINTR);
 
+        if (waited != id)
+        {
+            // The wait failed: let it go, in case it stops later (a thread stopped for a tracer that never resumes it
+            // would stand still until this process exits).
+            _ = ptrace(PTRACE_DETACH, id, 0, 0);
+            return null;
+        }
+
         // Not stopped (WIFSTOPPED: the low byte is 0x7f): it exited or was killed, nothing is left to read or detach.
-        if (waited != id || (status & 0xff) != 0x7f)
+        if ((status & 0xff) != 0x7f)
         {
             return null;
         }

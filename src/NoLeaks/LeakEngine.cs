@@ -276,7 +276,7 @@ internal sealed class LeakEngine
                     $"the thread pool was starved when the grace period ended ({since.WorkItems} work items queued, {since.Threads} threads), and the scope's work was still waiting for a thread: the check waited {Stopwatch.GetElapsedTime(since.At).TotalSeconds:0.0} s more, until it had run. Tests that block pool threads (such as Task.Run(() => gate.Wait())) starve the pool."));
             }
 
-            if (lateTimersSince is { } late)
+            if (lateTimersSince is { } late && Stopwatch.GetElapsedTime(late) >= LateTimerNoticeable)
             {
                 warnings.Add(string.Create(CultureInfo.InvariantCulture,
                     $"the scope's work waited on a Task.Delay that was due when the grace period ended but had not fired (the machine or its thread pool was too busy to fire it on time): the check waited {Stopwatch.GetElapsedTime(late).TotalSeconds:0.0} s more, until it had."));
@@ -690,7 +690,7 @@ internal sealed class LeakEngine
 
     private static readonly bool InjectCheckFailure = Environment.GetEnvironmentVariable(InjectCheckFailureVariable) == "1";
 
-    /// <summary>True when there is work left and all of it is queued for a thread of the pool, none of it running.</summary>
+    /// <summary>True for work queued for a thread of the pool, not running.</summary>
     private static bool WaitsForPoolThread(TaskLeak leak) => !leak.IsRunning && leak.WaitingOn == TaskInspector.QueuedForPoolThread;
 
     /// <summary>
@@ -710,7 +710,8 @@ internal sealed class LeakEngine
     /// </summary>
     internal static string? LateTimerWarning(IEnumerable<TaskLeak> leaks, long now)
     {
-        var late = leaks.Where(leak => TimerIsLate(leak, now)).ToList();
+        var noticeable = now - (LateTimerNoticeable.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond);
+        var late = leaks.Where(leak => TimerIsLate(leak, noticeable)).ToList();
         if (late.Count == 0)
         {
             return null;
@@ -721,6 +722,12 @@ internal sealed class LeakEngine
         return string.Create(CultureInfo.InvariantCulture,
             $"{count} of the operations above waited on a Task.Delay whose timer was due (the earliest {overdue.TotalSeconds:0.0} s before the check) and had not fired: the machine or its thread pool was too busy to fire it on time, so that work may not have had its chance to finish.");
     }
+
+    /// <summary>
+    /// How late a timer must be for the report to say so: a timer fires a few milliseconds after it is due on a machine
+    /// that is not busy, and a check can land in between.
+    /// </summary>
+    internal static readonly TimeSpan LateTimerNoticeable = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// Work queued for a thread of the pool that has not started when the grace period ends, while the pool has a

@@ -26,10 +26,7 @@ internal static class TimerDue
     private static readonly FieldInfo? DueTime = QueueTimer?.GetField("_dueTime", Instance) is { FieldType: var t } f && t == typeof(uint) ? f : null;
 
     // TimerQueue.TickCount64 (.NET Core 3.0 – 11), static: the clock the timers above count on.
-    private static readonly Func<long>? TickCount = typeof(Timer).Assembly.GetType("System.Threading.TimerQueue")
-        ?.GetProperty("TickCount64", BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)?.GetMethod is { ReturnType: var r } getter && r == typeof(long)
-        ? getter.CreateDelegate<Func<long>>()
-        : null;
+    private static readonly Func<long>? TickCount = TickCountOf(typeof(Timer).Assembly.GetType("System.Threading.TimerQueue"));
 
     /// <summary>The first runtime field this reader needs that is not where it expects it; null when all are.</summary>
     public static string? MissingInternals =>
@@ -39,6 +36,22 @@ internal static class TimerDue
         : DueTime is null ? "TimerQueueTimer._dueTime"
         : TickCount is null ? "TimerQueue.TickCount64"
         : null;
+
+    private static Func<long>? TickCountOf(Type? timerQueue)
+    {
+        try
+        {
+            return timerQueue?.GetProperty("TickCount64", BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)?.GetMethod
+                is { ReturnType: var type, IsStatic: true } getter && type == typeof(long) && getter.GetParameters().Length == 0
+                ? getter.CreateDelegate<Func<long>>()
+                : null;
+        }
+        catch (Exception e) when (e is ArgumentException or MemberAccessException or NotSupportedException)
+        {
+            // A getter that cannot be bound: the due moment is unknown, as if the property were missing.
+            return null;
+        }
+    }
 
     /// <summary>
     /// The <see cref="Stopwatch"/> timestamp at which the system timer of <paramref name="delay"/> (a <c>Task.Delay</c>
