@@ -26,6 +26,8 @@ consumers=(
   "nunit-5.0-net9|net9.0|NUnit=5.0.0 NUnit3TestAdapter=5.2.0 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.NUnit|report"
   "xunit-2.4.2-net8|net8.0|xunit=2.4.2 xunit.runner.visualstudio=2.4.5 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.Xunit|report-without-heap"
   "xunit-2.9.3-net10|net10.0|xunit=2.9.3 xunit.runner.visualstudio=3.1.4 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.Xunit|report"
+  "xunit-2.9.3-net9|net9.0|xunit=2.9.3 xunit.runner.visualstudio=3.1.4 Microsoft.NET.Test.Sdk=17.14.1|NoLeaks.Xunit|report"
+  "xunit.v3-4.0.2-net9|net9.0|xunit.v3=4.0.2|NoLeaks.XunitV3|report"
   "xunit.v3-4.0.2-net8|net8.0|xunit.v3=4.0.2|NoLeaks.XunitV3|report"
   "xunit.v3-4.0.2-net10|net10.0|xunit.v3=4.0.2|NoLeaks.XunitV3|report"
   "xunit.v3-4.0.2-net10-on-net11|net10.0|xunit.v3=4.0.2|NoLeaks.XunitV3|report"

@@ -189,7 +189,8 @@ internal static class FuzzRunner
             // Work still in flight when the report was made may be waiting for a pool thread: on a starved pool the
             // report says so, truly.
             if (!(fuzzCase.CancelledEnd && warning.Contains("grace period was cut short", StringComparison.Ordinal))
-                && !(inFlight && warning.Contains("the pool is starved", StringComparison.Ordinal)))
+                && !(inFlight && warning.Contains("the pool is starved", StringComparison.Ordinal))
+                && !ParallelStressTests.IsLateWorkWaitedFor(warning))
             {
                 problems.Add("warning: " + warning);
             }

@@ -59,7 +59,7 @@ public class ParallelStressTests
         await Task.Run(() => threads.ForEach(t => t.Join()), TestContext.Current.CancellationToken);
 
         var summary = $"{scopes} scopes on {Workers} threads in {clock.Elapsed.TotalSeconds:0.0} s: "
-            + string.Join(", ", new[] { "leaking", "internal exceptions", "false positives", "misses", "misattributions", "false stuck verdicts" }
+            + string.Join(", ", new[] { "leaking", "internal exceptions", "false positives", "misses", "misattributions", "false stuck verdicts", "late work waited for" }
                 .Select(k => $"{counts.GetValueOrDefault(k)} {k}"));
         TestContext.Current.TestOutputHelper!.WriteLine(summary);
         Assert.True(problems.IsEmpty, summary + "\n" + string.Join("\n", problems.Take(10)));
@@ -104,6 +104,13 @@ public class ParallelStressTests
 
         foreach (var warning in report.Warnings)
         {
+            if (IsLateWorkWaitedFor(warning))
+            {
+                // A loaded machine: work that got its thread, or its timer, late, and that the check waited for.
+                counts.AddOrUpdate("late work waited for", 1, (_, c) => c + 1);
+                continue;
+            }
+
             Count("internal exceptions", warning);
         }
 
@@ -206,4 +213,13 @@ public class ParallelStressTests
     private static async Task HoldD(Task held) => await held;
 
     private static async Task HoldE(Task held) => await held;
+
+    /// <summary>
+    /// The note of a check that waited past its grace period for late work that then ran (a starved pool, a timer that
+    /// fired late): true of a loaded machine, not a failed check.
+    /// </summary>
+    internal static bool IsLateWorkWaitedFor(string warning) =>
+        (warning.StartsWith("the thread pool was starved when the grace period ended", StringComparison.Ordinal)
+            || warning.StartsWith("the scope's work waited on a Task.Delay that was due", StringComparison.Ordinal))
+        && warning.Contains("the check waited", StringComparison.Ordinal);
 }
