@@ -25,8 +25,28 @@ internal static class TimerDue
     private static readonly FieldInfo? StartTicks = QueueTimer?.GetField("_startTicks", Instance) is { FieldType: var t } f && t == typeof(long) ? f : null;
     private static readonly FieldInfo? DueTime = QueueTimer?.GetField("_dueTime", Instance) is { FieldType: var t } f && t == typeof(uint) ? f : null;
 
-    // TimerQueue.TickCount64 (.NET Core 3.0 – 11), static: the clock the timers above count on.
-    private static readonly Func<long>? TickCount = TickCountOf(typeof(Timer).Assembly.GetType("System.Threading.TimerQueue"));
+    // TimerQueue.TickCount64 (.NET Core 3.0 – 10), static: the clock the timers above count on. .NET 11 has no such
+    // property; there, Environment.TickCount64 is used if a timer started just now reads the same (ProbedTickCount).
+    private static readonly Func<long>? TickCount = TickCountOf(typeof(Timer).Assembly.GetType("System.Threading.TimerQueue")) ?? ProbedTickCount();
+
+    /// <summary>Environment.TickCount64, when the start of a delay begun now is within a second of it; otherwise null.</summary>
+    private static Func<long>? ProbedTickCount()
+    {
+        try
+        {
+            using var cancel = new CancellationTokenSource();
+            var delay = Task.Delay(TimeSpan.FromDays(1), cancel.Token);
+            var now = Environment.TickCount64;
+            var timer = DelayTimer?.GetValue(delay);
+            var start = timer is not null && timer.GetType() == QueueTimer ? StartTicks?.GetValue(timer) as long? : null;
+            cancel.Cancel();
+            return start is { } ticks && Math.Abs(ticks - now) < 1000 ? () => Environment.TickCount64 : null;
+        }
+        catch (Exception e) when (e is ArgumentException or TargetException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>The first runtime field this reader needs that is not where it expects it; null when all are.</summary>
     public static string? MissingInternals =>
@@ -34,7 +54,7 @@ internal static class TimerDue
         : DelayTimer is null ? "Task.DelayPromise._timer"
         : StartTicks is null ? "TimerQueueTimer._startTicks"
         : DueTime is null ? "TimerQueueTimer._dueTime"
-        : TickCount is null ? "TimerQueue.TickCount64"
+        : TickCount is null ? "TimerQueue.TickCount64 (or a timer clock Environment.TickCount64 matches)"
         : null;
 
     private static Func<long>? TickCountOf(Type? timerQueue)
