@@ -176,7 +176,14 @@ wait
 for name in "${names[@]}"; do
   verdict="$(cat "$logs/$name.verdict" 2>/dev/null || printf '%-32s %4ss  %s' "$name" "?" "ended without a verdict (see $logs/$name.log)")"
   echo "$verdict"
-  [[ "$verdict" == *"s  ok: "* ]] || failures=$((failures + 1))
+  if [[ "$verdict" != *"s  ok: "* ]]; then
+    failures=$((failures + 1))
+    # CI keeps only what is printed: the failed tests and the end of the log say why.
+    echo "---- $name: failed tests and the last 60 lines of $logs/$name.log"
+    grep -E "^\s*(Failed|failed) |\[FAIL\]|Assert|NoLeaks warning" "$logs/$name.log" | head -40 || true
+    tail -n 60 "$logs/$name.log" || true
+    echo "---- end of $name"
+  fi
 done
 
 # The noleaks command as the README's workflow uses it: installed from the package folder as a local tool (a tool

@@ -6,8 +6,8 @@ namespace NoLeaks.Stacks;
 /// <summary>
 /// <c>dotnet exec --runtimeconfig &lt;file&gt; NoLeaks.Stacks.dll &lt;pid&gt; [&lt;DAC path&gt;]</c>: waits for one line on its
 /// standard input (the parent's go-ahead, given once it has allowed this process to trace it), reads every managed
-/// thread's stack, stopping one thread at a time while its stack is read (the others run on), and writes them as one
-/// JSON object on its standard output.
+/// thread's stack, stopping every thread while the runtime's shared records are read and then that thread alone while its
+/// stack is read (the others run on), and writes them as one JSON object on its standard output.
 /// </summary>
 internal static class Program
 {
@@ -74,8 +74,15 @@ internal static class Program
         try
         {
             attaching();
-            // Not suspended: each thread is stopped alone while its stack is read (ThreadStop).
+            // Not suspended: threads are stopped a few milliseconds at a time (ThreadStackWriter, ThreadStop).
+            // ClrMD asks its file locator for a module's image when reading the image's memory fails (the process runs on):
+            // the default one is a symbol-server client built on Azure.Core, which is not shipped.
+#if CLRMD3
             attached = DataTarget.AttachToProcess(pid, suspend: false);
+            attached.FileLocator = NoLeaks.Heap.NoFileLocator.Instance;
+#else
+            attached = DataTarget.AttachToProcess(pid, suspend: false, new DataTargetOptions { FileLocator = NoLeaks.Heap.NoFileLocator.Instance });
+#endif
         }
         catch (Exception e)
         {
@@ -102,24 +109,36 @@ internal static class Program
                 throw new InvalidOperationException("no CLR found in the process");
             }
 
-            using var runtime = dacPath is not null && File.Exists(dacPath)
-                ? versions[0].CreateRuntime(dacPath, ignoreMismatch: true)
-                : versions[0].CreateRuntime();
+            var clr = versions[0];
+            ClrRuntime Open() => dacPath is not null && File.Exists(dacPath) ? clr.CreateRuntime(dacPath, ignoreMismatch: true) : clr.CreateRuntime();
             using var json = new Utf8JsonWriter(output);
-            var (stopped, refused) = (0, 0);
-            ThreadStackWriter.Write(json, runtime, stopThread: tid =>
+            var stops = new Stops(pid);
+            // This process runs on the test process's own runtime (its runtime config is written for it), whose version
+            // ClrMD may read as 0.0 from a live process.
+            if (ThreadStackWriter.ReadsRecordsOnce(Environment.Version))
             {
-                var stop = ThreadStop.Of(tid, out var wasRefused);
-                stopped += stop is null ? 0 : 1;
-                refused += wasRefused ? 1 : 0;
-                return stop;
-            });
-            if (stopped == 0 && refused > 0)
+                ThreadStackWriter.WriteHoldingExecuting(json, Open, stops);
+            }
+            else
+            {
+                ThreadStackWriter.WriteStoppingEach(json, Open, stops);
+            }
+
+            if (stops.Stopped == 0 && stops.Refused > 0)
             {
                 throw new UnauthorizedAccessException($"{AttachRefused}: ptrace refused to stop its threads (EPERM)");
             }
         }
 
         return output.ToArray();
+    }
+
+    /// <summary>The test process's threads, stopped by ptrace (ThreadStop, ProcessStop); counts the stops and refusals.</summary>
+    private sealed class Stops(int pid) : IThreadStops
+    {
+        public int Stopped;
+        public int Refused;
+
+        public IStoppedProcess StopAll() => ProcessStop.Of(pid, ref Stopped, ref Refused);
     }
 }

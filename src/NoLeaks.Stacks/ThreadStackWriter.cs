@@ -11,44 +11,21 @@ namespace NoLeaks.Stacks;
 /// </summary>
 internal static class ThreadStackWriter
 {
-    /// <summary>Writes <c>{"threads":[…]}</c>: every live managed thread of <paramref name="runtime"/>.</summary>
+    /// <summary>Writes <c>{"threads":[…]}</c>: every live managed thread of <paramref name="runtime"/>, a process that is
+    /// stopped as a whole or a dump.</summary>
     /// <param name="json">Where to write.</param>
     /// <param name="runtime">The runtime whose threads are read.</param>
     /// <param name="executingOnly">Only the threads that execute a task (the others' frames are neither named nor
     /// written: naming a frame's method and IL offset asks the runtime's data access library for the method's metadata).</param>
-    /// <param name="stopThread">Null when the whole process is stopped; otherwise stops one thread (by its OS id) while its
-    /// stack is read, the others running (null: that thread cannot be stopped, and is left out).</param>
-    public static void Write(Utf8JsonWriter json, ClrRuntime runtime, bool executingOnly = false, Func<uint, IDisposable?>? stopThread = null)
+    public static void Write(Utf8JsonWriter json, ClrRuntime runtime, bool executingOnly = false)
     {
         json.WriteStartObject();
         json.WriteStartArray("threads");
-        if (stopThread is null)
+        foreach (var thread in runtime.Threads)
         {
-            foreach (var thread in runtime.Threads)
+            if (thread.IsAlive)
             {
-                if (thread.IsAlive)
-                {
-                    WriteThread(json, thread, executingOnly);
-                }
-            }
-        }
-        else
-        {
-            foreach (var id in runtime.Threads.Where(thread => thread.IsAlive).Select(thread => thread.OSThreadId).ToList())
-            {
-                using var stopped = stopThread(id);
-                if (stopped is null)
-                {
-                    continue;
-                }
-
-                // What the runtime's data access library read before this thread stopped (its frame chain among it) may
-                // have changed since: read it anew.
-                runtime.FlushCachedData();
-                if (runtime.Threads.FirstOrDefault(thread => thread.OSThreadId == id && thread.IsAlive) is { } thread)
-                {
-                    WriteThread(json, thread, executingOnly, othersRun: true);
-                }
+                WriteThread(json, thread, executingOnly);
             }
         }
 
@@ -56,9 +33,117 @@ internal static class ThreadStackWriter
         json.WriteEndObject();
     }
 
-    private static void WriteThread(Utf8JsonWriter json, ClrThread thread, bool executingOnly, bool othersRun = false)
+    /// <summary>
+    /// Writes <c>{"threads":[…]}</c> of a process that runs on: for each managed thread, every thread is stopped while a
+    /// runtime is opened anew (<paramref name="open"/>) and lists its threads, and then only that thread stays stopped while
+    /// its stack is read.
+    /// </summary>
+    /// <param name="json">Where to write.</param>
+    /// <param name="open">Opens a runtime of the process: nothing its data access library read before is used again.
+    /// (ClrMD's <see cref="ClrRuntime.FlushCachedData"/> was used before: on .NET 8 and 9 the library faulted, ending
+    /// the process that read, when it read an assembly's name again after a flush.)</param>
+    /// <param name="stops">How the process's threads are stopped.</param>
+    public static void WriteStoppingEach(Utf8JsonWriter json, Func<ClrRuntime> open, IThreadStops stops)
     {
-        var frames = thread.EnumerateStackTrace().ToList();
+        json.WriteStartObject();
+        json.WriteStartArray("threads");
+        List<uint> ids;
+        using (stops.StopAll())
+        using (var runtime = open())
+        {
+            ids = runtime.Threads.Where(thread => thread.IsAlive).Select(thread => thread.OSThreadId).ToList();
+        }
+
+        foreach (var id in ids)
+        {
+            // What was read before this thread stopped (its frame chain among it) may have changed since: a runtime opened
+            // while it is stopped reads it anew. The runtime's shared records (its threads, assemblies and modules) are
+            // read with every thread stopped, so that none is read half written.
+            using var runtime = open();
+            ClrThread? thread;
+            IDisposable? held;
+            using (var all = stops.StopAll())
+            {
+                thread = runtime.Threads.FirstOrDefault(thread => thread.OSThreadId == id && thread.IsAlive);
+                held = thread is null ? null : all.Hold(id);
+            }
+
+            if (thread is null || held is null)
+            {
+                continue;
+            }
+
+            using (held)
+            {
+                WriteThread(json, thread, executingOnly: false, othersRun: true);
+            }
+        }
+
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Writes <c>{"threads":[…]}</c> of a process that runs on, its runtime's records read once: every thread is stopped
+    /// while a runtime is opened (<paramref name="open"/>), lists its threads and walks their frames; the threads that
+    /// execute a task stay stopped until their stacks are written, the others go on at once and are not written (their
+    /// stacks match no task). For runtimes whose data access library must read the process's assemblies as few times
+    /// as possible (<see cref="ReadsRecordsOnce"/>).
+    /// </summary>
+    public static void WriteHoldingExecuting(Utf8JsonWriter json, Func<ClrRuntime> open, IThreadStops stops)
+    {
+        json.WriteStartObject();
+        json.WriteStartArray("threads");
+        var held = new List<(ClrThread Thread, List<ClrStackFrame> Frames, IDisposable Stop)>();
+        try
+        {
+            using var runtime = open();
+            using (var all = stops.StopAll())
+            {
+                foreach (var thread in runtime.Threads.Where(thread => thread.IsAlive))
+                {
+                    var frames = thread.EnumerateStackTrace().ToList();
+                    if (frames.Exists(frame => frame.Method is { } method && IsExecuting(method)) && all.Hold(thread.OSThreadId) is { } stop)
+                    {
+                        held.Add((thread, frames, stop));
+                    }
+                }
+            }
+
+            while (held.Count > 0)
+            {
+                var (thread, frames, stop) = held[0];
+                held.RemoveAt(0);
+                using (stop)
+                {
+                    WriteThread(json, thread, executingOnly: true, othersRun: true, frames);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var (_, _, stop) in held)
+            {
+                stop.Dispose();
+            }
+        }
+
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Whether the runtime's records are read once per read (<see cref="WriteHoldingExecuting"/>) rather than once per
+    /// thread (<see cref="WriteStoppingEach"/>): on .NET 8 and 9, whose data access library faulted, ending the process
+    /// that read, in about one listing of the runtime's threads in fifteen in a test process of NUnit's (reading an
+    /// assembly's name, with every thread stopped); each thread stopped only while its own stack is read is kept for
+    /// .NET 10 and later, where it never faulted.
+    /// </summary>
+    public static bool ReadsRecordsOnce(Version runtimeVersion) => runtimeVersion.Major < 10;
+
+    private static void WriteThread(Utf8JsonWriter json, ClrThread thread, bool executingOnly, bool othersRun = false, List<ClrStackFrame>? frames = null)
+    {
+        frames ??= thread.EnumerateStackTrace().ToList();
 
         // Reading a stack's roots costs far more than its frames: only where a frame executes a task.
         var tasks = frames.Exists(frame => frame.Method is { } method && IsExecuting(method)) ? ExecutedTasks(thread, othersRun) : [];
@@ -169,4 +254,20 @@ internal static class ThreadStackWriter
 
         return false;
     }
+}
+
+/// <summary>How <see cref="ThreadStackWriter"/> stops the threads of a process that runs on.</summary>
+internal interface IThreadStops
+{
+
+    /// <summary>Stops every thread of the process; disposing the result lets them go on, but those taken by
+    /// <see cref="IStoppedProcess.Hold"/>.</summary>
+    IStoppedProcess StopAll();
+}
+
+/// <summary>A process whose threads are held stopped.</summary>
+internal interface IStoppedProcess : IDisposable
+{
+    /// <summary>Keeps the thread stopped after the others go on, until the result is disposed; null when it is not stopped.</summary>
+    IDisposable? Hold(uint osThreadId);
 }

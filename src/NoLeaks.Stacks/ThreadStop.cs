@@ -85,3 +85,76 @@ internal sealed class ThreadStop : IDisposable
     private static extern int waitpid(int pid, out int status, int options);
 #pragma warning restore SA1300, IDE1006
 }
+
+/// <summary>
+/// Every thread of a process held stopped, each by a <see cref="ThreadStop"/> of its own (the process is not sent
+/// SIGSTOP): listed from <c>/proc/&lt;pid&gt;/task</c>, listed again until no new thread appears (three times at most).
+/// </summary>
+internal sealed class ProcessStop(Dictionary<uint, ThreadStop> stops) : IStoppedProcess
+{
+    /// <summary>Stops every thread of <paramref name="pid"/> that can be stopped; counts those stopped and refused.</summary>
+    public static ProcessStop Of(int pid, ref int stopped, ref int refused)
+    {
+        var stops = new Dictionary<uint, ThreadStop>();
+        for (var listing = 0; listing < 3; listing++)
+        {
+            var found = false;
+            foreach (var tid in Tasks(pid))
+            {
+                if (stops.ContainsKey(tid))
+                {
+                    continue;
+                }
+
+                found = true;
+                if (ThreadStop.Of(tid, out var wasRefused) is { } stop)
+                {
+                    stops[tid] = stop;
+                    stopped++;
+                }
+
+                refused += wasRefused ? 1 : 0;
+            }
+
+            if (!found)
+            {
+                break;
+            }
+        }
+
+        return new ProcessStop(stops);
+    }
+
+    private static IEnumerable<uint> Tasks(int pid)
+    {
+        string[] entries;
+        try
+        {
+            entries = Directory.GetDirectories($"/proc/{pid}/task");
+        }
+        catch (IOException)
+        {
+            yield break;
+        }
+
+        foreach (var entry in entries)
+        {
+            if (uint.TryParse(Path.GetFileName(entry), out var tid))
+            {
+                yield return tid;
+            }
+        }
+    }
+
+    public IDisposable? Hold(uint osThreadId) => stops.Remove(osThreadId, out var stop) ? stop : null;
+
+    public void Dispose()
+    {
+        foreach (var stop in stops.Values)
+        {
+            stop.Dispose();
+        }
+
+        stops.Clear();
+    }
+}

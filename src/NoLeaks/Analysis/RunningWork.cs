@@ -63,8 +63,9 @@ internal static class RunningWork
 
     /// <summary>
     /// Whether stacks are read when the options leave it open: on Linux, the only place the child can read them, unless a
-    /// read that was not asked for failed before in this process. The child stops one thread at a time, each only while
-    /// its own stack is read, so tests running beside the reported one go on.
+    /// read that was not asked for failed before in this process. The child stops the threads a few milliseconds at a
+    /// time (every thread while the runtime's shared records are read, then the one whose stack is read), so tests running
+    /// beside the reported one go on.
     /// </summary>
     private static bool MayReadUnasked =>
         ReadsUnasked && OperatingSystem.IsLinux() && !Volatile.Read(ref s_unaskedFailed);

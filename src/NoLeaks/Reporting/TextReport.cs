@@ -88,7 +88,7 @@ internal static class TextReport
         text.AppendLine("Fix: await, cancel or stop this work before the test ends (Dispose/DisposeAsync count).");
         if (report.Leaks.Any(leak => leak.WaitingOn == RunningWork.StillRunning))
         {
-            text.AppendLine("To name the call a running delegate is in, read its thread's stack: NOLEAKS_THREAD_STACKS=1 (Linux, where it is read by default unless turned off or refused; a child process reads it, stopping one thread at a time).");
+            text.AppendLine("To name the call a running delegate is in, read its thread's stack: NOLEAKS_THREAD_STACKS=1 (Linux, where it is read by default unless turned off or refused; a child process reads it, stopping the threads a few milliseconds at a time).");
         }
 
         var names = AllowPatterns(report.Leaks).Select(name => $"\"{name}\"").ToList();

@@ -1,0 +1,32 @@
+using System.Globalization;
+
+// Started as NoLeaks.Stacks is: `dotnet exec … FailingStackReader.dll <pid> <dac path>`, "go" on standard input.
+// The file <temp>/noleaks-failing-reader-<pid> holds "<count> <how>": how the next <count> runs fail, each taking one
+// off: "crash" aborts (as a fault in the runtime's data access library ends the real child), "unnamed" answers with a
+// thread none of whose frames is named, "empty" answers with no thread. When none is left, the run answers with one
+// thread with one named frame. Each run appends a line to the file's ".runs" companion.
+var pid = int.Parse(args[0], CultureInfo.InvariantCulture);
+_ = Console.In.ReadLine();
+var counter = Path.Combine(Path.GetTempPath(), $"noleaks-failing-reader-{pid}");
+File.AppendAllText(counter + ".runs", "run\n");
+var order = File.ReadAllText(counter).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+var left = int.Parse(order[0], CultureInfo.InvariantCulture);
+var how = order.Length > 1 ? order[1] : "crash";
+if (left > 0)
+{
+    File.WriteAllText(counter, $"{left - 1} {how}");
+    switch (how)
+    {
+        case "crash":
+            Environment.FailFast("a fault the parent must read again after");
+            break;
+        case "unnamed":
+            Console.Out.Write("""{"threads":[{"managedId":7,"osId":1234,"preemptive":true,"taskIds":[],"frames":[{"runtime":"InlinedCallFrame"}]}]}""");
+            return;
+        case "empty":
+            Console.Out.Write("""{"threads":[]}""");
+            return;
+    }
+}
+
+Console.Out.Write("""{"threads":[{"managedId":7,"osId":1234,"preemptive":true,"taskIds":[],"frames":[{"module":"M.dll","token":100663297,"il":3,"method":"Blocker.Wait"}]}]}""");
