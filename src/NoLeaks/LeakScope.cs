@@ -93,11 +93,11 @@ public sealed class LeakScope : IDisposable
     /// </summary>
     internal List<int>? Finishing;
 
-    /// <summary>True while a prune of <see cref="Finishing"/> is queued or running. Guarded by the source's gate.</summary>
-    internal bool PruningFinishing;
-
-    /// <summary>How many <see cref="Finishing"/> ids start a prune of them.</summary>
+    /// <summary>How many more <see cref="Finishing"/> ids start the next prune of them.</summary>
     internal const int FinishingPruneThreshold = 256;
+
+    /// <summary>The count of <see cref="Finishing"/> ids that starts the next prune of them. Guarded by the source's gate.</summary>
+    internal int FinishingPruneAt = FinishingPruneThreshold;
 
     /// <summary>What went wrong when the source learnt of the scope, for the report.</summary>
     internal string? BeginFailure { get; set; }

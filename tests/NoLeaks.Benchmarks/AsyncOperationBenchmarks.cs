@@ -19,6 +19,9 @@ public class AsyncOperationBenchmarks
         /// <summary>NoLeaks never started.</summary>
         Baseline,
 
+        /// <summary>Only the runtime's task tracking switched on, NoLeaks never started: the floor under NoLeaks.</summary>
+        RuntimeTrackingOnly,
+
         /// <summary>Engine started, no scope current: the cost for code outside tests.</summary>
         TrackedOutsideScope,
 
@@ -26,13 +29,17 @@ public class AsyncOperationBenchmarks
         TrackedInScope,
     }
 
-    [Params(Mode.Baseline, Mode.TrackedOutsideScope, Mode.TrackedInScope)]
+    [Params(Mode.Baseline, Mode.RuntimeTrackingOnly, Mode.TrackedOutsideScope, Mode.TrackedInScope)]
     public Mode Tracking { get; set; }
 
     [GlobalSetup]
     public void Setup()
     {
-        if (Tracking != Mode.Baseline)
+        if (Tracking == Mode.RuntimeTrackingOnly)
+        {
+            ConcurrencyScalingBenchmarks.SwitchRuntimeTrackingOn();
+        }
+        else if (Tracking != Mode.Baseline)
         {
             LeakScope.Begin("warm-up").EndAsync().GetAwaiter().GetResult();
         }

@@ -78,10 +78,7 @@ public class ConcurrencyScalingBenchmarks
     {
         if (Tracking == Mode.RuntimeTracking)
         {
-            // Task.s_asyncDebuggingEnabled: the switch NoLeaks turns on too (see RuntimeTaskTracking in the core).
-            var flag = typeof(Task).GetField("s_asyncDebuggingEnabled", BindingFlags.Static | BindingFlags.NonPublic)
-                ?? throw new InvalidOperationException("this runtime has no Task.s_asyncDebuggingEnabled");
-            flag.SetValue(null, true);
+            SwitchRuntimeTrackingOn();
         }
         else if (Tracking == Mode.NoLeaks)
         {
@@ -91,6 +88,17 @@ public class ConcurrencyScalingBenchmarks
         // Enough threads for every worker from the start: thread injection is not what is measured.
         ThreadPool.GetMinThreads(out var worker, out var io);
         ThreadPool.SetMinThreads(Math.Max(worker, 2 * Workers + 4), io);
+    }
+
+    /// <summary>
+    /// Switches the runtime's task tracking on without NoLeaks: <c>Task.s_asyncDebuggingEnabled</c>, the switch NoLeaks
+    /// turns on too (see RuntimeTaskTracking in the core).
+    /// </summary>
+    internal static void SwitchRuntimeTrackingOn()
+    {
+        var flag = typeof(Task).GetField("s_asyncDebuggingEnabled", BindingFlags.Static | BindingFlags.NonPublic)
+            ?? throw new InvalidOperationException("this runtime has no Task.s_asyncDebuggingEnabled");
+        flag.SetValue(null, true);
     }
 
     [Benchmark(OperationsPerInvoke = Operations)]

@@ -24,6 +24,8 @@ internal sealed class TrackingSource : IPendingOperationSource
     private readonly RuntimeTaskTracking _tracking;
     // Every record, by task id; guarded by the tracking's gate (the runtime's own lock under the dictionary hook).
     private readonly Dictionary<int, OperationRecord> _records = new();
+    // The highest task id the dictionary hook has seen; guarded by the tracking's gate.
+    private int _highestSighted;
     private readonly object _startGate = new();
     private TaskCreationListener? _listener;
     private bool _started;
@@ -125,18 +127,18 @@ internal sealed class TrackingSource : IPendingOperationSource
     /// A record the runtime does not know (yet) is kept this long: the creation event arrives before the runtime adds
     /// the task to its dictionary, so a brand-new record of pending work can look like one of finished work.
     /// </summary>
-    private static readonly long YoungRecordTicks = Stopwatch.Frequency;
+    private const long YoungRecordMilliseconds = 1000;
 
     /// <summary>True when the record's work has completed (or vanished long enough ago to be sure). Under the lock.</summary>
     private bool IsGoneLocked(int taskId, OperationRecord record) =>
-        IsGone(_tracking.FindLocked(taskId), record.CreatedTimestamp, Stopwatch.GetTimestamp());
+        IsGone(_tracking.FindLocked(taskId), record.CreatedTicks, Environment.TickCount64);
 
     /// <summary>
     /// The rule behind <see cref="IsGoneLocked"/>: a completed task is gone; a task the runtime does not know is gone
     /// only when its record is older than a second (younger, the runtime may not have added it yet).
     /// </summary>
-    internal static bool IsGone(Task? task, long createdTimestamp, long now) =>
-        task is null ? now - createdTimestamp > YoungRecordTicks : task.IsCompleted;
+    internal static bool IsGone(Task? task, long createdTicks, long nowTicks) =>
+        task is null ? nowTicks - createdTicks > YoungRecordMilliseconds : task.IsCompleted;
 
     /// <summary>Which creation hook is in use, once started: the active-task dictionary, or the event listener.</summary>
     public string? CreationHook { get; private set; }
@@ -195,6 +197,16 @@ internal sealed class TrackingSource : IPendingOperationSource
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OnSighting(int taskId)
     {
+        // Task ids are handed out in increasing order, and the runtime adds a task to its record (calling here) before it
+        // can take it out or add it again: an id above every id seen so far has never been in the record, so it is a
+        // creation, without asking the runtime's dictionary. (A lower one may be either; ids that wrap around to
+        // negative values are always asked.)
+        var neverSeen = taskId > _highestSighted;
+        if (neverSeen)
+        {
+            _highestSighted = taskId;
+        }
+
         if (_records.TryGetValue(taskId, out var record))
         {
             // Work a scope owns, seen again: when it is awaited (still pending), and when the runtime takes it out of
@@ -211,9 +223,11 @@ internal sealed class TrackingSource : IPendingOperationSource
                 var scope = record.Scope;
                 var finishing = scope.Finishing ??= new List<int>(LeakScope.FinishingPruneThreshold);
                 finishing.Add(taskId);
-                if (finishing.Count >= LeakScope.FinishingPruneThreshold)
+                if (finishing.Count >= scope.FinishingPruneAt)
                 {
-                    ScheduleFinishingPrune(scope);
+                    // Here, under the runtime's lock this call already holds: a prune queued to the thread pool cost a
+                    // thread's wake-up and a second taker of that lock every 256 operations.
+                    ForgetFinishedLocked(scope);
                 }
             }
 
@@ -227,7 +241,7 @@ internal sealed class TrackingSource : IPendingOperationSource
             return;
         }
 
-        if (!_tracking.ContainsLocked(taskId))
+        if (neverSeen || !_tracking.ContainsLocked(taskId))
         {
             OnCreatedLocked(taskId, current, creator);
         }
@@ -287,7 +301,7 @@ internal sealed class TrackingSource : IPendingOperationSource
         // No file information here: the dictionary hook runs inside the runtime's lock, and reading PDBs is slow.
         // Lines are resolved from the PDB when a report is made.
         var stack = scope.CaptureCreationStacks ? new StackTrace(2, fNeedFileInfo: false) : null;
-        var record = new OperationRecord(taskId, scope, Stopwatch.GetTimestamp(), creator, stack);
+        var record = new OperationRecord(taskId, scope, Environment.TickCount64, creator, stack);
         _records[taskId] = record;
         scope.Operations[taskId] = record;
         if (CreationHook == DictionaryHook && ++scope.RecordedSincePrune > scope.PruneThreshold)
@@ -311,44 +325,22 @@ internal sealed class TrackingSource : IPendingOperationSource
         if (!scope.Pruning)
         {
             scope.Pruning = true;
-            QueuePrune(scope, finishingOnly: false);
+            QueuePrune(scope);
         }
     }
 
-    /// <summary>
-    /// Forgets, on a pool thread, the records of the scope's finishing work that the runtime no longer records as
-    /// pending. The runtime had it in its record when it was seen again, so a task missing now has been taken out as it
-    /// completed (a task that is still pending, awaited again, is kept). Cheap: only those ids are looked at, so the
-    /// records of short-lived work die young instead of piling up until a full prune.
-    /// </summary>
-    private void ScheduleFinishingPrune(LeakScope scope)
-    {
-        if (!scope.PruningFinishing)
-        {
-            scope.PruningFinishing = true;
-            QueuePrune(scope, finishingOnly: true);
-        }
-    }
-
-    private void QueuePrune(LeakScope scope, bool finishingOnly) =>
+    private void QueuePrune(LeakScope scope) =>
         ThreadPool.UnsafeQueueUserWorkItem(
             static state =>
             {
-                var (source, scope, finishingOnly) = state;
+                var (source, scope) = state;
                 lock (source._tracking.Gate)
                 {
                     try
                     {
-                        if (finishingOnly)
-                        {
-                            source.ForgetFinishedLocked(scope);
-                        }
-                        else
-                        {
-                            source.ForgetGoneLocked(scope);
-                            scope.PruneThreshold = Math.Max(LeakScope.InitialPruneThreshold, scope.Operations.Count * 2);
-                            scope.RecordedSincePrune = 0;
-                        }
+                        source.ForgetGoneLocked(scope);
+                        scope.PruneThreshold = Math.Max(LeakScope.InitialPruneThreshold, scope.Operations.Count * 2);
+                        scope.RecordedSincePrune = 0;
                     }
                     catch (Exception)
                     {
@@ -356,21 +348,14 @@ internal sealed class TrackingSource : IPendingOperationSource
                     }
                     finally
                     {
-                        if (finishingOnly)
-                        {
-                            scope.PruningFinishing = false;
-                        }
-                        else
-                        {
-                            scope.Pruning = false;
-                        }
+                        scope.Pruning = false;
                     }
                 }
             },
-            (this, scope, finishingOnly),
+            (this, scope),
             preferLocal: false);
 
-    /// <summary>The prune of <see cref="ScheduleFinishingPrune"/>, now, on this thread (tests).</summary>
+    /// <summary>The prune of the scope's finishing work, now, on this thread (tests).</summary>
     internal void ForgetFinished(LeakScope scope)
     {
         lock (_tracking.Gate)
@@ -379,7 +364,12 @@ internal sealed class TrackingSource : IPendingOperationSource
         }
     }
 
-    /// <summary>Drops the records of the scope's finishing work that the runtime let go of. Under the lock.</summary>
+    /// <summary>
+    /// Drops the records of the scope's finishing work that the runtime no longer records as pending. The runtime had it
+    /// in its record when it was seen again, so a task missing now has been taken out as it completed; a task still
+    /// pending (awaited again, or being taken out on another thread right now) stays listed. Cheap: only those ids are
+    /// looked at, so the records of short-lived work die young instead of piling up until a full prune. Under the lock.
+    /// </summary>
     private void ForgetFinishedLocked(LeakScope scope)
     {
         if (scope.Finishing is not { } finishing)
@@ -387,16 +377,25 @@ internal sealed class TrackingSource : IPendingOperationSource
             return;
         }
 
-        foreach (var id in finishing)
+        finishing.RemoveAll(id =>
         {
-            if (_records.TryGetValue(id, out var record) && _tracking.FindLocked(id) is null or { IsCompleted: true })
+            if (!_records.TryGetValue(id, out var record))
             {
-                _records.Remove(id);
-                record.Scope.Operations.Remove(id);
+                return true;
             }
-        }
 
-        finishing.Clear();
+            if (_tracking.FindLocked(id) is not (null or { IsCompleted: true }))
+            {
+                return false;
+            }
+
+            _records.Remove(id);
+            record.Scope.Operations.Remove(id);
+            return true;
+        });
+
+        // What is still listed is looked at again once as many more have come.
+        scope.FinishingPruneAt = finishing.Count + LeakScope.FinishingPruneThreshold;
     }
 
     /// <summary>Drops the records of a scope's work that has completed. Under the lock.</summary>
@@ -431,7 +430,7 @@ internal sealed class TrackingSource : IPendingOperationSource
                     if (task is null || task.IsCompleted)
                     {
                         // Completed without being seen (or so young that the runtime has not added it yet: kept).
-                        if (IsGone(task, record.CreatedTimestamp, Stopwatch.GetTimestamp()))
+                        if (IsGone(task, record.CreatedTicks, Environment.TickCount64))
                         {
                             owner.Operations.Remove(id);
                             _records.Remove(id);
@@ -546,7 +545,8 @@ internal sealed class TrackingSource : IPendingOperationSource
         for (var attempt = 0; attempt < MaxListings; attempt++)
         {
             var pending = PendingTasks(scope);
-            pending.Sort((a, b) => a.Record.CreatedTimestamp.CompareTo(b.Record.CreatedTimestamp));
+            // In creation order: by the coarse clock, then by id (ids are handed out in order as the runtime records tasks).
+            pending.Sort((a, b) => a.Record.CreatedTicks != b.Record.CreatedTicks ? a.Record.CreatedTicks.CompareTo(b.Record.CreatedTicks) : a.Record.TaskId.CompareTo(b.Record.TaskId));
             operations = new List<PendingOperation>(pending.Count);
             foreach (var (task, record) in pending)
             {
@@ -681,7 +681,7 @@ internal sealed class TrackingSource : IPendingOperationSource
         }
 
         var adopted = 0;
-        var now = Stopwatch.GetTimestamp();
+        var now = Environment.TickCount64;
         foreach (var task in _tracking.Snapshot())
         {
             if (task.IsCompleted || CapturedContextOf(task) is not { } context || OwnerIn(context) is not null)
@@ -729,7 +729,7 @@ internal sealed class TrackingSource : IPendingOperationSource
                     continue;
                 }
 
-                var handed = new OperationRecord(id, owner, record.CreatedTimestamp, record.CreatorTaskId, record.CreationStack)
+                var handed = new OperationRecord(id, owner, record.CreatedTicks, record.CreatorTaskId, record.CreationStack)
                 {
                     CreatedInTest = record.CreatedInTest ?? from.Name,
                 };
