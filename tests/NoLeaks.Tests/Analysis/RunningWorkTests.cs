@@ -261,10 +261,10 @@ public class RunningWorkTests
     public async Task A_read_stops_the_threads_of_this_process_only_for_milliseconds()
     {
         // About time itself: a thread that ticks every millisecond keeps ticking while the stacks are read. When the
-        // reader stopped the whole process, its longest gap was the stop: 0.29–0.62 s; now tens of milliseconds: on .NET
-        // 10, every thread stands still while the runtime's records are read anew before each thread's stack; on .NET 8
-        // and 9, while they are read once and every thread's frames are walked (this collection runs alone, so only the
-        // machine's scheduling adds to it).
+        // reader stopped the whole process, its longest gap was the stop: 0.29–0.62 s of a 0.4–0.7 s read; now tens of
+        // milliseconds: on .NET 10, every thread stands still while the runtime's records are read anew before each
+        // thread's stack; on .NET 8 and 9, while they are read once and every thread's frames are walked (this
+        // collection runs alone, so only the machine's scheduling adds to it).
         SkipWhereTracingIsRefused();
         using var stop = new CancellationTokenSource();
         long longestGap = 0;
@@ -309,7 +309,11 @@ public class RunningWorkTests
         Assert.Contains(stacks, thread => thread.TaskIds.Contains(blocked.Id) && thread.Frames.Count > 0);
         var gap = TimeSpan.FromSeconds((double)longestGap / System.Diagnostics.Stopwatch.Frequency);
         TestContext.Current.TestOutputHelper?.WriteLine($"longest gap {gap.TotalMilliseconds:0.0} ms; the read took {read.ElapsedMilliseconds} ms ({stacks.Count} threads)");
-        Assert.True(gap < TimeSpan.FromMilliseconds(150), $"a thread of this process stood still {gap.TotalMilliseconds:0} ms while the stacks were read");
+        // 150 ms, or a third of the read on a loaded machine, where the stops stretch with everything else (CI, .NET 9
+        // with two test processes beside: 221 ms in a read of 2.2 s). A reader that stops the process for the whole
+        // read stops it for most of it.
+        var allowed = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(150).Ticks, read.Elapsed.Ticks / 3));
+        Assert.True(gap < allowed, $"a thread of this process stood still {gap.TotalMilliseconds:0} ms while the stacks were read ({read.ElapsedMilliseconds} ms)");
     }
 
     [Fact(Timeout = TestTimeout)]
