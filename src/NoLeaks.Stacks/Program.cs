@@ -5,9 +5,9 @@ namespace NoLeaks.Stacks;
 
 /// <summary>
 /// <c>dotnet exec --runtimeconfig &lt;file&gt; NoLeaks.Stacks.dll &lt;pid&gt; [&lt;DAC path&gt;]</c>: waits for one line on its
-/// standard input (the parent's go-ahead, given once it has allowed this process to trace it), reads every managed
-/// thread's stack, stopping every thread while the runtime's shared records are read and then that thread alone while its
-/// stack is read (the others run on), and writes them as one JSON object on its standard output.
+/// standard input (the parent's go-ahead, given once it has allowed this process to trace it), reads the stack of every managed
+/// thread that executes a task (every thread on .NET 10 and later), stopping the threads for milliseconds at a time while
+/// the others run on (<see cref="ThreadStackWriter"/>), and writes them as one JSON object on its standard output.
 /// </summary>
 internal static class Program
 {
@@ -74,7 +74,7 @@ internal static class Program
         try
         {
             attaching();
-            // Not suspended: threads are stopped a few milliseconds at a time (ThreadStackWriter, ThreadStop).
+            // Not suspended: threads are stopped for milliseconds at a time (ThreadStackWriter, ThreadStop).
             // ClrMD asks its file locator for a module's image when reading the image's memory fails (the process runs on):
             // the default one is a symbol-server client built on Azure.Core, which is not shipped.
 #if CLRMD3

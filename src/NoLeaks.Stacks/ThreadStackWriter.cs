@@ -39,9 +39,7 @@ internal static class ThreadStackWriter
     /// its stack is read.
     /// </summary>
     /// <param name="json">Where to write.</param>
-    /// <param name="open">Opens a runtime of the process: nothing its data access library read before is used again.
-    /// (ClrMD's <see cref="ClrRuntime.FlushCachedData"/> was used before: on .NET 8 and 9 the library faulted, ending
-    /// the process that read, when it read an assembly's name again after a flush.)</param>
+    /// <param name="open">Opens a runtime of the process: nothing its data access library read before is used again.</param>
     /// <param name="stops">How the process's threads are stopped.</param>
     public static void WriteStoppingEach(Utf8JsonWriter json, Func<ClrRuntime> open, IThreadStops stops)
     {
@@ -58,7 +56,7 @@ internal static class ThreadStackWriter
         {
             // What was read before this thread stopped (its frame chain among it) may have changed since: a runtime opened
             // while it is stopped reads it anew. The runtime's shared records (its threads, assemblies and modules) are
-            // read with every thread stopped, so that none is read half written.
+            // read with every thread stopped, as one consistent whole.
             using var runtime = open();
             ClrThread? thread;
             IDisposable? held;

@@ -28,9 +28,10 @@ internal sealed record ThreadStack(int ManagedId, uint OSId, bool Preemptive, IR
 /// Reads the managed stacks of this process's threads from outside it: a child process (NoLeaks.Stacks.dll, shipped
 /// beside NoLeaks.dll) attaches with ptrace, reads them with ClrMD and detaches. Walking other threads' stacks from
 /// inside the process is not safe (ClrMD's DAC faulted there while other threads ran), hence the child. The child stops
-/// one thread of this process at a time, each only while its own stack is read (a few milliseconds; tens for the
-/// thread that executes a task); it exits (which lets go a thread it holds) after 8 s of reading at most, and is killed
-/// after <see cref="Timeout"/>: two reads stay inside the engine's watchdog margin (30 s).
+/// this process's threads for tens of milliseconds at a time (all of them while the runtime's records are read, then
+/// the threads whose stacks it reads; docs/thread-stacks.md); it exits (which lets go the threads it holds) after 8 s
+/// of reading at most, and is killed after <see cref="Timeout"/>. A read made again (a child that crashed, or named no
+/// frame) is one of the fast ones: a child that timed out is not started again.
 /// Linux only; never throws.
 /// </summary>
 internal static class ThreadStacks
