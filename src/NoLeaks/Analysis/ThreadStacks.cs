@@ -30,8 +30,8 @@ internal sealed record ThreadStack(int ManagedId, uint OSId, bool Preemptive, IR
 /// inside the process is not safe (ClrMD's DAC faulted there while other threads ran), hence the child. The child stops
 /// this process's threads for tens of milliseconds at a time (all of them while the runtime's records are read, then
 /// the threads whose stacks it reads; docs/thread-stacks.md); it exits (which lets go the threads it holds) after 8 s
-/// of reading at most, and is killed after <see cref="Timeout"/>. A read made again (a child that crashed, or named no
-/// frame) is one of the fast ones: a child that timed out is not started again.
+/// of reading at most, and is killed after <see cref="Timeout"/>. Only a child that crashed or named no frame is started
+/// again (those end fast); one that timed out ends the read, so two reads stay inside the engine's watchdog margin (30 s).
 /// Linux only; never throws.
 /// </summary>
 internal static class ThreadStacks
