@@ -6,7 +6,7 @@ namespace NoLeaks.Stacks;
 /// <summary>
 /// <c>dotnet exec --runtimeconfig &lt;file&gt; NoLeaks.Stacks.dll &lt;pid&gt; [&lt;DAC path&gt;]</c>: waits for one line on its
 /// standard input (the parent's go-ahead, given once it has allowed this process to trace it), reads the stack of every managed
-/// thread that executes a task (every thread on .NET 10 and later), stopping the threads for milliseconds at a time while
+/// thread that executes a task, stopping the threads for milliseconds at a time while
 /// the others run on (<see cref="ThreadStackWriter"/>), and writes them as one JSON object on its standard output.
 /// </summary>
 internal static class Program
@@ -113,16 +113,7 @@ internal static class Program
             ClrRuntime Open() => dacPath is not null && File.Exists(dacPath) ? clr.CreateRuntime(dacPath, ignoreMismatch: true) : clr.CreateRuntime();
             using var json = new Utf8JsonWriter(output);
             var stops = new Stops(pid);
-            // This process runs on the test process's own runtime (its runtime config is written for it), whose version
-            // ClrMD may read as 0.0 from a live process.
-            if (ThreadStackWriter.ReadsRecordsOnce(Environment.Version))
-            {
-                ThreadStackWriter.WriteHoldingExecuting(json, Open, stops);
-            }
-            else
-            {
-                ThreadStackWriter.WriteStoppingEach(json, Open, stops);
-            }
+            ThreadStackWriter.WriteHoldingExecuting(json, Open, stops);
 
             if (stops.Stopped == 0 && stops.Refused > 0)
             {

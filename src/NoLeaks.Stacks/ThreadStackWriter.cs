@@ -34,59 +34,11 @@ internal static class ThreadStackWriter
     }
 
     /// <summary>
-    /// Writes <c>{"threads":[…]}</c> of a process that runs on: for each managed thread, every thread is stopped while a
-    /// runtime is opened anew (<paramref name="open"/>) and lists its threads, and then only that thread stays stopped while
-    /// its stack is read.
-    /// </summary>
-    /// <param name="json">Where to write.</param>
-    /// <param name="open">Opens a runtime of the process: nothing its data access library read before is used again.</param>
-    /// <param name="stops">How the process's threads are stopped.</param>
-    public static void WriteStoppingEach(Utf8JsonWriter json, Func<ClrRuntime> open, IThreadStops stops)
-    {
-        json.WriteStartObject();
-        json.WriteStartArray("threads");
-        List<uint> ids;
-        using (stops.StopAll())
-        using (var runtime = open())
-        {
-            ids = runtime.Threads.Where(thread => thread.IsAlive).Select(thread => thread.OSThreadId).ToList();
-        }
-
-        foreach (var id in ids)
-        {
-            // What was read before this thread stopped (its frame chain among it) may have changed since: a runtime opened
-            // while it is stopped reads it anew. The runtime's shared records (its threads, assemblies and modules) are
-            // read with every thread stopped, as one consistent whole.
-            using var runtime = open();
-            ClrThread? thread;
-            IDisposable? held;
-            using (var all = stops.StopAll())
-            {
-                thread = runtime.Threads.FirstOrDefault(thread => thread.OSThreadId == id && thread.IsAlive);
-                held = thread is null ? null : all.Hold(id);
-            }
-
-            if (thread is null || held is null)
-            {
-                continue;
-            }
-
-            using (held)
-            {
-                WriteThread(json, thread, executingOnly: false, othersRun: true);
-            }
-        }
-
-        json.WriteEndArray();
-        json.WriteEndObject();
-    }
-
-    /// <summary>
     /// Writes <c>{"threads":[…]}</c> of a process that runs on, its runtime's records read once: every thread is stopped
     /// while a runtime is opened (<paramref name="open"/>), lists its threads and walks their frames; the threads that
     /// execute a task stay stopped until their stacks are written, the others go on at once and are not written (their
-    /// stacks match no task). For runtimes whose data access library must read the process's assemblies as few times
-    /// as possible (<see cref="ReadsRecordsOnce"/>).
+    /// stacks match no task). The records are read once: each listing makes the data access library read every assembly's
+    /// name, and on .NET 8 and 9 it faulted now and then doing so (about one listing in fifteen in an NUnit test process).
     /// </summary>
     public static void WriteHoldingExecuting(Utf8JsonWriter json, Func<ClrRuntime> open, IThreadStops stops)
     {
@@ -129,15 +81,6 @@ internal static class ThreadStackWriter
         json.WriteEndArray();
         json.WriteEndObject();
     }
-
-    /// <summary>
-    /// Whether the runtime's records are read once per read (<see cref="WriteHoldingExecuting"/>) rather than once per
-    /// thread (<see cref="WriteStoppingEach"/>): on .NET 8 and 9, whose data access library faulted, ending the process
-    /// that read, in about one listing of the runtime's threads in fifteen in a test process of NUnit's (reading an
-    /// assembly's name, with every thread stopped); each thread stopped only while its own stack is read is kept for
-    /// .NET 10 and later, where it never faulted.
-    /// </summary>
-    public static bool ReadsRecordsOnce(Version runtimeVersion) => runtimeVersion.Major < 10;
 
     private static void WriteThread(Utf8JsonWriter json, ClrThread thread, bool executingOnly, bool othersRun = false, List<ClrStackFrame>? frames = null)
     {

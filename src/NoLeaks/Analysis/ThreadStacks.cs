@@ -73,7 +73,7 @@ internal static class ThreadStacks
 
                 if (frameless && stacks!.Count == 0)
                 {
-                    // On .NET 8 and 9 only threads that execute a task are read: there may be none left to read.
+                    // Only threads that execute a task are read: there may be none left to read.
                     return stacks;
                 }
 

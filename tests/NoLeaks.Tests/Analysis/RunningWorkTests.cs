@@ -262,9 +262,8 @@ public class RunningWorkTests
     {
         // About time itself: a thread that ticks every millisecond keeps ticking while the stacks are read. When the
         // reader stopped the whole process, its longest gap was the stop: 0.29–0.62 s of a 0.4–0.7 s read; now tens of
-        // milliseconds: on .NET 10, every thread stands still while the runtime's records are read anew before each
-        // thread's stack; on .NET 8 and 9, while they are read once and every thread's frames are walked (this
-        // collection runs alone, so only the machine's scheduling adds to it).
+        // milliseconds: every thread stands still while the runtime's records are read and every thread's frames are
+        // walked, once (this collection runs alone, so only the machine's scheduling adds to it).
         SkipWhereTracingIsRefused();
         using var stop = new CancellationTokenSource();
         long longestGap = 0;

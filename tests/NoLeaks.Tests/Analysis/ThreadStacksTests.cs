@@ -81,7 +81,7 @@ public class ThreadStacksTests : IDisposable
     [Fact(Timeout = 60_000)]
     public void Reads_with_no_thread_at_all_are_an_empty_answer_not_a_failure()
     {
-        // On .NET 8 and 9 only the threads that execute a task are read: the running work may have ended meanwhile.
+        // Only the threads that execute a task are read: the running work may have ended meanwhile.
         var stacks = ReadFailing("5 empty", out var failure);
 
         Assert.Null(failure);
