@@ -8,6 +8,9 @@ namespace NoLeaks.Stacks;
 /// standard input (the parent's go-ahead, given once it has allowed this process to trace it), reads the stack of every managed
 /// thread that executes a task, stopping the threads for milliseconds at a time while
 /// the others run on (<see cref="ThreadStackWriter"/>), and writes them as one JSON object on its standard output.
+/// With <c>--statics &lt;bound in ms&gt; all|only [&lt;module file name&gt; …]</c> after the DAC path it writes where the
+/// process's static reference fields live instead (<see cref="StaticSlotWriter"/>), the named modules first (<c>only</c>:
+/// only those), stopping no thread.
 /// </summary>
 internal static class Program
 {
@@ -18,7 +21,7 @@ internal static class Program
     {
         if (args.Length < 1 || !int.TryParse(args[0], out var pid))
         {
-            Console.Error.WriteLine("usage: NoLeaks.Stacks <pid> [<DAC path>]");
+            Console.Error.WriteLine("usage: NoLeaks.Stacks <pid> [<DAC path> [--statics <bound in ms> all|only [<module file name> ...]]]");
             return 2;
         }
 
@@ -26,6 +29,11 @@ internal static class Program
         if (Console.In.ReadLine() is null)
         {
             return 2;
+        }
+
+        if (args.Length > 4 && args[2] == "--statics" && int.TryParse(args[3], out var boundMs))
+        {
+            return Statics(pid, dacPath, TimeSpan.FromMilliseconds(boundMs), onlyFirst: args[4] == "only", args[5..].ToHashSet(StringComparer.OrdinalIgnoreCase));
         }
 
         byte[] json;
@@ -58,13 +66,47 @@ internal static class Program
         var watchdog = new Thread(() =>
         {
             Thread.Sleep(AttachedLimit);
-            Console.Error.WriteLine($"the stack read did not end within {AttachedLimit.TotalSeconds:0} s");
+            Console.Error.WriteLine($"the read did not end within {AttachedLimit.TotalSeconds:0} s");
             Environment.Exit(3);
         })
         {
             IsBackground = true,
         };
         watchdog.Start();
+    }
+
+    /// <summary>Writes the static slots line by line as they are read; the parent kills this process if it takes too long.</summary>
+    private static int Statics(int pid, string? dacPath, TimeSpan bound, bool onlyFirst, IReadOnlySet<string> first)
+    {
+        try
+        {
+            StartWatchdog();
+            using var target = Attach(pid);
+            var clr = target.ClrVersions.FirstOrDefault() ?? throw new InvalidOperationException("no CLR found in the process");
+            using var runtime = dacPath is not null && File.Exists(dacPath) ? clr.CreateRuntime(dacPath, ignoreMismatch: true) : clr.CreateRuntime();
+            StaticSlotWriter.Write(Console.Out, runtime, first, onlyFirst, bound);
+            Console.Out.Flush();
+            return 0;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"{e.GetType().Name}: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static DataTarget Attach(int pid)
+    {
+        // Not suspended: threads are stopped for milliseconds at a time (ThreadStackWriter, ThreadStop), or not at all.
+        // ClrMD asks its file locator for a module's image when reading the image's memory fails (the process runs on):
+        // the default one is a symbol-server client built on Azure.Core, which is not shipped.
+#if CLRMD3
+        var attached = DataTarget.AttachToProcess(pid, suspend: false);
+        attached.FileLocator = NoLeaks.Heap.NoFileLocator.Instance;
+        return attached;
+#else
+        return DataTarget.AttachToProcess(pid, suspend: false, new DataTargetOptions { FileLocator = NoLeaks.Heap.NoFileLocator.Instance });
+#endif
     }
 
     private static byte[] Read(int pid, string? dacPath, Action attaching)
@@ -74,15 +116,7 @@ internal static class Program
         try
         {
             attaching();
-            // Not suspended: threads are stopped for milliseconds at a time (ThreadStackWriter, ThreadStop).
-            // ClrMD asks its file locator for a module's image when reading the image's memory fails (the process runs on):
-            // the default one is a symbol-server client built on Azure.Core, which is not shipped.
-#if CLRMD3
-            attached = DataTarget.AttachToProcess(pid, suspend: false);
-            attached.FileLocator = NoLeaks.Heap.NoFileLocator.Instance;
-#else
-            attached = DataTarget.AttachToProcess(pid, suspend: false, new DataTargetOptions { FileLocator = NoLeaks.Heap.NoFileLocator.Instance });
-#endif
+            attached = Attach(pid);
         }
         catch (Exception e)
         {

@@ -223,7 +223,7 @@ internal sealed class LeakEngine
             }
         }
 
-        var detached = leaks.ConvertAll(leak => leak.Detached(StuckCheck.Verdict));
+        var detached = leaks.ConvertAll(leak => leak.Detached(StuckCheck.HeldBy, StuckCheck.Verdict));
         leaks.Clear();
         index.Clear();
         return new(null, dormant, ignored, new StuckCandidate(detached, new StrongBox<List<object>?>(objects), decisive, objectsOf));
@@ -386,7 +386,7 @@ internal sealed class LeakEngine
             options.GracePeriod,
             cancellation,
             scope.Complete,
-            overrun: options.GracePeriod + (options.RetentionBudget > TimeSpan.Zero ? options.RetentionBudget : TimeSpan.Zero) + WatchdogMargin,
+            overrun: options.GracePeriod + (options.EffectiveRetentionBudget > TimeSpan.Zero ? options.EffectiveRetentionBudget : TimeSpan.Zero) + WatchdogMargin,
             extend: WaitsForLateWork,
             maxExtension: StarvedPoolWait);
         lock (engineObjects)
@@ -581,14 +581,15 @@ internal sealed class LeakEngine
 
         // Running work waits on nothing a task can show: what it does is on its thread's stack.
         leaks = RunningWork.Describe(leaks, options, warnings);
-        if (options.RetentionBudget <= TimeSpan.Zero)
+        var budget = options.EffectiveRetentionBudget;
+        if (budget <= TimeSpan.Zero)
         {
             return leaks;
         }
 
         try
         {
-            return RetentionSearch.Enrich(leaks, options.RetentionBudget, trackingRoots: Source is TrackingSource, warnings);
+            return RetentionSearch.Enrich(leaks, budget, trackingRoots: Source is TrackingSource, warnings);
         }
         catch (Exception e)
         {

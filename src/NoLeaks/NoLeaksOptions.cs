@@ -54,11 +54,21 @@ public sealed class NoLeaksOptions
 
     /// <summary>
     /// How long, per report, the heap may be searched for what keeps each leak alive and whether it can ever resume
-    /// (<see cref="TaskLeak.RetentionPath"/>, <see cref="TaskLeak.Verdict"/>). Only reports with leaks pay it.
-    /// Default: <see cref="TimeSpan.Zero"/>, off — the in-process heap search is experimental (docs/heap.md); give it
-    /// a budget, such as two seconds, to switch it on.
+    /// (<see cref="TaskLeak.RetentionPath"/>, <see cref="TaskLeak.Verdict"/>). Only reports with leaks pay it; a test
+    /// that leaves nothing behind never reads the heap. Default: <see cref="DefaultRetentionBudget"/> (1 s on Linux;
+    /// off elsewhere). <see cref="TimeSpan.Zero"/> switches it off; <c>NOLEAKS_RETENTION_BUDGET_MS</c> overrides it
+    /// (<c>0</c>: off).
     /// </summary>
-    public TimeSpan RetentionBudget { get; set; } = TimeSpan.Zero;
+    public TimeSpan RetentionBudget { get; set; } = DefaultRetentionBudget;
+
+    /// <summary>
+    /// The default of <see cref="RetentionBudget"/>: 1 s on Linux, where the static fields that label paths are read by
+    /// a child process; zero (off) on other systems, where the search is not tested (docs/heap.md).
+    /// </summary>
+    public static TimeSpan DefaultRetentionBudget { get; } = OperatingSystem.IsLinux() ? TimeSpan.FromSeconds(1) : TimeSpan.Zero;
+
+    /// <summary><see cref="RetentionBudget"/> unless <c>NOLEAKS_RETENTION_BUDGET_MS</c> says otherwise (read once per process).</summary>
+    public TimeSpan EffectiveRetentionBudget => RetentionBudgetFromEnvironment() ?? RetentionBudget;
 
     /// <summary>
     /// Whether a <c>ContinueWith</c> continuation that has not started, on an antecedent nothing the test left running
@@ -210,11 +220,26 @@ public sealed class NoLeaksOptions
 
     private static StrongBox<string?>? s_environmentStrict;
 
-    /// <summary>Reads <c>NOLEAKS_ACTION</c> and <c>NOLEAKS_STRICT</c> again on next use (tests that change them).</summary>
+    /// <summary>The environment variable that sets <see cref="RetentionBudget"/> for a run, in milliseconds.</summary>
+    internal const string RetentionBudgetEnvironmentVariable = "NOLEAKS_RETENTION_BUDGET_MS";
+
+    private static StrongBox<string?>? s_environmentRetention;
+
+    /// <summary><c>NOLEAKS_RETENTION_BUDGET_MS</c> as a budget, or null when it is not set or not a whole number of milliseconds.</summary>
+    internal static TimeSpan? RetentionBudgetFromEnvironment()
+    {
+        var read = s_environmentRetention ??= new StrongBox<string?>(Environment.GetEnvironmentVariable(RetentionBudgetEnvironmentVariable));
+        return int.TryParse(read.Value?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds)
+            ? TimeSpan.FromMilliseconds(milliseconds)
+            : null;
+    }
+
+    /// <summary>Reads <c>NOLEAKS_ACTION</c>, <c>NOLEAKS_STRICT</c> and <c>NOLEAKS_RETENTION_BUDGET_MS</c> again on next use (tests that change them).</summary>
     internal static void RereadEnvironment()
     {
         s_environmentAction = null;
         s_environmentStrict = null;
+        s_environmentRetention = null;
     }
 
     internal static bool? StrictFromEnvironment() => RawStrictFromEnvironment?.Trim().ToLowerInvariant() switch

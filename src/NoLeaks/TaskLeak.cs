@@ -130,8 +130,8 @@ public sealed class TaskLeak
         new(Kind, Leaked, AwaitedBy, waitingOn, CreatedBy, CreationStack, ScopeName, Age, count, RetentionPath, Verdict) { Operations = Operations, IsRunning = IsRunning, HostedService = HostedService, CreatedInTest = CreatedInTest };
 
     /// <summary>This entry with a verdict and without its operations, so that it holds no reference to the work.</summary>
-    internal TaskLeak Detached(string verdict) =>
-        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, RetentionPath, verdict) { IsRunning = IsRunning, RunningTasks = RunningTasks, HostedService = HostedService, CreatedInTest = CreatedInTest };
+    internal TaskLeak Detached(string retentionPath, string verdict) =>
+        new(Kind, Leaked, AwaitedBy, WaitingOn, CreatedBy, CreationStack, ScopeName, Age, Count, retentionPath, verdict) { IsRunning = IsRunning, RunningTasks = RunningTasks, HostedService = HostedService, CreatedInTest = CreatedInTest };
 
     /// <summary>
     /// True for queued work the stuck check found freed that never ran: a delegate task or continuation that had not

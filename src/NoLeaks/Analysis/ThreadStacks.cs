@@ -99,10 +99,38 @@ internal static class ThreadStacks
 
     private static IReadOnlyList<ThreadStack>? ReadLocked(string childPath, out string? failure, out bool crashed)
     {
+        var output = RunLocked(childPath, [], Timeout, out failure, out crashed);
+        return failure is null ? Parse(output!) : null;
+    }
+
+    /// <summary>
+    /// Runs the child with <paramref name="arguments"/> after the process id and the DAC's path (another of its modes,
+    /// such as <c>--statics</c>), one child at a time, and returns all it wrote on its standard output — when it was
+    /// killed after <paramref name="timeout"/> or failed too (then <paramref name="failure"/> says why): a mode that
+    /// writes as it goes keeps what it wrote. Null when it did not run. Never throws.
+    /// </summary>
+    internal static string? RunChild(string? childPath, IReadOnlyList<string> arguments, TimeSpan timeout, out string? failure)
+    {
+        try
+        {
+            lock (Gate)
+            {
+                return RunLocked(childPath ?? DefaultChild, arguments, timeout, out failure, out _);
+            }
+        }
+        catch (Exception e)
+        {
+            failure = $"{e.GetType().Name}: {e.Message}";
+            return null;
+        }
+    }
+
+    private static string? RunLocked(string childPath, IReadOnlyList<string> arguments, TimeSpan timeout, out string? failure, out bool crashed)
+    {
         crashed = false;
         if (!OperatingSystem.IsLinux())
         {
-            failure = "reading other threads' stacks is supported on Linux only";
+            failure = "reading another process's runtime is supported on Linux only";
             return null;
         }
 
@@ -123,7 +151,7 @@ internal static class ThreadStacks
         File.WriteAllText(runtimeConfig, RuntimeConfig());
         try
         {
-            return Run(host, runtimeConfig, childPath, Path.Combine(runtimeDirectory, "libmscordaccore.so"), out failure, out crashed);
+            return Run(host, runtimeConfig, childPath, Path.Combine(runtimeDirectory, "libmscordaccore.so"), arguments, timeout, out failure, out crashed);
         }
         finally
         {
@@ -131,7 +159,8 @@ internal static class ThreadStacks
         }
     }
 
-    private static IReadOnlyList<ThreadStack>? Run(string host, string runtimeConfig, string childPath, string dacPath, out string? failure, out bool crashed)
+    private static string? Run(
+        string host, string runtimeConfig, string childPath, string dacPath, IReadOnlyList<string> arguments, TimeSpan timeout, out string? failure, out bool crashed)
     {
         crashed = false;
         var start = new ProcessStartInfo(host)
@@ -141,7 +170,7 @@ internal static class ThreadStacks
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in (string[])["exec", "--runtimeconfig", runtimeConfig, childPath, Environment.ProcessId.ToString(CultureInfo.InvariantCulture), dacPath])
+        foreach (var argument in (string[])["exec", "--runtimeconfig", runtimeConfig, childPath, Environment.ProcessId.ToString(CultureInfo.InvariantCulture), dacPath, .. arguments])
         {
             start.ArgumentList.Add(argument);
         }
@@ -162,11 +191,12 @@ internal static class ThreadStacks
             var errors = child.StandardError.ReadToEndAsync();
             child.StandardInput.WriteLine("go");
             child.StandardInput.Close();
-            if (!child.WaitForExit(Timeout))
+            if (!child.WaitForExit(timeout))
             {
                 child.Kill(entireProcessTree: true);
-                failure = $"the stack reader did not end within {Timeout.TotalSeconds:0} s";
-                return null;
+                child.WaitForExit();
+                failure = $"the stack reader did not end within {timeout.TotalSeconds:0.#} s";
+                return output.Result;
             }
 
             child.WaitForExit();
@@ -176,11 +206,11 @@ internal static class ThreadStacks
                 crashed = child.ExitCode > 128;
                 var error = errors.Result.Trim();
                 failure = $"the stack reader failed (exit code {child.ExitCode}){(error.Length > 0 ? ": " + FirstLine(error) : "")}";
-                return null;
+                return output.Result;
             }
 
             failure = null;
-            return Parse(output.Result);
+            return output.Result;
         }
         finally
         {

@@ -64,6 +64,10 @@ internal static class RetentionSearch
         }
     }
 
+    /// <summary>What a leak's path and verdict say when other threads' allocations ended every reading of the heap.</summary>
+    internal const string KeptChanging =
+        "unknown — the heap kept changing while it was searched (other threads allocated more than the search could hold still)";
+
     /// <summary>How long past its budget a search may run before the leaks are reported without it.</summary>
     internal static readonly TimeSpan WatchdogMargin = TimeSpan.FromSeconds(30);
 
@@ -96,13 +100,20 @@ internal static class RetentionSearch
             return leaks;
         }
 
+        // Outside the search's no-GC region: the child takes a few hundred milliseconds, in which other threads allocate.
+        if (ReadStaticLabels)
+        {
+            _ = StaticLabels.Shared.Refresh(LeakModules(leaks));
+        }
+
         var watch = Stopwatch.StartNew();
         for (var attempt = 0; attempt < 4 && (attempt == 0 || watch.Elapsed < budget); attempt++)
         {
             // The search reads for up to its budget while the test process goes on allocating: a larger no-GC region
-            // than a snapshot's, so that other threads' allocations rarely end it.
+            // than a snapshot's, so that other threads' allocations rarely end it, and larger with each attempt (a
+            // region commits only what is allocated in it).
             var (snapshot, enriched) = heap.Capture<List<TaskLeak>>(
-                forceGc: true, snapshot => Search(heap, snapshot, leaks, budget, watch, trackingRoots, InProcess)!, SearchRegionBytes);
+                forceGc: true, snapshot => Search(heap, snapshot, leaks, budget, watch, trackingRoots, InProcess)!, SearchRegionBytes << attempt);
             if (snapshot.Warnings.Count > 0)
             {
                 warnings.Add($"retention paths are not available: {snapshot.Warnings[0]}");
@@ -115,15 +126,19 @@ internal static class RetentionSearch
             }
         }
 
-        warnings.Add("retention paths are not available: the heap kept changing while it was searched");
-        return leaks;
+        // Not a failure of the search: other threads allocated more than every region held (tests running in parallel
+        // that allocate heavily). Each entry says so.
+        return [.. leaks.Select(leak => leak.Kind == LeakKind.AbandonedAsyncMethod ? leak : leak.WithRetention(KeptChanging, KeptChanging))];
     }
 
     private static List<TaskLeak>? Search(
         ProcessHeap heap, HeapSnapshot snapshot, List<TaskLeak> leaks, TimeSpan budget, Stopwatch watch, bool trackingRoots, Settings settings)
     {
         var result = new List<TaskLeak>(leaks.Count);
-        var statics = StaticFields(heap.Runtime, LeakModules(leaks), Min(StaticsBound, budget));
+        // In this process the statics' slots come from the child process (StaticLabels, read before the search); what
+        // they hold is read here, inside the search's no-GC region. Another process or a dump does not change while it
+        // is read: its modules' type maps are read directly.
+        var statics = !heap.InProcess ? StaticFields(heap.Runtime, [], StaticsBound) : ReadStaticLabels ? StaticLabels.Shared.Held(heap.Reader) : [];
         // Another process's Task.s_currentActiveTasks (non-null where a debugger switched tracking on) is known by its
         // static's label: reading that static through the DAC by name ended the process in a segmentation fault
         // (GetStaticFieldByName on Task, .NET 10.0.12). Unlabelled (the statics ran out of time), it is searched like any
@@ -604,12 +619,12 @@ internal static class RetentionSearch
         var kind => $"a {kind} GC handle",
     };
 
-    /// <summary>Objects a static reference field points at, named "static Type.Field".</summary>
-    /// <summary>The longest the statics of all modules are read for labels (checked between modules): a module's type
-    /// map read while types load can make the runtime's data access layer loop (seen under parallel tests).</summary>
+    /// <summary>The longest the statics of another process's or a dump's modules are read for labels (checked between
+    /// modules).</summary>
     internal static TimeSpan StaticsBound { get; set; } = TimeSpan.FromSeconds(2);
 
-    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+    /// <summary>False: this process's statics are not labelled (tests of what a search finds without them).</summary>
+    internal static bool ReadStaticLabels { get; set; } = true;
 
     /// <summary>The file names of the modules that define the leaks' code: their statics are labelled first.</summary>
     private static HashSet<string> LeakModules(List<TaskLeak> leaks) =>
@@ -620,9 +635,10 @@ internal static class RetentionSearch
             .ToHashSet(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
-    /// Static reference fields by the address of the object each holds, as path labels ("static Type.Field"); the
-    /// leaks' own modules first, every module within <paramref name="bound"/>. What is not labelled is still searched:
-    /// statics are reachable from the runtime's handles.
+    /// Static reference fields of another process or a dump (which do not change while they are read) by the address
+    /// of the object each holds, as path labels ("static Type.Field"); <paramref name="firstModules"/> first, every
+    /// module within <paramref name="bound"/>. What is not labelled is still searched: statics are reachable from the
+    /// runtime's handles.
     /// </summary>
     private static Dictionary<ulong, string> StaticFields(ClrRuntime runtime, HashSet<string> firstModules, TimeSpan bound)
     {
@@ -659,51 +675,16 @@ internal static class RetentionSearch
 
     private static void AddStatics(ClrRuntime runtime, ClrAppDomain domain, ClrModule module, Dictionary<ulong, string> names)
     {
-#if CLRMD3
-        var typesWithStaticFields = module.EnumerateTypeDefToMethodTableMap()
-            .Select(entry => runtime.GetTypeByMethodTable(entry.MethodTable))
-            .OfType<ClrType>()
-            .Where(type => type.StaticFields.Length > 0);
-        foreach (var type in typesWithStaticFields)
-#else
-        foreach (var type in module.EnumerateTypesWithStaticFields())
-#endif
+        foreach (var (slot, label) in NoLeaks.Stacks.StaticSlotWriter.Slots(runtime, domain, module))
         {
-            foreach (var field in type.StaticFields)
+            // The address it holds, read as a pointer: ClrMD's ReadObject would hand the word there to the data access
+            // layer as a method table unchecked (see ProcessHeap.LooksLikeMethodTable).
+            if (runtime.DataTarget.DataReader.ReadPointer(slot, out var value) && value != 0)
             {
-                if (!field.IsObjectReference)
-                {
-                    continue;
-                }
-
-                try
-                {
-                    // The address it holds, read as a pointer: ClrMD's ReadObject would hand the word there to the data
-                    // access layer as a method table unchecked (see ProcessHeap.LooksLikeMethodTable).
-                    if (field.GetAddress(domain) is var address and not 0
-                        && runtime.DataTarget.DataReader.ReadPointer(address, out var value) && value != 0)
-                    {
-                        names.TryAdd(value, $"static {ShortTypeName(type.Name)}.{field.Name}");
-                    }
-                }
-                catch (Exception)
-                {
-                    // An uninitialised or torn static: not a label.
-                }
+                names.TryAdd(value, label);
             }
         }
     }
 
-    private static string ShortTypeName(string? name)
-    {
-        if (name is null)
-        {
-            return "?";
-        }
-
-        var generic = name.IndexOf('<');
-        var head = generic < 0 ? name : name[..generic];
-        var dot = head.LastIndexOf('.');
-        return (dot < 0 ? name : name[(dot + 1)..]).Replace('+', '.');
-    }
+    private static string ShortTypeName(string? name) => NoLeaks.Stacks.StaticSlotWriter.ShortTypeName(name);
 }

@@ -19,6 +19,9 @@ internal static class StuckCheck
     /// <summary>False when <c>NOLEAKS_STUCK_CHECK=0</c>.</summary>
     internal static bool EnabledByEnvironment { get; } = Environment.GetEnvironmentVariable(Variable)?.Trim() != "0";
 
+    /// <summary>What holds work the check found collected (the report's "held by").</summary>
+    internal const string HeldBy = "nothing — a full garbage collection freed it";
+
     /// <summary>What a report says of work the check found collected.</summary>
     internal const string Verdict =
         "can never resume: nothing in the process can reach it any more (a full garbage collection freed it), so nothing can complete what it awaits";

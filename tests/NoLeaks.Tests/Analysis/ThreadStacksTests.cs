@@ -1,11 +1,14 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
 using NoLeaks.Analysis;
+using NoLeaks.Heap;
 
 namespace NoLeaks.Tests.Analysis;
 
 /// <summary>
 /// How the parent takes the stack reader's runs: a child that dies of a signal (a fault in the runtime's data access
-/// library), or that names no frame of any thread, is started again, twice at most. FailingStackReader stands in for the
-/// child.
+/// library), or that names no frame of any thread, is started again, twice at most; a statics read that hangs is killed
+/// and what it wrote is kept. FailingStackReader stands in for the child.
 /// </summary>
 public class ThreadStacksTests : IDisposable
 {
@@ -87,5 +90,68 @@ public class ThreadStacksTests : IDisposable
         Assert.Null(failure);
         Assert.Equal(3, Runs);
         Assert.Empty(stacks!);
+    }
+
+    /// <summary>
+    /// A static's slot as the child reports it: the first element of a pinned array (it does not move), holding a pinned
+    /// object, whose address is what the slot's label must be found under.
+    /// </summary>
+    private static (object[] Slot, ulong SlotAddress, ulong HeldAddress) PinnedSlot()
+    {
+        var slot = GC.AllocateArray<object>(1, pinned: true);
+        object held = GC.AllocateArray<byte>(8, pinned: true);
+        slot[0] = held;
+        object array = slot;
+        // An object's address is its reference; an array's elements start after its method table and its length.
+        var slotAddress = (ulong)Unsafe.As<object, nint>(ref array) + (ulong)(2 * IntPtr.Size);
+        return (slot, slotAddress, (ulong)Unsafe.As<object, nint>(ref held));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public void A_statics_read_that_hangs_is_killed_and_the_slots_it_wrote_label_what_they_hold()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "statics are read by the child on Linux only");
+        var (slot, slotAddress, heldAddress) = PinnedSlot();
+        File.WriteAllText(Counter, $"1 hang {slotAddress.ToString("x", CultureInfo.InvariantCulture)}");
+        var labels = new StaticLabels(Child, TimeSpan.FromSeconds(3));
+
+        var failure = labels.Refresh(["M.dll"]);
+
+        Assert.NotNull(failure);
+        Assert.StartsWith("the stack reader did not end within 3 s", failure, StringComparison.Ordinal);
+        var held = labels.HeldNow();
+        Assert.Equal("static Stand.In", held[heldAddress]);
+        GC.KeepAlive(slot);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public void Statics_are_read_for_every_module_once_then_for_the_leaks_modules_only()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "statics are read by the child on Linux only");
+        var (slot, slotAddress, heldAddress) = PinnedSlot();
+        File.WriteAllText(Counter, $"0 ok {slotAddress.ToString("x", CultureInfo.InvariantCulture)}");
+        var labels = new StaticLabels(Child);
+
+        Assert.Null(labels.Refresh(["A.dll"]));
+        Assert.Null(labels.Refresh([]));
+        Assert.Null(labels.Refresh(["B.dll", "C.dll"]));
+
+        // The second call had no module of a leak's to read again, and every module was read once already.
+        Assert.Equal(2, labels.Reads);
+        var runs = File.ReadAllLines(Counter + ".runs");
+        Assert.Equal(["run --statics 1000 all A.dll", "run --statics 1000 only B.dll C.dll"], runs);
+        Assert.Equal("static Stand.In", labels.HeldNow()[heldAddress]);
+        GC.KeepAlive(slot);
+    }
+
+    [Fact]
+    public void Slot_lines_are_parsed_and_malformed_ones_skipped()
+    {
+        var slots = new Dictionary<ulong, string>();
+
+        var modules = StaticLabels.Parse("slot\t1f0\tstatic A.B\nmodule\tA.dll\nslot\tzz\tstatic C.D\nslot\t0\tstatic E.F\nslot\t2a\nmodule\tB.dll\r\nslot\t3", slots);
+
+        Assert.Equal(2, modules);
+        Assert.Equal(new Dictionary<ulong, string> { [0x1f0] = "static A.B" }, slots);
     }
 }

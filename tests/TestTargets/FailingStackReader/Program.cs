@@ -4,14 +4,30 @@ using System.Globalization;
 // The file <temp>/noleaks-failing-reader-<pid> holds "<count> <how>": how the next <count> runs fail, each taking one
 // off: "crash" ends with SIGABRT's exit code (as a fault in the runtime's data access library ends the real child),
 // "unnamed" answers with a thread none of whose frames is named, "empty" answers with no thread. When none is left, the
-// run answers with one thread with one named frame. Each run appends a line to the file's ".runs" companion.
+// run answers with one thread with one named frame. Each run appends a line to the file's ".runs" companion: its
+// arguments after the DAC path.
+// With --statics (`… <pid> <dac path> --statics <ms> all|only <module> …`) it writes one static slot, at the address
+// the file's third word gives (hex), and one module line; "hang" then waits to be killed instead of ending.
 var pid = int.Parse(args[0], CultureInfo.InvariantCulture);
 _ = Console.In.ReadLine();
 var counter = Path.Combine(Path.GetTempPath(), $"noleaks-failing-reader-{pid}");
-File.AppendAllText(counter + ".runs", "run\n");
+File.AppendAllText(counter + ".runs", "run " + string.Join(' ', args.Skip(2)) + "\n");
 var order = File.ReadAllText(counter).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 var left = int.Parse(order[0], CultureInfo.InvariantCulture);
 var how = order.Length > 1 ? order[1] : "crash";
+if (args.Length > 2 && args[2] == "--statics")
+{
+    Console.Out.Write($"slot\t{order[2]}\tstatic Stand.In\nmodule\tM.dll\n");
+    Console.Out.Flush();
+    if (left > 0 && how == "hang")
+    {
+        File.WriteAllText(counter, $"{left - 1} {how} {order[2]}");
+        Thread.Sleep(Timeout.Infinite);
+    }
+
+    return;
+}
+
 if (left > 0)
 {
     File.WriteAllText(counter, $"{left - 1} {how}");
