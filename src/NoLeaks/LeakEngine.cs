@@ -680,6 +680,11 @@ internal sealed class LeakEngine
             warnings.Add($"{NoLeaksOptions.ActionEnvironmentVariable}=\"{raw}\" is not fail, warn or off; it was ignored.");
         }
 
+        if (NoLeaksOptions.RetentionBudgetFromEnvironment() is null && NoLeaksOptions.RawRetentionBudgetFromEnvironment is { Length: > 0 } budget)
+        {
+            warnings.Add($"{NoLeaksOptions.RetentionBudgetEnvironmentVariable}=\"{budget}\" is not a whole number of milliseconds; it was ignored.");
+        }
+
         return fromEnvironment ?? options.Action;
     }
 

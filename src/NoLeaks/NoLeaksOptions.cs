@@ -55,17 +55,19 @@ public sealed class NoLeaksOptions
     /// <summary>
     /// How long, per report, the heap may be searched for what keeps each leak alive and whether it can ever resume
     /// (<see cref="TaskLeak.RetentionPath"/>, <see cref="TaskLeak.Verdict"/>). Only reports with leaks pay it; a test
-    /// that leaves nothing behind never reads the heap. Default: <see cref="DefaultRetentionBudget"/> (1 s on Linux;
-    /// off elsewhere). <see cref="TimeSpan.Zero"/> switches it off; <c>NOLEAKS_RETENTION_BUDGET_MS</c> overrides it
+    /// that leaves nothing behind never reads the heap. Default: <see cref="DefaultRetentionBudget"/> (1 s on Linux with
+    /// .NET 10 or later; off elsewhere). <see cref="TimeSpan.Zero"/> switches it off; <c>NOLEAKS_RETENTION_BUDGET_MS</c> overrides it
     /// (<c>0</c>: off).
     /// </summary>
     public TimeSpan RetentionBudget { get; set; } = DefaultRetentionBudget;
 
     /// <summary>
-    /// The default of <see cref="RetentionBudget"/>: 1 s on Linux, where the static fields that label paths are read by
-    /// a child process; zero (off) on other systems, where the search is not tested (docs/heap.md).
+    /// The default of <see cref="RetentionBudget"/>: 1 s on Linux with .NET 10 or later; zero (off) on .NET 8 and 9,
+    /// whose data access library can end the process when it is asked about an object a garbage collection moved while
+    /// the search lists the GC handles, and on other systems, where the search is not tested (docs/heap.md).
     /// </summary>
-    public static TimeSpan DefaultRetentionBudget { get; } = OperatingSystem.IsLinux() ? TimeSpan.FromSeconds(1) : TimeSpan.Zero;
+    public static TimeSpan DefaultRetentionBudget { get; } =
+        OperatingSystem.IsLinux() && Environment.Version.Major >= 10 ? TimeSpan.FromSeconds(1) : TimeSpan.Zero;
 
     /// <summary><see cref="RetentionBudget"/> unless <c>NOLEAKS_RETENTION_BUDGET_MS</c> says otherwise (read once per process).</summary>
     public TimeSpan EffectiveRetentionBudget => RetentionBudgetFromEnvironment() ?? RetentionBudget;
@@ -225,14 +227,15 @@ public sealed class NoLeaksOptions
 
     private static StrongBox<string?>? s_environmentRetention;
 
+    /// <summary><c>NOLEAKS_RETENTION_BUDGET_MS</c> as the process started with it, read once.</summary>
+    internal static string? RawRetentionBudgetFromEnvironment =>
+        (s_environmentRetention ??= new StrongBox<string?>(Environment.GetEnvironmentVariable(RetentionBudgetEnvironmentVariable))).Value;
+
     /// <summary><c>NOLEAKS_RETENTION_BUDGET_MS</c> as a budget, or null when it is not set or not a whole number of milliseconds.</summary>
-    internal static TimeSpan? RetentionBudgetFromEnvironment()
-    {
-        var read = s_environmentRetention ??= new StrongBox<string?>(Environment.GetEnvironmentVariable(RetentionBudgetEnvironmentVariable));
-        return int.TryParse(read.Value?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds)
+    internal static TimeSpan? RetentionBudgetFromEnvironment() =>
+        int.TryParse(RawRetentionBudgetFromEnvironment?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds)
             ? TimeSpan.FromMilliseconds(milliseconds)
             : null;
-    }
 
     /// <summary>Reads <c>NOLEAKS_ACTION</c>, <c>NOLEAKS_STRICT</c> and <c>NOLEAKS_RETENTION_BUDGET_MS</c> again on next use (tests that change them).</summary>
     internal static void RereadEnvironment()

@@ -722,6 +722,7 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
             BaseSize = baseSize,
             ComponentSize = (flags & 0x80000000) != 0 ? flags & 0xFFFF : 0,
             Kind = TypeKind.Other,
+            ContainsPointers = clrType.ContainsPointers,
         };
 
         if (methodTable == _runtime.Heap.FreeType.MethodTable)
@@ -753,6 +754,17 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
 
     /// <summary>The type of a method table (see <see cref="TargetTypes"/>). Only for validated method tables.</summary>
     private Type? TypeOfMethodTable(ulong methodTable) => _typeMap.TypeOf(_runtime, methodTable);
+
+    /// <summary>
+    /// False when the object at an address holds no references (a string, an array of numbers): nothing can be reached
+    /// through it. True when it may; null when the word there is not a method table.
+    /// </summary>
+    internal bool? HoldsReferences(ulong address) =>
+        address != 0 && _reader.Read(address, out ulong word) ? HoldsReferencesOfType(word) : null;
+
+    /// <summary><see cref="HoldsReferences"/> of an object whose first word (its method table) was read already.</summary>
+    internal bool? HoldsReferencesOfType(ulong methodTableWord) =>
+        Lookup(methodTableWord & ~7UL) is { Kind: not TypeKind.Invalid } info ? info.ContainsPointers : null;
 
     /// <summary>The live type of the object at an address, or null when it is not a valid object.</summary>
     public Type? TypeAt(ulong address)
@@ -1101,6 +1113,9 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
         public uint BaseSize { get; init; }
 
         public uint ComponentSize { get; init; }
+
+        /// <summary>True when objects of this type hold references (a string or an array of numbers holds none).</summary>
+        public bool ContainsPointers { get; init; } = true;
 
         public Type? Type { get; set; }
 

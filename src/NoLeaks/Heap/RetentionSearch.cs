@@ -110,10 +110,10 @@ internal static class RetentionSearch
         for (var attempt = 0; attempt < 4 && (attempt == 0 || watch.Elapsed < budget); attempt++)
         {
             // The search reads for up to its budget while the test process goes on allocating: a larger no-GC region
-            // than a snapshot's, so that other threads' allocations rarely end it, and larger with each attempt (a
-            // region commits only what is allocated in it).
+            // than a snapshot's, so that other threads' allocations rarely end it, and larger with each attempt up to
+            // 512 MB (a region commits only what is allocated in it, but the heap may grow by that much before a GC).
             var (snapshot, enriched) = heap.Capture<List<TaskLeak>>(
-                forceGc: true, snapshot => Search(heap, snapshot, leaks, budget, watch, trackingRoots, InProcess)!, SearchRegionBytes << attempt);
+                forceGc: true, snapshot => Search(heap, snapshot, leaks, budget, watch, trackingRoots, InProcess)!, SearchRegionBytes << Math.Min(attempt, 2));
             if (snapshot.Warnings.Count > 0)
             {
                 warnings.Add($"retention paths are not available: {snapshot.Warnings[0]}");
@@ -296,6 +296,7 @@ internal static class RetentionSearch
         var gcCount = GC.CollectionCount(0);
         bool Spoiled() => heap.InProcess && GC.CollectionCount(0) != gcCount;
         var steps = 0;
+        var words = new WordCache(heap.Reader, heap.Runtime.Heap);
         while (queue.Count > 0 && (reachedChain == 0 || (awaited != 0 && !reachedAwaited)))
         {
             if (watch.Elapsed >= budget)
@@ -319,16 +320,35 @@ internal static class RetentionSearch
 
             foreach (var child in References(heap, current))
             {
-                if ((++steps & 0xFFFF) == 0 && Spoiled())
+                if ((++steps & 0xFFF) == 0)
                 {
-                    return null;
+                    if (Spoiled())
+                    {
+                        return null;
+                    }
+
+                    // One array can hold millions of references: the budget is checked within an object too.
+                    if (watch.Elapsed >= budget)
+                    {
+                        complete = false;
+                        break;
+                    }
                 }
 
-                if (child == 0 || !parents.TryAdd(child, current))
+                if (child == 0 || parents.ContainsKey(child))
                 {
                     continue;
                 }
 
+                // An object that holds no references leads nowhere: unless it is what the search looks for, it is not
+                // remembered nor walked (on a large heap most objects are strings and arrays of numbers).
+                var target = child == awaited || chain.Contains(child);
+                if (!target && words.Read(child, out var methodTable) && heap.HoldsReferencesOfType(methodTable) == false)
+                {
+                    continue;
+                }
+
+                parents.Add(child, current);
                 if (chain.Contains(child) && reachedChain == 0)
                 {
                     reachedChain = child;
@@ -368,6 +388,51 @@ internal static class RetentionSearch
         }
 
         return (path, verdict);
+    }
+
+    /// <summary>
+    /// Reads objects' first words through 64 KB pages of memory kept for one search: objects allocated together lie
+    /// together, and a read of the process's memory costs a system call. Only objects of the older generations (and
+    /// frozen ones) are read through pages: nothing is allocated there while the search's no-GC region holds, whereas a
+    /// young generation's page read earlier could show a dead object's word where a new object now lies. At most 16 MB
+    /// is kept.
+    /// </summary>
+    private sealed class WordCache(IDataReader reader, ClrHeap heap)
+    {
+        private const int PageBits = 16;
+        private const int PageSize = 1 << PageBits;
+        private const int MaxPages = 256;
+        private readonly Dictionary<ulong, byte[]?> _pages = [];
+
+        public bool Read(ulong address, out ulong word)
+        {
+            var offset = (int)(address & (PageSize - 1));
+            if (offset > PageSize - sizeof(ulong)
+                || heap.GetSegmentByAddress(address)?.GetGeneration(address) is not (Generation.Generation1 or Generation.Generation2 or Generation.Frozen))
+            {
+                return reader.Read(address, out word);
+            }
+
+            var page = address >> PageBits;
+            if (!_pages.TryGetValue(page, out var bytes))
+            {
+                if (_pages.Count >= MaxPages)
+                {
+                    _pages.Clear();
+                }
+
+                bytes = new byte[PageSize];
+                _pages[page] = bytes = reader.Read(page << PageBits, bytes) == PageSize ? bytes : null;
+            }
+
+            if (bytes is null)
+            {
+                return reader.Read(address, out word);
+            }
+
+            word = BitConverter.ToUInt64(bytes, offset);
+            return true;
+        }
     }
 
     /// <summary>The addresses an object references; none for an object that cannot be read or holds no references.</summary>
