@@ -93,10 +93,15 @@ public class DefaultRetentionTests
     [Fact(Timeout = TestTimeout)]
     public async Task The_variable_sets_the_budget_on_any_runtime()
     {
-        var report = await WithVariableAsync("20000", LeakHeldByStaticAsync);
+        var budget = TimeSpan.Zero;
+        var report = await WithVariableAsync("20000", () =>
+        {
+            budget = new NoLeaksOptions().EffectiveRetentionBudget;
+            return LeakHeldByStaticAsync();
+        });
 
         var leak = Scopes.Single(report);
-        Assert.Equal(TimeSpan.FromSeconds(20), new NoLeaksOptions().EffectiveRetentionBudget);
+        Assert.Equal(TimeSpan.FromSeconds(20), budget);
         Assert.NotNull(leak.RetentionPath);
         Assert.NotNull(leak.Verdict);
     }
