@@ -69,8 +69,21 @@ public sealed class NoLeaksOptions
     public static TimeSpan DefaultRetentionBudget { get; } =
         OperatingSystem.IsLinux() && Environment.Version.Major >= 10 ? TimeSpan.FromSeconds(1) : TimeSpan.Zero;
 
-    /// <summary><see cref="RetentionBudget"/> unless <c>NOLEAKS_RETENTION_BUDGET_MS</c> says otherwise (read once per process).</summary>
-    public TimeSpan EffectiveRetentionBudget => RetentionBudgetFromEnvironment() ?? RetentionBudget;
+    /// <summary>
+    /// <see cref="RetentionBudget"/> unless <c>NOLEAKS_RETENTION_BUDGET_MS</c> says otherwise (read once per process); at
+    /// most what a test's time limit leaves for the search.
+    /// </summary>
+    public TimeSpan EffectiveRetentionBudget
+    {
+        get
+        {
+            var budget = RetentionBudgetFromEnvironment() ?? RetentionBudget;
+            return RetentionBudgetLimit is { } limit && limit < budget ? limit : budget;
+        }
+    }
+
+    /// <summary>The longest search a test's time limit leaves room for (see <c>LeakCheckPlan.WithinTimeLimit</c>); null: no limit.</summary>
+    internal TimeSpan? RetentionBudgetLimit { get; set; }
 
     /// <summary>
     /// Whether a <c>ContinueWith</c> continuation that has not started, on an antecedent nothing the test left running
@@ -137,6 +150,7 @@ public sealed class NoLeaksOptions
         CaptureCreationStacks = CaptureCreationStacks,
         Source = Source,
         RetentionBudget = RetentionBudget,
+        RetentionBudgetLimit = RetentionBudgetLimit,
         FailOnCheckError = FailOnCheckError,
         CountDormantContinuations = CountDormantContinuations,
         SettingWarnings = SettingWarnings,

@@ -1,3 +1,5 @@
+using System.Globalization;
+using NoLeaks.Sdk;
 using NoLeaks.Tests.Support;
 
 namespace NoLeaks.Tests;
@@ -32,6 +34,21 @@ public class DefaultRetentionTests
         finally
         {
             Holder.Pending.SetResult(1);
+        }
+    }
+
+    private static T WithVariable<T>(string? value, Func<T> run)
+    {
+        Environment.SetEnvironmentVariable(NoLeaksOptions.RetentionBudgetEnvironmentVariable, value);
+        NoLeaksOptions.RereadEnvironment();
+        try
+        {
+            return run();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(NoLeaksOptions.RetentionBudgetEnvironmentVariable, null);
+            NoLeaksOptions.RereadEnvironment();
         }
     }
 
@@ -104,6 +121,26 @@ public class DefaultRetentionTests
         Assert.Equal(TimeSpan.FromSeconds(20), budget);
         Assert.NotNull(leak.RetentionPath);
         Assert.NotNull(leak.Verdict);
+    }
+
+    [Theory]
+    [InlineData(0, 1_000, 1_000)]        // no time limit
+    [InlineData(60_000, 1_000, 1_000)]   // room enough
+    [InlineData(2_000, 1_000, 0)]        // the grace period ends a quarter ahead of the limit: no room for a search
+    [InlineData(4_000, 1_000, 500)]      // 4 s less 1 s to spare, 1 s of grace and 1.5 s for naming statics
+    [InlineData(3_400, 1_000, 0)]        // room for a search of 50 ms: too short to run
+    [InlineData(10_000, 20_000, 6_500)]  // the variable's budget is cut too
+    public void A_test_s_time_limit_leaves_the_search_only_the_room_after_the_grace_period(int limit, int budget, int expected)
+    {
+        var options = new NoLeaksOptions { GracePeriod = TimeSpan.FromSeconds(1), RetentionBudget = TimeSpan.FromSeconds(1) };
+
+        // A budget other than the option's comes from the variable, which the limit cuts as well.
+        var effective = WithVariable(
+            budget == 1_000 ? null : budget.ToString(CultureInfo.InvariantCulture),
+            () => LeakCheckPlan.WithinTimeLimit(options, limit, TimeSpan.Zero).EffectiveRetentionBudget);
+
+        Assert.Equal(TimeSpan.FromMilliseconds(expected), effective);
+        Assert.Equal(TimeSpan.FromSeconds(1), options.EffectiveRetentionBudget);
     }
 
     [Theory(Timeout = TestTimeout)]

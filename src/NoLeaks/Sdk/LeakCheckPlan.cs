@@ -131,7 +131,10 @@ public sealed class LeakCheckPlan
     /// The options to end a test's scope with when the test has a time limit (xunit's <c>Timeout</c>, NUnit's
     /// <c>CancelAfter</c> or <c>Timeout</c>; zero or negative: none) and began <paramref name="elapsed"/> ago: the
     /// grace period ends before the limit does, a quarter of the limit (at most one second) ahead of it, so that the
-    /// check never makes a test overrun its limit (NUnit's <c>Timeout</c> counts the check in).
+    /// check never makes a test overrun its limit (NUnit's <c>Timeout</c> counts the check in). The retention search
+    /// runs after the grace period only if what is left after it holds the search's budget and
+    /// <see cref="RetentionSearchReserve"/> besides (the read of statics' names, the collection before it); it gets less
+    /// of a budget when less is left, and none under <see cref="MinimumRetentionBudget"/>.
     /// </summary>
     public static NoLeaksOptions WithinTimeLimit(NoLeaksOptions options, int timeLimitMilliseconds, TimeSpan elapsed)
     {
@@ -149,15 +152,25 @@ public sealed class LeakCheckPlan
             left = TimeSpan.Zero;
         }
 
-        if (options.GracePeriod <= left)
+        var grace = options.GracePeriod <= left ? options.GracePeriod : left;
+        var searchRoom = left - grace - RetentionSearchReserve;
+        var searchLimit = searchRoom >= MinimumRetentionBudget ? searchRoom : TimeSpan.Zero;
+        if (grace == options.GracePeriod && options.EffectiveRetentionBudget <= searchLimit)
         {
             return options;
         }
 
         var within = options.Clone();
-        within.GracePeriod = left;
+        within.GracePeriod = grace;
+        within.RetentionBudgetLimit = within.RetentionBudgetLimit is { } earlier && earlier < searchLimit ? earlier : searchLimit;
         return within;
     }
+
+    /// <summary>What a retention search takes besides its budget: naming statics (a child's read, at most 1 s) and a collection.</summary>
+    internal static readonly TimeSpan RetentionSearchReserve = TimeSpan.FromSeconds(1.5);
+
+    /// <summary>The shortest budget a search under a time limit is given; with less room it does not run.</summary>
+    internal static readonly TimeSpan MinimumRetentionBudget = TimeSpan.FromMilliseconds(100);
 
     /// <summary>What <c>GracePeriodMilliseconds</c> holds when it is not set: the default grace period.</summary>
     private const int DefaultGracePeriodMilliseconds = -1;
