@@ -29,6 +29,8 @@ public class RetentionTests
         public static TaskCompletionSource? Gate;
 
         public static Task? ThreadHeld;
+
+        public static byte[][]? Ballast;
     }
 
     [Fact(Timeout = TestTimeout)]
@@ -138,6 +140,57 @@ public class RetentionTests
         var leak = report.Leaks.Single(l => l.Method == "RetentionTests.WaitOnOrphanAsync");
         Assert.DoesNotContain("can never resume", leak.Verdict ?? "", StringComparison.Ordinal);
         Assert.Contains("threads' stacks are not read", leak.Verdict ?? "", StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = TestTimeout)]
+    public async Task A_search_through_a_large_old_generation_answers_in_its_first_reading_of_the_heap()
+    {
+        // 160 MB of objects without references, in the oldest generation: the search reads each one's first word
+        // (through pages of memory) to learn that it leads nowhere. What it allocates for that must stay far below its
+        // no-GC region (128 MB at first): a region that ends spoils the reading, which is then redone.
+        Registry.Ballast = new byte[40_000][];
+        for (var i = 0; i < Registry.Ballast.Length; i++)
+        {
+            Registry.Ballast[i] = new byte[4_000];
+        }
+
+        GC.Collect();
+        GC.Collect();
+
+        // What the leak awaits is held by a thread's local only, which the search cannot see: it walks everything.
+        using var release = new ManualResetEventSlim();
+        using var started = new ManualResetEventSlim();
+        var thread = new Thread(() =>
+        {
+            var local = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Registry.ThreadHeld = local.Task;
+            started.Set();
+            release.Wait();
+            local.SetResult();
+        });
+        thread.Start();
+        started.Wait(TestContext.Current.CancellationToken);
+        try
+        {
+            Task? waiter = null;
+            var report = await Scopes.CheckAsync("thread-held tcs beside ballast", async () =>
+            {
+                waiter = WaitOnOrphanAsync(Registry.ThreadHeld!);
+                Registry.ThreadHeld = null;
+            }, Generous());
+            release.Set();
+            await waiter!.WaitAsync(TestContext.Current.CancellationToken);
+
+            var leak = Scopes.Single(report);
+            Assert.True(leak.Verdict?.StartsWith("nothing on the heap outside its own chain", StringComparison.Ordinal) == true, report.ToString());
+            Assert.Equal(1, NoLeaks.Heap.RetentionSearch.LastAttempts);
+        }
+        finally
+        {
+            release.Set();
+            thread.Join();
+            Registry.Ballast = null;
+        }
     }
 
     // The outer method is what keeps the inner one alive on the heap: it waits on a gate a static holds.

@@ -87,6 +87,9 @@ internal static class RetentionSearch
         }
     }
 
+    /// <summary>How many readings of the heap the last in-process search took (tests: one, unless other threads allocate).</summary>
+    internal static int LastAttempts { get; private set; }
+
     private static List<TaskLeak> EnrichNow(List<TaskLeak> leaks, TimeSpan budget, bool trackingRoots, List<string> warnings)
     {
         ProcessHeap heap;
@@ -109,6 +112,7 @@ internal static class RetentionSearch
         var watch = Stopwatch.StartNew();
         for (var attempt = 0; attempt < 4 && (attempt == 0 || watch.Elapsed < budget); attempt++)
         {
+            LastAttempts = attempt + 1;
             // The search reads for up to its budget while the test process goes on allocating: a larger no-GC region
             // than a snapshot's, so that other threads' allocations rarely end it, and larger with each attempt up to
             // 512 MB (a region commits only what is allocated in it, but the heap may grow by that much before a GC).
@@ -394,15 +398,21 @@ internal static class RetentionSearch
     /// Reads objects' first words through 64 KB pages of memory kept for one search: objects allocated together lie
     /// together, and a read of the process's memory costs a system call. Only objects of the older generations (and
     /// frozen ones) are read through pages: nothing is allocated there while the search's no-GC region holds, whereas a
-    /// young generation's page read earlier could show a dead object's word where a new object now lies. At most 16 MB
-    /// is kept.
+    /// young generation's page read earlier could show a dead object's word where a new object now lies. A page goes
+    /// to one of 256 slots by its address, and a slot's buffer is allocated once and then reused: at most 16 MB per
+    /// search, whatever the size of the heap (a buffer per page read would allocate as much as the heap holds, more than
+    /// the search's no-GC region allows: the region would end and the search be spoiled).
     /// </summary>
     private sealed class WordCache(IDataReader reader, ClrHeap heap)
     {
         private const int PageBits = 16;
         private const int PageSize = 1 << PageBits;
-        private const int MaxPages = 256;
-        private readonly Dictionary<ulong, byte[]?> _pages = [];
+        private const int Slots = 256;
+
+        // Per slot: the page it holds plus one (0: none), whether that page could not be read, and its bytes.
+        private readonly ulong[] _pages = new ulong[Slots];
+        private readonly bool[] _unreadable = new bool[Slots];
+        private readonly byte[]?[] _bytes = new byte[Slots][];
 
         public bool Read(ulong address, out ulong word)
         {
@@ -414,18 +424,15 @@ internal static class RetentionSearch
             }
 
             var page = address >> PageBits;
-            if (!_pages.TryGetValue(page, out var bytes))
+            var slot = (int)(page % Slots);
+            var bytes = _bytes[slot] ??= new byte[PageSize];
+            if (_pages[slot] != page + 1)
             {
-                if (_pages.Count >= MaxPages)
-                {
-                    _pages.Clear();
-                }
-
-                bytes = new byte[PageSize];
-                _pages[page] = bytes = reader.Read(page << PageBits, bytes) == PageSize ? bytes : null;
+                _pages[slot] = page + 1;
+                _unreadable[slot] = reader.Read(page << PageBits, bytes) != PageSize;
             }
 
-            if (bytes is null)
+            if (_unreadable[slot])
             {
                 return reader.Read(address, out word);
             }
