@@ -28,8 +28,6 @@ public class RetentionTests
 
         public static TaskCompletionSource? Gate;
 
-        public static Task? ThreadHeld;
-
         public static byte[][]? Ballast;
     }
 
@@ -114,28 +112,11 @@ public class RetentionTests
     {
         // The verdict once said "can never resume" here, and the program then resumed the method: the search does not
         // see what a thread's stack holds, so it must not claim more than the heap shows.
-        using var release = new ManualResetEventSlim();
-        using var started = new ManualResetEventSlim();
-        var thread = new Thread(() =>
-        {
-            var local = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Registry.ThreadHeld = local.Task;
-            started.Set();
-            release.Wait();
-            local.SetResult();
-        });
-        thread.Start();
-        started.Wait(TestContext.Current.CancellationToken);
-
+        using var holder = new ThreadLocalHolder();
         Task? waiter = null;
-        var report = await Scopes.CheckAsync("thread-held tcs", async () =>
-        {
-            waiter = WaitOnOrphanAsync(Registry.ThreadHeld!);
-            Registry.ThreadHeld = null; // from here on only the thread's local holds the completion source
-        }, Generous());
-        release.Set();
+        var report = await Scopes.CheckAsync("thread-held tcs", async () => waiter = WaitOnOrphanAsync(holder.TakeTask()), Generous());
+        holder.Dispose();
         await waiter!.WaitAsync(TestContext.Current.CancellationToken);
-        thread.Join();
 
         var leak = report.Leaks.Single(l => l.Method == "RetentionTests.WaitOnOrphanAsync");
         Assert.DoesNotContain("can never resume", leak.Verdict ?? "", StringComparison.Ordinal);
@@ -158,27 +139,12 @@ public class RetentionTests
         GC.Collect();
 
         // What the leak awaits is held by a thread's local only, which the search cannot see: it walks everything.
-        using var release = new ManualResetEventSlim();
-        using var started = new ManualResetEventSlim();
-        var thread = new Thread(() =>
-        {
-            var local = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Registry.ThreadHeld = local.Task;
-            started.Set();
-            release.Wait();
-            local.SetResult();
-        });
-        thread.Start();
-        started.Wait(TestContext.Current.CancellationToken);
+        using var holder = new ThreadLocalHolder();
         try
         {
             Task? waiter = null;
-            var report = await Scopes.CheckAsync("thread-held tcs beside ballast", async () =>
-            {
-                waiter = WaitOnOrphanAsync(Registry.ThreadHeld!);
-                Registry.ThreadHeld = null;
-            }, Generous());
-            release.Set();
+            var report = await Scopes.CheckAsync("thread-held tcs beside ballast", async () => waiter = WaitOnOrphanAsync(holder.TakeTask()), Generous());
+            holder.Dispose();
             await waiter!.WaitAsync(TestContext.Current.CancellationToken);
 
             var leak = Scopes.Single(report);
@@ -187,9 +153,44 @@ public class RetentionTests
         }
         finally
         {
-            release.Set();
-            thread.Join();
             Registry.Ballast = null;
+        }
+    }
+
+    /// <summary>A thread whose local alone holds a pending completion source, completed when disposed.</summary>
+    private sealed class ThreadLocalHolder : IDisposable
+    {
+        private readonly ManualResetEventSlim _release = new();
+        private readonly Thread _thread;
+        private Task? _task;
+
+        public ThreadLocalHolder()
+        {
+            using var started = new ManualResetEventSlim();
+            _thread = new Thread(() =>
+            {
+                var local = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _task = local.Task;
+                started.Set();
+                _release.Wait();
+                local.SetResult();
+            });
+            _thread.Start();
+            started.Wait(TestContext.Current.CancellationToken);
+        }
+
+        /// <summary>The completion source's task, once: from then on only the thread's local holds it.</summary>
+        public Task TakeTask()
+        {
+            var task = _task!;
+            _task = null;
+            return task;
+        }
+
+        public void Dispose()
+        {
+            _release.Set();
+            _thread.Join();
         }
     }
 
