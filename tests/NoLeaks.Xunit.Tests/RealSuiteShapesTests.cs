@@ -108,7 +108,8 @@ public sealed class RealSuiteShapesTests
         var test = read["RealSuiteTests.Delegate_blocked_on_its_thread_names_the_blocking_call"];
 
         Assert.Equal("Failed", test.Outcome);
-        Assert.Contains($"waiting on  ManualResetEventSlim.Wait() at RealSuiteTests.cs:{Line("blocked-wait")} (its thread is blocked)", test.Message);
+        var named = $"waiting on  ManualResetEventSlim.Wait() at RealSuiteTests.cs:{Line("blocked-wait")} (its thread is blocked)";
+        Assert.True(test.Message?.Contains(named, StringComparison.Ordinal) == true, $"the report does not say \"{named}\":\n{test.Message}\n{test.Output}");
         Assert.DoesNotContain("NoLeaks warning", test.Message);
         var unread = await Checked(xunit);
         Assert.Equal(Outcomes(unread), Outcomes(read));
