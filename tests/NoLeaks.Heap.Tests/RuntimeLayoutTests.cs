@@ -319,10 +319,13 @@ public class RuntimeLayoutTests
         });
         var never = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var scope = LeakScope.Begin("probe fails", new NoLeaksOptions { Source = LeakSource.Heap, GracePeriod = TimeSpan.Zero }, new LeakEngine(source));
-        _ = WaitAsync(never.Task);
+        var waiting = WaitAsync(never.Task);
         var report = await scope.EndAsync(cancellationToken: TestContext.Current.CancellationToken);
 
+        // Finished before the next test: its continuation runs on the pool, and the next test's snapshot of this class's
+        // boxes must not see it still pending.
         never.SetResult();
+        await waiting.WaitAsync(TestContext.Current.CancellationToken);
         Assert.Empty(report.Leaks);
         var warning = Assert.Single(report.Warnings);
         Assert.Contains("the heap cannot be read in this process", warning, StringComparison.Ordinal);
