@@ -756,13 +756,10 @@ internal sealed unsafe partial class ProcessHeap : IDisposable
     private Type? TypeOfMethodTable(ulong methodTable) => _typeMap.TypeOf(_runtime, methodTable);
 
     /// <summary>
-    /// False when the object at an address holds no references (a string, an array of numbers): nothing can be reached
-    /// through it. True when it may; null when the word there is not a method table.
+    /// False when an object whose first word (its method table) is <paramref name="methodTableWord"/> holds no references
+    /// (a string, an array of numbers): nothing can be reached through it. True when it may; null when the word is not
+    /// a method table.
     /// </summary>
-    internal bool? HoldsReferences(ulong address) =>
-        address != 0 && _reader.Read(address, out ulong word) ? HoldsReferencesOfType(word) : null;
-
-    /// <summary><see cref="HoldsReferences"/> of an object whose first word (its method table) was read already.</summary>
     internal bool? HoldsReferencesOfType(ulong methodTableWord) =>
         Lookup(methodTableWord & ~7UL) is { Kind: not TypeKind.Invalid } info ? info.ContainsPointers : null;
 
