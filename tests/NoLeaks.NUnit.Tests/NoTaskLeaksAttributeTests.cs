@@ -260,6 +260,31 @@ public sealed class NoTaskLeaksAttributeTests
     [Theory(Timeout = Timeout)]
     [InlineData("NUnit4Fixture")]
     [InlineData("NUnit5Fixture")]
+    public async Task By_default_a_leak_says_which_static_holds_it(string fixture)
+    {
+        var test = (await FixtureRun.WithDefaultSearch(fixture, "RealSuiteTests"))["RealSuiteTests.Continuation_of_a_leaked_method"];
+
+        Assert.Equal("Failed", test.Outcome);
+        Assert.DoesNotContain("NoLeaks warning", test.Message);
+
+        // NoLeaksOptions.DefaultRetentionBudget: on with Linux and .NET 10 or later only.
+        if (OperatingSystem.IsLinux() && Environment.Version.Major >= 10)
+        {
+            Assert.Contains("held by     static RealSuiteTests.Never → ._task Task → ", test.Message);
+            Assert.Contains("verdict     still reachable from static RealSuiteTests.Never → ._task Task", test.Message);
+        }
+        else
+        {
+            Assert.DoesNotContain("held by", test.Message);
+        }
+
+        // The fixture's whole run, with NOLEAKS_RETENTION_BUDGET_MS=0 (FixtureProcess): no search.
+        Assert.DoesNotContain("held by", (await FixtureRun.Of(fixture))["RealSuiteTests.Continuation_of_a_leaked_method"].Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("NUnit4Fixture")]
+    [InlineData("NUnit5Fixture")]
     public async Task Only_the_leaking_case_of_TestCase_Values_and_TestCaseSource_fails(string fixture)
     {
         var run = await FixtureRun.Of(fixture);
@@ -477,7 +502,7 @@ public sealed class NoTaskLeaksAttributeTests
     [InlineData("NUnit5AssemblyLevelFixture")]
     public async Task Grace_period_ends_with_the_test_s_CancelAfter(string fixture)
     {
-        var test = (await FixtureRun.Of(fixture))["BadSettingsTests.Grace_period_ends_with_CancelAfter"];
+        var test = (await FixtureRun.WithDefaultSearch(fixture, "BadSettingsTests"))["BadSettingsTests.Grace_period_ends_with_CancelAfter"];
 
         AssertLeak(test, "BadSettingsTests.WaitPastCancelAfterAsync", Settings, "settings-cancel-after");
         // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took (under load, on a
@@ -490,7 +515,7 @@ public sealed class NoTaskLeaksAttributeTests
     [Fact(Timeout = Timeout)]
     public async Task Grace_period_ends_with_the_test_s_Timeout_on_NUnit_4()
     {
-        var test = (await FixtureRun.Of("NUnit4AssemblyLevelFixture"))["BadSettingsTests.Grace_period_ends_with_Timeout"];
+        var test = (await FixtureRun.WithDefaultSearch("NUnit4AssemblyLevelFixture", "BadSettingsTests"))["BadSettingsTests.Grace_period_ends_with_Timeout"];
 
         AssertLeak(test, "BadSettingsTests.WaitPastTimeoutAsync", Settings, "settings-timeout");
         // A 2 s limit leaves a grace period of 2 s less a quarter, less what the test itself took (under load, on a

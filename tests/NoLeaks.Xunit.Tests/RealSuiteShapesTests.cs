@@ -147,6 +147,45 @@ public sealed class RealSuiteShapesTests
     [Theory(Timeout = Timeout)]
     [InlineData("V2")]
     [InlineData("V3")]
+    public async Task By_default_a_leak_says_which_static_holds_it(string xunit)
+    {
+        // NOLEAKS_RETENTION_BUDGET_MS unset, as in a user's run (fixture runs set it to 0: FixtureProcess).
+        const string Method = "NoLeaks.Fixtures.RealSuiteTests.Continuation_of_a_leaked_method_says_it_continues";
+        var run = await FixtureRun.RunAsync(
+            $"Xunit{xunit}Fixture",
+            action: null,
+            new Dictionary<string, string> { ["NOLEAKS_RETENTION_BUDGET_MS"] = "" },
+            [xunit == "V3" ? "-method" : "--method", Method]);
+        var test = run["RealSuiteTests.Continuation_of_a_leaked_method_says_it_continues"];
+
+        Assert.Equal("Failed", test.Outcome);
+        Assert.DoesNotContain("NoLeaks warning", test.Message);
+
+        // NoLeaksOptions.DefaultRetentionBudget: on with Linux and .NET 10 or later only.
+        if (OperatingSystem.IsLinux() && Environment.Version.Major >= 10)
+        {
+            Assert.Contains("held by     static LeakyWork.Gate → ._task Task → ", test.Message);
+            Assert.Contains("verdict     still reachable from static LeakyWork.Gate → ._task Task", test.Message);
+        }
+        else
+        {
+            Assert.DoesNotContain("held by", test.Message);
+        }
+    }
+
+    [Fact(Timeout = Timeout)]
+    public async Task NOLEAKS_RETENTION_BUDGET_MS_0_switches_the_search_off()
+    {
+        // The fixture's whole run, with NOLEAKS_RETENTION_BUDGET_MS=0 (FixtureProcess).
+        var test = (await Checked("V3"))["RealSuiteTests.Continuation_of_a_leaked_method_says_it_continues"];
+
+        Assert.Equal("Failed", test.Outcome);
+        Assert.DoesNotContain("held by", test.Message);
+    }
+
+    [Theory(Timeout = Timeout)]
+    [InlineData("V2")]
+    [InlineData("V3")]
     public async Task Work_nothing_can_reach_fails_at_once_as_never_resuming(string xunit)
     {
         var test = (await Checked(xunit))["RealSuiteTests.Await_on_a_completion_source_nobody_holds_fails_at_once"];

@@ -31,6 +31,14 @@ public sealed class FixtureRun(string fixture, IReadOnlyList<FixtureTestResult> 
     public static Task<FixtureRun> Of(string fixture, string? action = null) =>
         Runs.GetOrAdd($"{fixture}|{action}", _ => new Lazy<Task<FixtureRun>>(() => RunAsync(fixture, action))).Value;
 
+    /// <summary>
+    /// Runs the tests of one class of a fixture program with the heap search of a user's run (fixture runs switch it off:
+    /// <c>FixtureProcess</c>), once per test process.
+    /// </summary>
+    public static Task<FixtureRun> WithDefaultSearch(string fixture, string className) =>
+        Runs.GetOrAdd($"{fixture}|search|{className}", _ => new Lazy<Task<FixtureRun>>(() => RunAsync(
+            fixture, null, new Dictionary<string, string> { ["NOLEAKS_RETENTION_BUDGET_MS"] = "" }, ["--class", "NoLeaks.NUnit.Fixtures." + className]))).Value;
+
     /// <summary>The source file of a fixture, relative to tests/Fixtures.</summary>
     public static string SourceOf(string relativePath) =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(ThisFile())!, "..", "..", "Fixtures", relativePath));

@@ -15,6 +15,9 @@ internal static class FixtureProcess
     // RunningWork.EnvironmentVariable, spelled out for the same reason.
     private const string ThreadStacksVariable = "NOLEAKS_THREAD_STACKS";
 
+    // NoLeaksOptions.RetentionBudgetEnvironmentVariable, spelled out for the same reason.
+    private const string RetentionBudgetVariable = "NOLEAKS_RETENTION_BUDGET_MS";
+
     /// <summary>The path of a fixture program the calling test project references (see tests/Fixtures/FixturePrograms.targets).</summary>
     public static string PathOf(Assembly testAssembly, string fixture) =>
         testAssembly.GetCustomAttributes<AssemblyMetadataAttribute>().SingleOrDefault(a => a.Key == "Fixture:" + fixture)?.Value
@@ -58,6 +61,11 @@ internal static class FixtureProcess
         // Unasked, a fixture reads the thread stack of every running delegate it reports, a child process's start each:
         // off unless the test asks ("1", or "" for that default), so that a fixture's run costs what its tests need.
         start.Environment[ThreadStacksVariable] = "0";
+
+        // Likewise the search of the heap for what holds each leak (on by default on Linux with .NET 10+): every report
+        // with a leak pays it, a child process's start included, and a fixture run's reports are many (the adapter suites
+        // took three times as long with it). Off unless the test asks ("" for the default); the search has its own tests.
+        start.Environment[RetentionBudgetVariable] = "0";
 
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
