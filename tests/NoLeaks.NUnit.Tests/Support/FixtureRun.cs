@@ -37,7 +37,7 @@ public sealed class FixtureRun(string fixture, IReadOnlyList<FixtureTestResult> 
     /// </summary>
     public static Task<FixtureRun> WithDefaultSearch(string fixture, string className) =>
         Runs.GetOrAdd($"{fixture}|search|{className}", _ => new Lazy<Task<FixtureRun>>(() => RunAsync(
-            fixture, null, new Dictionary<string, string> { ["NOLEAKS_RETENTION_BUDGET_MS"] = "" }, ["--class", "NoLeaks.NUnit.Fixtures." + className]))).Value;
+            fixture, null, new Dictionary<string, string> { [FixtureProcess.RetentionBudgetVariable] = "" }, ["--class", "NoLeaks.NUnit.Fixtures." + className]))).Value;
 
     /// <summary>The source file of a fixture, relative to tests/Fixtures.</summary>
     public static string SourceOf(string relativePath) =>

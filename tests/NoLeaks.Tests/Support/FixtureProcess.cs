@@ -15,8 +15,8 @@ internal static class FixtureProcess
     // RunningWork.EnvironmentVariable, spelled out for the same reason.
     private const string ThreadStacksVariable = "NOLEAKS_THREAD_STACKS";
 
-    // NoLeaksOptions.RetentionBudgetEnvironmentVariable, spelled out for the same reason.
-    private const string RetentionBudgetVariable = "NOLEAKS_RETENTION_BUDGET_MS";
+    /// <summary>NoLeaksOptions.RetentionBudgetEnvironmentVariable, spelled out for the same reason.</summary>
+    public const string RetentionBudgetVariable = "NOLEAKS_RETENTION_BUDGET_MS";
 
     /// <summary>The path of a fixture program the calling test project references (see tests/Fixtures/FixturePrograms.targets).</summary>
     public static string PathOf(Assembly testAssembly, string fixture) =>
@@ -26,6 +26,24 @@ internal static class FixtureProcess
     // What makes a test process write its run summary elsewhere: the outer run (in CI) may carry them, and a fixture's
     // deliberate leaks must not land in the outer job's summary or annotations.
     private static readonly string[] ReportVariables = ["NOLEAKS_REPORT", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE"];
+
+    /// <summary>
+    /// Asserts what a fixture's report says of a leak <paramref name="staticName"/> holds, with the heap search of a user's
+    /// run: the static and the verdict where the search is on by default (NoLeaksOptions.DefaultRetentionBudget: Linux,
+    /// .NET 10 or later), nothing of the search elsewhere.
+    /// </summary>
+    public static void AssertHeldByStaticByDefault(string? message, string staticName)
+    {
+        if (OperatingSystem.IsLinux() && Environment.Version.Major >= 10)
+        {
+            Assert.Contains($"held by     static {staticName} → ._task Task → ", message);
+            Assert.Contains($"verdict     still reachable from static {staticName} → ._task Task", message);
+        }
+        else
+        {
+            Assert.DoesNotContain("held by", message);
+        }
+    }
 
     /// <summary>
     /// Runs <c>dotnet</c> with the arguments; kills the child (and throws) after two minutes. The child gets
