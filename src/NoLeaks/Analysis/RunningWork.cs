@@ -183,7 +183,7 @@ internal static class RunningWork
 
         if (userMethod is null)
         {
-            return null;
+            return WithoutUserFrame(thread, modules);
         }
 
         var site = AwaitSiteResolver.Shared.LineAt(userMethod, frames[user].ILOffset) is { FilePath: not null } found ? found : null;
@@ -208,6 +208,45 @@ internal static class RunningWork
         return thread.Preemptive
             ? $"{name}{where} (its thread is blocked)"
             : $"{name}{where} (its thread is running in it)";
+    }
+
+    /// <summary>
+    /// What a thread whose stack holds no frame of the user's code is in: its innermost call a user could have made (a
+    /// public method of a public type; a stub's or a local function's by the method that holds it). Met when the JIT
+    /// inlined the user's delegate into the runtime's code that runs it (dynamic PGO, once that code is hot: the delegate
+    /// and the calls it made have no frames of their own), and when the delegate is the framework's own method. Null
+    /// when no frame is named.
+    /// </summary>
+    private static string? WithoutUserFrame(ThreadStack thread, ModuleIndex modules)
+    {
+        string? innermost = null;
+        foreach (var frame in thread.Frames)
+        {
+            if (modules.Resolve(frame) is not { DeclaringType: { } type } method || type.Name.StartsWith("ILStub", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (type == typeof(Task) || type == typeof(ExecutionContext))
+            {
+                // The code that runs the task: the call it made is further in.
+                break;
+            }
+
+            // A local function (a P/Invoke's generated stub among them) stands for the method it is declared in.
+            var name = method.Name is ['<', ..] local && local.IndexOf('>') is > 1 and var end ? local[1..end] : null;
+            var shown = name is not null ? $"{TypeNames.Display(type)}.{name}(…)" : CallName(method);
+            innermost ??= shown;
+            if (type.IsVisible && (name is not null ? type.GetMethods().Any(m => m.Name == name) : method.IsPublic))
+            {
+                innermost = shown;
+                break;
+            }
+        }
+
+        return innermost is null
+            ? null
+            : $"{innermost} (its thread is {(thread.Preemptive ? "blocked" : "running in it")}; no frame of the code that called it is on the stack, so its line is not known)";
     }
 
     private static bool IsUserCode(StackFrameInfo frame, MethodBase method, ModuleIndex modules) =>

@@ -49,11 +49,55 @@ public class BlockingCallNameTests
         Assert.Equal($"ManualResetEventSlim.Wait() at {FileLine("event")} (its thread is blocked)", text);
     }
 
+    // Dynamic PGO, once the runtime's code that runs delegates is hot, can inline the user's delegate into it: the thread
+    // that runs the delegate then has no frame of the user's code, only the runtime's calls above the code that ran it.
+    [Fact]
+    public void A_stack_without_the_user_s_frame_names_the_innermost_public_call_and_says_the_line_is_unknown()
+    {
+        var sleep = typeof(Thread).GetMethod(nameof(Thread.Sleep), [typeof(int)])!;
+        var helper = typeof(Thread).GetMethods(BindingFlags.NonPublic | BindingFlags.Static).First(m => !m.Name.StartsWith('<'));
+
+        var text = RunningWork.Describe(Stack(helper, sleep, RunsDelegates, TaskRunner), new RunningWork.ModuleIndex());
+
+        Assert.Equal("Thread.Sleep(int) (its thread is blocked; no frame of the code that called it is on the stack, so its line is not known)", text);
+    }
+
+    [Fact]
+    public void A_local_function_without_the_user_s_frame_stands_for_the_method_it_is_declared_in()
+    {
+        // A P/Invoke's generated stub is such a local function (Monitor.Wait's, on .NET 10): any the framework has will do.
+        var (type, local, holder) = typeof(object).Assembly.GetTypes()
+            .Where(t => t.IsVisible && !t.IsGenericType && !t.IsNested)
+            .SelectMany(t => t.GetMethods(BindingFlags.NonPublic | BindingFlags.Static).Select(m => (Type: t, Local: m)))
+            .Select(entry => (entry.Type, entry.Local, Holder: entry.Local.Name is ['<', ..] name && name.IndexOf(">g__", StringComparison.Ordinal) is > 1 and var end ? name[1..end] : null))
+            .First(entry => entry.Holder is { } name && entry.Type.GetMethods().Any(m => m.Name == name));
+
+        var text = RunningWork.Describe(Stack(local, RunsDelegates, TaskRunner), new RunningWork.ModuleIndex());
+
+        Assert.Equal($"{type.Name}.{holder}(…) (its thread is blocked; no frame of the code that called it is on the stack, so its line is not known)", text);
+    }
+
+    [Fact]
+    public void Only_the_calls_inside_the_code_that_runs_the_task_are_named()
+    {
+        // Nothing but the runtime's code that runs the task (and what runs it): its public methods are no call of the user's.
+        Assert.Null(RunningWork.Describe(Stack(RunsDelegates, TaskRunner, typeof(Thread).GetMethod(nameof(Thread.Start), Type.EmptyTypes)!), new RunningWork.ModuleIndex()));
+    }
+
+    private static readonly MethodInfo RunsDelegates =
+        typeof(ExecutionContext).GetMethod(nameof(ExecutionContext.Run), [typeof(ExecutionContext), typeof(ContextCallback), typeof(object)])!;
+
+    private static readonly MethodInfo TaskRunner = typeof(Task).GetMethod(nameof(Task.RunSynchronously), Type.EmptyTypes)!;
+
+    private static ThreadStack Stack(params MethodBase[] innermostFirst) =>
+        new(1, 1, Preemptive: true, [], innermostFirst.Select(method => Frame(method, 0)).ToList());
+
+    private static StackFrameInfo Frame(MethodBase method, int ilOffset) =>
+        new(method.Module.Assembly.Location, method.MetadataToken, ilOffset, method.Name);
+
     private static string? Describe(MethodBase callee, string userMethod)
     {
         var user = typeof(BlockingCallNameTests).GetMethod(userMethod, BindingFlags.NonPublic | BindingFlags.Static)!;
-        StackFrameInfo Frame(MethodBase method, int ilOffset) =>
-            new(method.Module.Assembly.Location, method.MetadataToken, ilOffset, method.Name);
         var stack = new ThreadStack(1, 1, Preemptive: true, [], [Frame(callee, 0), Frame(user, 0)]);
         return RunningWork.Describe(stack, new RunningWork.ModuleIndex());
     }
