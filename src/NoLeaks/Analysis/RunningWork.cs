@@ -95,8 +95,15 @@ internal static class RunningWork
             }
         }
 
+        // The code each running task runs (its delegate, an async method's MoveNext): for a stack without its frame.
+        var code = new Dictionary<int, MethodBase?>();
+        foreach (var operation in leaks.Where(leak => leak.IsRunning).SelectMany(leak => leak.Operations).Where(operation => operation.TaskId != 0))
+        {
+            code.TryAdd(operation.TaskId, operation.DelegateMethod ?? operation.StateMachineType?.GetMethod("MoveNext", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic));
+        }
+
         var modules = new ModuleIndex();
-        return Describe(leaks, task => task.Id != 0 && threads!.ThreadOf(ById(task)) is { } thread ? Describe(thread, modules) : null);
+        return Describe(leaks, task => task.Id != 0 && threads!.ThreadOf(ById(task)) is { } thread ? Describe(thread, modules, code.GetValueOrDefault(task.Id)) : null);
     }
 
     private static RunningTask ById(RunningTask task) => task with { Address = 0 };
@@ -167,7 +174,12 @@ internal static class RunningWork
     /// What a thread's innermost code of the user's is doing: the call it made that has not returned, or its own line.
     /// Null when the stack holds no code of the user's.
     /// </summary>
-    internal static string? Describe(ThreadStack thread, ModuleIndex modules)
+    /// <param name="thread">The thread's stack.</param>
+    /// <param name="modules">The methods of the process the stack is from.</param>
+    /// <param name="running">The code the thread's task runs (its delegate's method, an async method's MoveNext), when
+    /// known: where no frame of it is on the stack, the one call of its that leads to the stack's innermost calls is
+    /// named, with its line.</param>
+    internal static string? Describe(ThreadStack thread, ModuleIndex modules, MethodBase? running = null)
     {
         var frames = thread.Frames;
         var user = -1;
@@ -183,7 +195,7 @@ internal static class RunningWork
 
         if (userMethod is null)
         {
-            return WithoutUserFrame(thread, modules);
+            return (running is null ? null : InlinedCall(thread, modules, running)) ?? WithoutUserFrame(thread, modules);
         }
 
         var site = AwaitSiteResolver.Shared.LineAt(userMethod, frames[user].ILOffset) is { FilePath: not null } found ? found : null;
@@ -211,6 +223,99 @@ internal static class RunningWork
     }
 
     /// <summary>
+    /// The call <paramref name="running"/> made that the stack's innermost calls (those above the runtime's code that runs
+    /// the task) are inside, read from its IL when no frame of it is on the stack (the JIT inlined it, and the calls it
+    /// made, into the code that runs it): the one call of its from which the IL leads, within a few calls, to a method
+    /// whose frame is on the stack. Null when none does, or more than one call does (the stack does not say which).
+    /// </summary>
+    private static string? InlinedCall(ThreadStack thread, ModuleIndex modules, MethodBase running)
+    {
+        var onStack = new HashSet<MethodBase>();
+        var holders = new HashSet<(Type, string)>();
+        foreach (var frame in thread.Frames)
+        {
+            if (modules.Resolve(frame) is not { DeclaringType: { } type } method || type.Name.StartsWith("ILStub", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (type == typeof(Task) || type == typeof(ExecutionContext))
+            {
+                break;
+            }
+
+            onStack.Add(method);
+            if (HolderName(method) is { } holder)
+            {
+                holders.Add((type, holder));
+            }
+        }
+
+        if (onStack.Count == 0)
+        {
+            return null;
+        }
+
+        bool OnStack(MethodBase method) => onStack.Contains(method) || (method.DeclaringType is { } type && holders.Contains((type, method.Name)));
+
+        (int Offset, MethodBase Callee)? found = null;
+        var visited = 0;
+        foreach (var (offset, callee) in CallsIn(running))
+        {
+            if (found is { } earlier && earlier.Offset == offset)
+            {
+                continue;
+            }
+
+            if (Reaches(callee, OnStack, depth: 4, new HashSet<MethodBase>(), ref visited))
+            {
+                if (found is not null)
+                {
+                    return null;
+                }
+
+                found = (offset, callee);
+            }
+        }
+
+        if (found is not { } call || AwaitSiteResolver.Shared.LineAt(running, call.Offset) is not { FilePath: not null } site)
+        {
+            return null;
+        }
+
+        return $"{CallName(call.Callee)} at {site.FileName}:{site.Line} (its thread is {(thread.Preemptive ? "blocked" : "running in it")})";
+    }
+
+    /// <summary>Whether <paramref name="method"/> is, or calls within <paramref name="depth"/> calls, a method on the stack.</summary>
+    private static bool Reaches(MethodBase method, Func<MethodBase, bool> onStack, int depth, HashSet<MethodBase> seen, ref int visited)
+    {
+        if (onStack(method))
+        {
+            return true;
+        }
+
+        // A bound on the methods read: the framework's call graphs are wide.
+        if (depth == 0 || !seen.Add(method) || ++visited > 4_000)
+        {
+            return false;
+        }
+
+        foreach (var (_, callee) in CallsIn(method))
+        {
+            if (Reaches(callee, onStack, depth - 1, seen, ref visited))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The method a local function (a P/Invoke's generated stub among them) is declared in, by name; null for another method.</summary>
+    private static string? HolderName(MethodBase method) =>
+        method.Name is ['<', ..] local && local.IndexOf('>') is > 1 and var end && local.AsSpan(end).StartsWith(">g__") ? local[1..end] : null;
+
+    /// <summary>
     /// What a thread whose stack holds no frame of the user's code is in: its innermost call a user could have made (a
     /// public method of a public type; a stub's or a local function's by the method that holds it). Met when the JIT
     /// inlined the user's delegate into the runtime's code that runs it (dynamic PGO, once that code is hot: the delegate
@@ -234,7 +339,7 @@ internal static class RunningWork
             }
 
             // A local function (a P/Invoke's generated stub among them) stands for the method it is declared in.
-            var name = method.Name is ['<', ..] local && local.IndexOf('>') is > 1 and var end ? local[1..end] : null;
+            var name = HolderName(method);
             var shown = name is not null ? $"{TypeNames.Display(type)}.{name}(…)" : CallName(method);
             innermost ??= shown;
             if (type.IsVisible && (name is not null ? type.GetMethods().Any(m => m.Name == name) : method.IsPublic))
@@ -322,9 +427,15 @@ internal static class RunningWork
     }
 
     /// <summary>The methods <paramref name="caller"/> calls from <paramref name="ilOffset"/> to its next return or throw (256 bytes at most).</summary>
-    private static IEnumerable<MethodBase> CallsFrom(MethodBase caller, int ilOffset)
+    private static IEnumerable<MethodBase> CallsFrom(MethodBase caller, int ilOffset) =>
+        Calls(caller, ilOffset, untilReturn: true).Select(call => call.Callee);
+
+    /// <summary>Every method <paramref name="caller"/>'s IL calls, with the offset of each call.</summary>
+    private static List<(int Offset, MethodBase Callee)> CallsIn(MethodBase caller) => Calls(caller, 0, untilReturn: false);
+
+    private static List<(int Offset, MethodBase Callee)> Calls(MethodBase caller, int ilOffset, bool untilReturn)
     {
-        var calls = new List<MethodBase>();
+        var calls = new List<(int, MethodBase)>();
         try
         {
             if (ilOffset < 0 || caller.GetMethodBody()?.GetILAsByteArray() is not { } il)
@@ -332,7 +443,8 @@ internal static class RunningWork
                 return calls;
             }
 
-            for (var at = ilOffset; at < il.Length && at < ilOffset + 256;)
+            var end = untilReturn ? Math.Min(il.Length, ilOffset + 256) : il.Length;
+            for (var at = ilOffset; at < end;)
             {
                 var code = il[at] == 0xFE && at + 1 < il.Length ? (short)(0xFE00 | il[at + 1]) : il[at];
                 if (!OpCodeTable.TryGetValue(code, out var op))
@@ -346,11 +458,11 @@ internal static class RunningWork
                     var token = BitConverter.ToInt32(il, operand);
                     if (caller.Module.ResolveMethod(token, caller.DeclaringType?.GetGenericArguments(), caller.IsGenericMethod ? caller.GetGenericArguments() : null) is { } target)
                     {
-                        calls.Add(target);
+                        calls.Add((at, target));
                     }
                 }
 
-                if (op == OpCodes.Ret || op == OpCodes.Throw)
+                if (untilReturn && (op == OpCodes.Ret || op == OpCodes.Throw))
                 {
                     return calls;
                 }
@@ -360,7 +472,7 @@ internal static class RunningWork
         }
         catch (Exception)
         {
-            // IL is read only to name the overload better; the stack's own frame names it otherwise.
+            // IL is read only to name a call better; the stack's own frames name it otherwise.
         }
 
         return calls;

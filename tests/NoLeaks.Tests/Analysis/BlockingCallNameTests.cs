@@ -23,6 +23,14 @@ public class BlockingCallNameTests
 
     private static void BlockOnEvent(ManualResetEventSlim gate) => gate.Wait(); // @event
 
+    private static void BlockOnEventTwice(ManualResetEventSlim gate)
+    {
+        gate.Wait();
+        gate.Wait();
+    }
+
+    private static void Sleep() => Thread.Sleep(10);
+
     [Fact]
     public void Get_result_on_an_awaiter_is_named_for_its_inlined_helper_frame()
     {
@@ -75,6 +83,30 @@ public class BlockingCallNameTests
         var text = RunningWork.Describe(Stack(local, RunsDelegates, TaskRunner), new RunningWork.ModuleIndex());
 
         Assert.Equal($"{type.Name}.{holder}(…) (its thread is blocked; no frame of the code that called it is on the stack, so its line is not known)", text);
+    }
+
+    [Fact]
+    public void A_stack_without_the_user_s_frame_names_the_one_call_of_the_task_s_code_that_leads_to_it_with_its_line()
+    {
+        var wait = typeof(Monitor).GetMethod(nameof(Monitor.Wait), [typeof(object), typeof(int)])!;
+        var running = typeof(BlockingCallNameTests).GetMethod(nameof(BlockOnEvent), BindingFlags.NonPublic | BindingFlags.Static)!;
+
+        var text = RunningWork.Describe(Stack(wait, RunsDelegates, TaskRunner), new RunningWork.ModuleIndex(), running);
+
+        Assert.Equal($"ManualResetEventSlim.Wait() at {FileLine("event")} (its thread is blocked)", text);
+    }
+
+    [Theory]
+    [InlineData(nameof(BlockOnEventTwice))]
+    [InlineData(nameof(Sleep))]
+    public void Without_exactly_one_such_call_only_the_innermost_public_call_is_named(string runningMethod)
+    {
+        var wait = typeof(Monitor).GetMethod(nameof(Monitor.Wait), [typeof(object), typeof(int)])!;
+        var running = typeof(BlockingCallNameTests).GetMethod(runningMethod, BindingFlags.NonPublic | BindingFlags.Static)!;
+
+        var text = RunningWork.Describe(Stack(wait, RunsDelegates, TaskRunner), new RunningWork.ModuleIndex(), running);
+
+        Assert.Equal("Monitor.Wait(object, int) (its thread is blocked; no frame of the code that called it is on the stack, so its line is not known)", text);
     }
 
     [Fact]
