@@ -32,12 +32,13 @@ public sealed class FixtureRun(string fixture, IReadOnlyList<FixtureTestResult> 
         Runs.GetOrAdd($"{fixture}|{action}", _ => new Lazy<Task<FixtureRun>>(() => RunAsync(fixture, action))).Value;
 
     /// <summary>
-    /// Runs the tests of one class of a fixture program with the heap search of a user's run (fixture runs switch it off:
-    /// <c>FixtureProcess</c>), once per test process.
+    /// Runs the tests of one class of a fixture program with the heap search on (fixture runs switch it off:
+    /// <c>FixtureProcess</c>), once per test process: with the default budget (<paramref name="budget"/> ""), or another
+    /// (milliseconds).
     /// </summary>
-    public static Task<FixtureRun> WithDefaultSearch(string fixture, string className) =>
-        Runs.GetOrAdd($"{fixture}|search|{className}", _ => new Lazy<Task<FixtureRun>>(() => RunAsync(
-            fixture, null, new Dictionary<string, string> { [FixtureProcess.RetentionBudgetVariable] = "" }, ["--class", "NoLeaks.NUnit.Fixtures." + className]))).Value;
+    public static Task<FixtureRun> WithSearch(string fixture, string className, string budget = "") =>
+        Runs.GetOrAdd($"{fixture}|search {budget}|{className}", _ => new Lazy<Task<FixtureRun>>(() => RunAsync(
+            fixture, null, new Dictionary<string, string> { [FixtureProcess.RetentionBudgetVariable] = budget }, ["--class", "NoLeaks.NUnit.Fixtures." + className]))).Value;
 
     /// <summary>The source file of a fixture, relative to tests/Fixtures.</summary>
     public static string SourceOf(string relativePath) =>
