@@ -81,13 +81,7 @@ public sealed class RealSuiteShapesTests
     public async Task Work_queued_behind_a_starved_thread_pool_is_waited_for_and_the_test_passes(string xunit)
     {
         // Alone in a process of its own: the fixture test caps the thread pool and starves it for 3 s.
-        const string Method = "NoLeaks.Fixtures.RealSuiteTests.Work_queued_behind_a_starved_pool_passes_once_it_has_run";
-        var run = await FixtureRun.RunAsync(
-            $"Xunit{xunit}Fixture",
-            action: null,
-            new Dictionary<string, string> { ["NOLEAKS_FIXTURE_STARVE"] = "1" },
-            [xunit == "V3" ? "-method" : "--method", Method]);
-        var test = run["RealSuiteTests.Work_queued_behind_a_starved_pool_passes_once_it_has_run"];
+        var test = await Alone(xunit, "Work_queued_behind_a_starved_pool_passes_once_it_has_run", "NOLEAKS_FIXTURE_STARVE", "1");
 
         Assert.Equal(("Passed", ""), (test.Outcome, test.Message));
         var said = string.Join('\n', [test.Output, .. test.Warnings]);
@@ -151,13 +145,7 @@ public sealed class RealSuiteShapesTests
     {
         // The search, as a user's run has it (fixture runs switch it off: FixtureProcess), with a budget a loaded machine
         // cannot exhaust.
-        const string Method = "NoLeaks.Fixtures.RealSuiteTests.Continuation_of_a_leaked_method_says_it_continues";
-        var run = await FixtureRun.RunAsync(
-            $"Xunit{xunit}Fixture",
-            action: null,
-            new Dictionary<string, string> { [FixtureProcess.RetentionBudgetVariable] = FixtureProcess.AmpleSearchBudget },
-            [xunit == "V3" ? "-method" : "--method", Method]);
-        var test = run["RealSuiteTests.Continuation_of_a_leaked_method_says_it_continues"];
+        var test = await Alone(xunit, "Continuation_of_a_leaked_method_says_it_continues", FixtureProcess.RetentionBudgetVariable, FixtureProcess.AmpleSearchBudget);
 
         Assert.Equal("Failed", test.Outcome);
         Assert.DoesNotContain("NoLeaks warning", test.Message);
@@ -225,6 +213,17 @@ public sealed class RealSuiteShapesTests
     }
 
     private static Task<FixtureRun> Checked(string xunit) => FixtureRun.Of($"Xunit{xunit}Fixture");
+
+    /// <summary>One test of RealSuiteTests in a fixture process of its own, with one environment variable set.</summary>
+    private static async Task<FixtureTest> Alone(string xunit, string method, string variable, string value)
+    {
+        var run = await FixtureRun.RunAsync(
+            $"Xunit{xunit}Fixture",
+            action: null,
+            new Dictionary<string, string> { [variable] = value },
+            [xunit == "V3" ? "-method" : "--method", "NoLeaks.Fixtures.RealSuiteTests." + method]);
+        return run["RealSuiteTests." + method];
+    }
 
     private static int Line(string marker) => SourceLine.Of(marker, FixtureSource());
 

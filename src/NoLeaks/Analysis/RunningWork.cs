@@ -232,22 +232,12 @@ internal static class RunningWork
     {
         var onStack = new HashSet<MethodBase>();
         var holders = new HashSet<(Type, string)>();
-        foreach (var frame in thread.Frames)
+        foreach (var method in CallsAboveTheRunner(thread, modules))
         {
-            if (modules.Resolve(frame) is not { DeclaringType: { } type } method || type.Name.StartsWith("ILStub", StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            if (type == typeof(Task) || type == typeof(ExecutionContext))
-            {
-                break;
-            }
-
             onStack.Add(method);
             if (HolderName(method) is { } holder)
             {
-                holders.Add((type, holder));
+                holders.Add((method.DeclaringType!, holder));
             }
         }
 
@@ -262,11 +252,6 @@ internal static class RunningWork
         var visited = 0;
         foreach (var (offset, callee) in CallsIn(running))
         {
-            if (found is { } earlier && earlier.Offset == offset)
-            {
-                continue;
-            }
-
             if (Reaches(callee, OnStack, depth: 4, new HashSet<MethodBase>(), ref visited))
             {
                 if (found is not null)
@@ -311,6 +296,28 @@ internal static class RunningWork
         return false;
     }
 
+    /// <summary>
+    /// The methods of the stack's frames, innermost first, up to the runtime's code that runs the task (<c>Task</c>,
+    /// <c>ExecutionContext</c>): the calls made by the task's code; IL stubs and unnamed frames left out.
+    /// </summary>
+    private static IEnumerable<MethodBase> CallsAboveTheRunner(ThreadStack thread, ModuleIndex modules)
+    {
+        foreach (var frame in thread.Frames)
+        {
+            if (modules.Resolve(frame) is not { DeclaringType: { } type } method || type.Name.StartsWith("ILStub", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (type == typeof(Task) || type == typeof(ExecutionContext))
+            {
+                yield break;
+            }
+
+            yield return method;
+        }
+    }
+
     /// <summary>The method a local function (a P/Invoke's generated stub among them) is declared in, by name; null for another method.</summary>
     private static string? HolderName(MethodBase method) =>
         method.Name is ['<', ..] local && local.IndexOf('>') is > 1 and var end && local.AsSpan(end).StartsWith(">g__") ? local[1..end] : null;
@@ -325,18 +332,9 @@ internal static class RunningWork
     private static string? WithoutUserFrame(ThreadStack thread, ModuleIndex modules)
     {
         string? innermost = null;
-        foreach (var frame in thread.Frames)
+        foreach (var method in CallsAboveTheRunner(thread, modules))
         {
-            if (modules.Resolve(frame) is not { DeclaringType: { } type } method || type.Name.StartsWith("ILStub", StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            if (type == typeof(Task) || type == typeof(ExecutionContext))
-            {
-                // The code that runs the task: the call it made is further in.
-                break;
-            }
+            var type = method.DeclaringType!;
 
             // A local function (a P/Invoke's generated stub among them) stands for the method it is declared in.
             var name = HolderName(method);
