@@ -44,7 +44,9 @@ internal static class Program
         catch (Exception e)
         {
             Console.Error.WriteLine($"{e.GetType().Name}: {e.Message}");
-            return 1;
+
+            // A refusal is the machine's answer; anything else may be a read spoiled by the running process, worth another.
+            return e is UnauthorizedAccessException ? 1 : ReadFailedExitCode;
         }
 
         // Written only now, after detaching: a stopped parent does not read its end of the pipe.
@@ -52,6 +54,9 @@ internal static class Program
         stdout.Write(json);
         return 0;
     }
+
+    /// <summary>The exit code of a read that failed with an exception other than a refusal (ThreadStacks reads again).</summary>
+    internal const int ReadFailedExitCode = 4;
 
     /// <summary>The start of the error line when the process cannot be attached to.</summary>
     private const string AttachRefused = "attaching to the test process was refused";

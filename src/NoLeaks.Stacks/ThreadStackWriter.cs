@@ -151,28 +151,90 @@ internal static class ThreadStackWriter
     private static List<(int Id, ulong Address)> ExecutedTasks(ClrThread thread, bool othersRun)
     {
         var tasks = new List<(int, ulong)>();
-        foreach (var root in thread.EnumerateStackRoots())
+        var reader = thread.Runtime.DataTarget.DataReader;
+        var heap = thread.Runtime.Heap;
+        try
         {
-            if (root.StackFrame?.Method is not { } method || !IsExecuting(method) || !IsTask(root.Object.Type))
+            foreach (var root in thread.EnumerateStackRoots())
             {
-                continue;
+                if (root.StackFrame?.Method is not { } method || !IsExecuting(method))
+                {
+                    continue;
+                }
+
+                // With other threads running, a GC may move the task while it is read; it then writes the task's new
+                // address into the stack slot (the held thread's frames are the GC's roots like any other's), and what
+                // was read at the old address is garbage (a type ClrMD cannot read, an id of another object's). The slot
+                // is read again after the task: the task is read where the slot points until both agree. (A root in a
+                // register, address 0, cannot be read again; nor is there a need to where no other thread runs.)
+                Func<ulong?>? slot = othersRun && root.Address != 0 ? () => reader.ReadPointer(root.Address, out var value) ? value : null : null;
+                if (Follow(root.Object.Address, slot, address => ReadTask(heap, address)) is { } task)
+                {
+                    tasks.Add((task.Id, task.Address));
+                }
             }
-
-            var id = root.Object.TryReadField<int>("m_taskId", out var taskId) ? taskId : 0;
-
-            // With other threads running, a GC may move the task while it is read (the GC then writes its new address
-            // into the stack slot): a slot that changed means the id may be another object's, and the task is left out.
-            // (A root in a register, address 0, cannot be read again.)
-            if (othersRun && root.Address != 0
-                && (!thread.Runtime.DataTarget.DataReader.ReadPointer(root.Address, out var stillThere) || stillThere != root.Object.Address))
-            {
-                continue;
-            }
-
-            tasks.Add((id, root.Object.Address));
+        }
+        catch (Exception)
+        {
+            // A stack whose roots cannot be listed (its frames torn by a GC in the middle): the tasks found so far.
         }
 
         return tasks;
+    }
+
+    /// <summary>The task at <paramref name="address"/> and its <c>Task.m_taskId</c> (0 when no id was ever asked for), or null when no task is there.</summary>
+    private static int? ReadTask(ClrHeap heap, ulong address)
+    {
+        var value = heap.GetObject(address);
+        return IsTask(value.Type) ? value.TryReadField<int>("m_taskId", out var id) ? id : 0 : null;
+    }
+
+    /// <summary>How many times a task is read where its slot points before it is left out (a GC that keeps moving it).</summary>
+    internal const int FollowAttempts = 4;
+
+    /// <summary>
+    /// The address and id of the task a stack slot holds, read with <paramref name="readTask"/> (null: no task there;
+    /// an exception: a torn read) at <paramref name="address"/>, the slot's first value. With <paramref name="readSlot"/>
+    /// (the slot's value now, null when unreadable) the slot is read after the task: when it holds another address, or the
+    /// read failed, the task is read again where it points, up to <see cref="FollowAttempts"/> times. Null when no task is
+    /// there, or the slot is unreadable, empty, or still moving.
+    /// </summary>
+    internal static (ulong Address, int Id)? Follow(ulong address, Func<ulong?>? readSlot, Func<ulong, int?> readTask)
+    {
+        for (var attempt = 0; attempt < FollowAttempts; attempt++)
+        {
+            int? id;
+            bool torn;
+            try
+            {
+                id = readTask(address);
+                torn = false;
+            }
+            catch (Exception)
+            {
+                id = null;
+                torn = true;
+            }
+
+            if (readSlot is null)
+            {
+                return id is { } read ? (address, read) : null;
+            }
+
+            if (readSlot() is not { } now || now == 0)
+            {
+                return null;
+            }
+
+            if (now == address && !torn)
+            {
+                return id is { } read ? (address, read) : null;
+            }
+
+            address = now;
+        }
+
+        return null;
     }
 
     private static bool IsExecuting(ClrMethod method) =>

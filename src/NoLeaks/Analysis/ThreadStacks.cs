@@ -39,6 +39,9 @@ internal static class ThreadStacks
     /// <summary>How long the whole read may take, the child's start included, before the child is killed.</summary>
     internal static readonly TimeSpan Timeout = TimeSpan.FromSeconds(12);
 
+    /// <summary>NoLeaks.Stacks' exit code for a read that failed with an exception other than a refusal.</summary>
+    internal const int ChildReadFailedExitCode = 4;
+
     /// <summary>The child's file name, beside NoLeaks.dll.</summary>
     internal const string ChildFileName = "NoLeaks.Stacks.dll";
 
@@ -57,7 +60,8 @@ internal static class ThreadStacks
                 // A read in which no thread has a single named frame is spoiled (on .NET 8, in about one read in three
                 // in a test process, ClrMD names none of the frames of some threads, and the next read names them), and
                 // so is one whose child died of a signal (on .NET 8 and 9 the runtime's data access library faults, now
-                // and then, reading an assembly's name): read again, twice at most.
+                // and then, reading an assembly's name) or failed with an exception other than a refusal (a GC of this
+                // process that tore what it read): read again, twice at most.
                 IReadOnlyList<ThreadStack>? stacks = null;
                 failure = null;
                 var frameless = false;
@@ -202,8 +206,9 @@ internal static class ThreadStacks
             child.WaitForExit();
             if (child.ExitCode != 0)
             {
-                // Killed by a signal (128 + its number: SIGSEGV 139, SIGABRT 134): not a refusal, worth another read.
-                crashed = child.ExitCode > 128;
+                // Killed by a signal (128 + its number: SIGSEGV 139, SIGABRT 134), or a read that failed with an
+                // exception other than a refusal (NoLeaks.Stacks' exit code 4): worth another read.
+                crashed = child.ExitCode > 128 || child.ExitCode == ChildReadFailedExitCode;
                 var error = errors.Result.Trim();
                 failure = $"the stack reader failed (exit code {child.ExitCode}){(error.Length > 0 ? ": " + FirstLine(error) : "")}";
                 return output.Result;

@@ -50,6 +50,16 @@ public class ThreadStacksTests : IDisposable
     }
 
     [Fact(Timeout = 60_000)]
+    public void A_refused_attach_is_not_tried_again()
+    {
+        var stacks = ReadFailing("1 refused", out var failure);
+
+        Assert.Null(stacks);
+        Assert.Equal(1, Runs);
+        Assert.StartsWith("the stack reader failed (exit code 1): UnauthorizedAccessException: attaching to the test process was refused", failure, StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = 60_000)]
     public void A_child_that_crashes_every_time_is_started_three_times_and_the_failure_says_so()
     {
         var stacks = ReadFailing("5 crash", out var failure);
@@ -61,13 +71,18 @@ public class ThreadStacksTests : IDisposable
         Assert.EndsWith(", three times", failure, StringComparison.Ordinal);
     }
 
-    [Fact(Timeout = 60_000)]
-    public void A_read_that_names_no_frame_is_made_again()
+    [Theory(Timeout = 60_000)]
+    // On .NET 8, ClrMD named none of the frames of some threads in about one read in three; the next read named them.
+    [InlineData("2 unnamed", 3)]
+    // NoLeaks.Stacks' exit code 4: a read a GC of the test process tore (seen: ClrMD could not list the fields of a type
+    // read at the address a task had just left, a NullReferenceException).
+    [InlineData("1 throws", 2)]
+    public void A_spoiled_read_is_made_again_and_its_answer_is_taken(string order, int runs)
     {
-        var stacks = ReadFailing("2 unnamed", out var failure);
+        var stacks = ReadFailing(order, out var failure);
 
         Assert.Null(failure);
-        Assert.Equal(3, Runs);
+        Assert.Equal(runs, Runs);
         Assert.Equal("Blocker.Wait", Assert.Single(Assert.Single(stacks!).Frames).Name);
     }
 

@@ -3,7 +3,8 @@ using System.Globalization;
 // Started as NoLeaks.Stacks is: `dotnet exec … FailingStackReader.dll <pid> <dac path>`, "go" on standard input.
 // The file <temp>/noleaks-failing-reader-<pid> holds "<count> <how>": how the next <count> runs fail, each taking one
 // off: "crash" ends with SIGABRT's exit code (as a fault in the runtime's data access library ends the real child),
-// "unnamed" answers with a thread none of whose frames is named, "empty" answers with no thread. When none is left, the
+// "unnamed" answers with a thread none of whose frames is named, "empty" answers with no thread, "throws" ends as
+// NoLeaks.Stacks does when its read failed with an exception (exit code 4), "refused" as when the attach was refused. When none is left, the
 // run answers with one thread with one named frame. Each run appends a line to the file's ".runs" companion: its
 // arguments after the DAC path.
 // With --statics (`… <pid> <dac path> --statics <ms> all|only <module> …`) it writes one static slot, at the address
@@ -44,6 +45,14 @@ if (left > 0)
         case "empty":
             Console.Out.Write("""{"threads":[]}""");
             return;
+        case "throws":
+            Console.Error.WriteLine("NullReferenceException: Object reference not set to an instance of an object.");
+            Environment.Exit(4);
+            break;
+        case "refused":
+            Console.Error.WriteLine("UnauthorizedAccessException: attaching to the test process was refused: Operation not permitted");
+            Environment.Exit(1);
+            break;
     }
 }
 
