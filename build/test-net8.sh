@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds the core, the heap and the adapter suites for net8.0 (tests/NoLeaks.Tests.Net8, tests/NoLeaks.Heap.Tests.Net8,
-# tests/NoLeaks.Xunit.Tests.Net8, tests/NoLeaks.NUnit.Tests.Net8, with the net8.0 builds of the adapters' fixture
+# Builds the core, the heap, the FluentAssertions and the adapter suites for net8.0 (tests/NoLeaks.Tests.Net8,
+# tests/NoLeaks.Heap.Tests.Net8, tests/NoLeaks.FluentAssertions.Tests.Net8, tests/NoLeaks.Xunit.Tests.Net8,
+# tests/NoLeaks.NUnit.Tests.Net8, with the net8.0 builds of the adapters' fixture
 # programs: the builds of NoLeaks that .NET 8 and .NET 9 test projects get) and runs them on the .NET 8 and on the .NET 9
 # runtime that build/install-runtimes.sh lays out (Linux x64); a fixture program runs on the runtime of its suite:
 #   build/test-net8.sh [arguments for the xunit v3 programs, such as -class …]
 # NOLEAKS_NET8_RUNTIMES="8.0.34" runs them on the runtimes named there only (empty: none, the build only);
 # NOLEAKS_NET8_SUITES="NoLeaks.Tests" runs only the suites named there (default: NoLeaks.Tests NoLeaks.Heap.Tests
-# NoLeaks.Xunit.Tests NoLeaks.NUnit.Tests);
+# NoLeaks.FluentAssertions.Tests NoLeaks.Xunit.Tests NoLeaks.NUnit.Tests);
 # NOLEAKS_RUNTIME_NO_BUILD=1 runs the builds already in place. The heap suite's two stress tests (about a minute each)
 # run on .NET 10 only, as on .NET 11 (build/test.sh). See docs/reliability.md.
 set -euo pipefail
@@ -15,7 +16,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet="$(build/install-runtimes.sh)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-suites=(${NOLEAKS_NET8_SUITES-NoLeaks.Tests NoLeaks.Heap.Tests NoLeaks.Xunit.Tests NoLeaks.NUnit.Tests})
+suites=(${NOLEAKS_NET8_SUITES-NoLeaks.Tests NoLeaks.Heap.Tests NoLeaks.FluentAssertions.Tests NoLeaks.Xunit.Tests NoLeaks.NUnit.Tests})
 if [ "${NOLEAKS_RUNTIME_NO_BUILD:-}" != 1 ]; then
   for suite in "${suites[@]}"; do
     dotnet build "tests/$suite.Net8" --configuration Release > "$log" 2>&1 || { cat "$log"; exit 1; }

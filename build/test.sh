@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the repository: one `dotnet test` at the root (Microsoft.Testing.Platform, see global.json); every
 # test project (as just built) again on the .NET 11 runtime by roll-forward (build/test-runtime.sh; NOLEAKS_SKIP_NET11=1
-# leaves that out); the core, heap and adapter suites built for net8.0 on .NET 8 and 9 (build/test-net8.sh;
+# leaves that out); the core, heap, FluentAssertions and adapter suites built for net8.0 on .NET 8 and 9
+# (build/test-net8.sh;
 # NOLEAKS_SKIP_NET8=1 leaves them out); the compatibility check of the packed packages (build/compat.sh;
 # NOLEAKS_SKIP_COMPAT=1 leaves it out) and the samples on those packages (build/samples.sh; NOLEAKS_SKIP_SAMPLES=1
 # leaves them out).
@@ -51,8 +52,9 @@ fi
 net8on() {
   side env NOLEAKS_RUNTIME_NO_BUILD=1 NOLEAKS_NET8_RUNTIMES="$1" NOLEAKS_NET8_SUITES="$2" bash build/test-net8.sh
 }
-# The core and heap suites on one runtime, the adapter suites on the other, swapped in the second round.
-[ -n "$net8" ] && net8on 8.0.34 "NoLeaks.Tests NoLeaks.Heap.Tests"
+# The core, heap and FluentAssertions suites on one runtime, the adapter suites on the other, swapped in the second
+# round.
+[ -n "$net8" ] && net8on 8.0.34 "NoLeaks.Tests NoLeaks.Heap.Tests NoLeaks.FluentAssertions.Tests"
 [ -n "$net8" ] && net8on 9.0.23 "NoLeaks.Xunit.Tests NoLeaks.NUnit.Tests"
 round_end
 # The compatibility check's packages are packed while round 2's suites run (they mostly wait out grace periods; no
@@ -64,7 +66,7 @@ if [ -n "$compat" ]; then
   side bash -c 'build/pack.sh artifacts/compat/packages 0.0.0-compat > artifacts/compat/pack.log 2>&1 || { cat artifacts/compat/pack.log; exit 1; }'
 fi
 [ -n "$net11" ] && on11 NoLeaks.Tests
-[ -n "$net8" ] && net8on 9.0.23 "NoLeaks.Tests NoLeaks.Heap.Tests"
+[ -n "$net8" ] && net8on 9.0.23 "NoLeaks.Tests NoLeaks.Heap.Tests NoLeaks.FluentAssertions.Tests"
 [ -n "$net8" ] && net8on 8.0.34 "NoLeaks.Xunit.Tests NoLeaks.NUnit.Tests"
 round_end
 if [ -n "$compat" ]; then
