@@ -2,9 +2,8 @@
 # Runs every test of the repository: one `dotnet test` at the root (Microsoft.Testing.Platform, see global.json); every
 # test project (as just built) again on the .NET 11 runtime by roll-forward (build/test-runtime.sh; NOLEAKS_SKIP_NET11=1
 # leaves that out); the core, heap, FluentAssertions and adapter suites built for net8.0 on .NET 8 and 9
-# (build/test-net8.sh;
-# NOLEAKS_SKIP_NET8=1 leaves them out); the compatibility check of the packed packages (build/compat.sh;
-# NOLEAKS_SKIP_COMPAT=1 leaves it out) and the samples on those packages (build/samples.sh; NOLEAKS_SKIP_SAMPLES=1
+# (build/test-net8.sh; NOLEAKS_SKIP_NET8=1 leaves them out); the compatibility check of the packed packages
+# (build/compat.sh; NOLEAKS_SKIP_COMPAT=1 leaves it out) and the samples on those packages (build/samples.sh; NOLEAKS_SKIP_SAMPLES=1
 # leaves them out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
