@@ -67,12 +67,13 @@ internal static class FixtureProcess
             WorkingDirectory = Path.GetTempPath(),
         };
         var list = arguments.ToList();
-        if (list is ["exec", var program, ..] && OlderRuntimeThanThis(program))
+        var runtimeConfig = list is ["exec", var program, ..] ? OnThisRuntime(program) : null;
+        if (runtimeConfig is not null)
         {
             // A fixture built for an older runtime (the net8.0 builds the .NET 8/9 suites run) runs on the runtime running
             // this process, as the test project of a user on that runtime would: without this, a .NET 9 run would start
             // the net8.0 fixture on .NET 8.
-            list.InsertRange(1, ["--fx-version", Environment.Version.ToString()]);
+            list.InsertRange(1, ["--runtimeconfig", runtimeConfig]);
         }
 
         foreach (var argument in list)
@@ -106,6 +107,21 @@ internal static class FixtureProcess
             start.Environment[name] = value;
         }
 
+        try
+        {
+            return await RunAsync(fixture, start);
+        }
+        finally
+        {
+            if (runtimeConfig is not null)
+            {
+                File.Delete(runtimeConfig);
+            }
+        }
+    }
+
+    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(string fixture, ProcessStartInfo start)
+    {
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
@@ -124,23 +140,39 @@ internal static class FixtureProcess
     }
 
     /// <summary>
-    /// True when <paramref name="program"/> asks for Microsoft.NETCore.App alone, of a lower major version than the one
-    /// running this process. A program that also asks for ASP.NET Core is left to the host's roll-forward rules.
+    /// When <paramref name="program"/> was built for an older runtime than the one running this process, and the host
+    /// running this process has each of its frameworks in this runtime's version (ASP.NET Core's too): a temporary copy of
+    /// its runtimeconfig.json that asks for those, else null (the program is left to the host's roll-forward rules).
     /// </summary>
-    private static bool OlderRuntimeThanThis(string program)
+    private static string? OnThisRuntime(string program)
     {
         var config = Path.ChangeExtension(program, ".runtimeconfig.json");
-        if (!File.Exists(config))
+        if (!File.Exists(config) || System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(config)) is not { } json
+            || json["runtimeOptions"] is not System.Text.Json.Nodes.JsonObject options)
         {
-            return false;
+            return null;
         }
 
-        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(config));
-        return json.RootElement.TryGetProperty("runtimeOptions", out var options)
-            && options.TryGetProperty("framework", out var framework)
-            && framework.TryGetProperty("name", out var name) && name.GetString() == "Microsoft.NETCore.App"
-            && framework.TryGetProperty("version", out var version) && Version.TryParse(version.GetString(), out var wanted)
-            && wanted.Major < Environment.Version.Major;
+        var frameworks = options["frameworks"] is System.Text.Json.Nodes.JsonArray list
+            ? list.OfType<System.Text.Json.Nodes.JsonObject>().ToList()
+            : options["framework"] is System.Text.Json.Nodes.JsonObject one ? [one] : [];
+        var version = Environment.Version.ToString();
+        var shared = Path.Combine(Path.GetDirectoryName(DotnetHost) is { Length: > 0 } root ? root : ".", "shared");
+        var older = frameworks.Any(f => (string?)f["name"] == "Microsoft.NETCore.App"
+            && Version.TryParse((string?)f["version"], out var wanted) && wanted.Major < Environment.Version.Major);
+        if (!older || !frameworks.All(f => Directory.Exists(Path.Combine(shared, (string?)f["name"] ?? "", version))))
+        {
+            return null;
+        }
+
+        foreach (var framework in frameworks)
+        {
+            framework["version"] = version;
+        }
+
+        var copy = Path.Combine(Path.GetTempPath(), $"noleaks-fixture-{Guid.NewGuid():N}.runtimeconfig.json");
+        File.WriteAllText(copy, json.ToJsonString());
+        return copy;
     }
 
     // The host running this process: <root>/shared/Microsoft.NETCore.App/<version>/System.Private.CoreLib.dll.
