@@ -152,23 +152,26 @@ internal static class ThreadStackWriter
     {
         var tasks = new List<(int, ulong)>();
         var reader = thread.Runtime.DataTarget.DataReader;
-        var heap = thread.Runtime.Heap;
         try
         {
             foreach (var root in thread.EnumerateStackRoots())
             {
-                if (root.StackFrame?.Method is not { } method || !IsExecuting(method))
+                // A task is held by a slot that points at it, not into it (an async method's frame also holds a pointer
+                // into its box: its state machine).
+                if (root.IsInterior || root.StackFrame?.Method is not { } method || !IsExecuting(method) || TaskLayout(root.Object) is not { } layout)
                 {
                     continue;
                 }
 
                 // With other threads running, a GC may move the task while it is read; it then writes the task's new
-                // address into the stack slot (the held thread's frames are the GC's roots like any other's), and what
-                // was read at the old address is garbage (a type ClrMD cannot read, an id of another object's). The slot
-                // is read again after the task: the task is read where the slot points until both agree. (A root in a
-                // register, address 0, cannot be read again; nor is there a need to where no other thread runs.)
+                // address into the stack slot (the held thread's frames are the GC's roots like any other's), and the
+                // old address holds garbage. The slot is read again after the task, and the task read where the slot
+                // points until both agree. Only the task's own method table and id are read, with the plain memory
+                // reader: a word that may be garbage never goes to the data access layer (.NET 8's and 9's end the
+                // process on some). (A root in a register, address 0, cannot be read again; nor is there a need to where
+                // no other thread runs.)
                 Func<ulong?>? slot = othersRun && root.Address != 0 ? () => reader.ReadPointer(root.Address, out var value) ? value : null : null;
-                if (Follow(root.Object.Address, slot, address => ReadTask(heap, address)) is { } task)
+                if (Follow(root.Object.Address, slot, address => ReadTaskId(reader, address, layout)) is { } task)
                 {
                     tasks.Add((task.Id, task.Address));
                 }
@@ -182,12 +185,31 @@ internal static class ThreadStackWriter
         return tasks;
     }
 
-    /// <summary>The task at <paramref name="address"/> and its <c>Task.m_taskId</c> (0 when no id was ever asked for), or null when no task is there.</summary>
-    private static int? ReadTask(ClrHeap heap, ulong address)
+    /// <summary>
+    /// The method table and <c>Task.m_taskId</c>'s offset of the task <paramref name="value"/> is, as ClrMD read it while
+    /// listing the roots; null when it is no task, or its type cannot be read (an object the GC was moving).
+    /// </summary>
+    private static (ulong MethodTable, int IdOffset)? TaskLayout(ClrObject value)
     {
-        var value = heap.GetObject(address);
-        return IsTask(value.Type) ? value.TryReadField<int>("m_taskId", out var id) ? id : 0 : null;
+        try
+        {
+            return value.Type is { } type && IsTask(type) && type.GetFieldByName("m_taskId") is { } id ? (type.MethodTable, id.Offset) : null;
+        }
+        catch (Exception)
+        {
+            return null;
+        }
     }
+
+    /// <summary>
+    /// The id of the task at <paramref name="address"/>; throws when the word there is not the task's method table (a
+    /// torn read: the GC moved it or is moving it), which <see cref="Follow"/> reads again.
+    /// </summary>
+    private static int? ReadTaskId(IDataReader reader, ulong address, (ulong MethodTable, int IdOffset) layout) =>
+        reader.ReadPointer(address, out var methodTable) && methodTable == layout.MethodTable
+        && reader.Read<int>(address + (ulong)reader.PointerSize + (ulong)layout.IdOffset, out var id)
+            ? id
+            : throw new InvalidOperationException("the task's method table is not at the address read (moved by a GC)");
 
     /// <summary>How many times a task is read where its slot points before it is left out (a GC that keeps moving it).</summary>
     internal const int FollowAttempts = 4;
