@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Builds the core, the heap, the FluentAssertions and the adapter suites for net8.0 (tests/NoLeaks.Tests.Net8,
-# tests/NoLeaks.Heap.Tests.Net8, tests/NoLeaks.FluentAssertions.Tests.Net8, tests/NoLeaks.Xunit.Tests.Net8,
-# tests/NoLeaks.NUnit.Tests.Net8, with the net8.0 builds of the adapters' fixture
-# programs: the builds of NoLeaks that .NET 8 and .NET 9 test projects get) and runs them on the .NET 8 and on the .NET 9
-# runtime that build/install-runtimes.sh lays out (Linux x64); a fixture program runs on the runtime of its suite:
+# Builds the core, the heap, the FluentAssertions and the adapter suites for net8.0 (tests/<suite>.Net8, with the
+# net8.0 builds of the adapters' fixture programs: the builds of NoLeaks that .NET 8 and .NET 9 test projects get) and
+# runs them on the .NET 8 and on the .NET 9 runtime that build/install-runtimes.sh lays out (Linux x64); a fixture
+# program runs on the runtime of its suite:
 #   build/test-net8.sh [arguments for the xunit v3 programs, such as -class …]
 # NOLEAKS_NET8_RUNTIMES="8.0.34" runs them on the runtimes named there only (empty: none, the build only);
 # NOLEAKS_NET8_SUITES="NoLeaks.Tests" runs only the suites named there (default: NoLeaks.Tests NoLeaks.Heap.Tests
